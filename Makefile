@@ -1,0 +1,126 @@
+# flowgate - top-level Makefile.
+#
+#   make                 build lib/libflowgate.a and the three programs
+#   make check           install what is missing, build, run every test
+#   make check SAN=1     the same under AddressSanitizer + UBSan
+#   make run             install what is missing, build, serve the demo
+#   make bench           run the benchmarks under tests/bench/
+#   make install         PREFIX=/usr/local DESTDIR=
+#   make clean
+#
+# Warnings are errors when CI=true (or WERROR=1).  Objects are rebuilt when
+# the flags change, so switching SAN on and off is safe.
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CC       ?= cc
+PKGS     := libgit2 libevent libevent_pthreads libcurl libcjson yaml-0.1 libcrypto
+PKG_CONFIG ?= pkg-config
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
+ifeq ($(CI),true)
+WERROR   ?= 1
+endif
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
+ifeq ($(SAN),1)
+OPT      := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+            -fno-omit-frame-pointer
+else
+OPT      ?= -g -O2
+endif
+
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CUNIT_LIBS := $(shell $(PKG_CONFIG) --libs cunit 2>/dev/null)
+
+ALL_CFLAGS  = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(OPT) \
+              -Ilib $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(OPT) $(LDFLAGS)
+LIBS        = $(PKG_LIBS) -lpthread -lm
+
+LIB_SRC   := $(sort $(wildcard lib/*.c)) lib/schemas_embed.c
+LIB_OBJ   := $(LIB_SRC:.c=.o)
+CLI_OBJ   := $(patsubst %.c,%.o,$(wildcard cli/*.c))
+HOOK_OBJ  := $(patsubst %.c,%.o,$(wildcard hooks/*.c))
+WHD_OBJ   := $(patsubst %.c,%.o,$(wildcard webhookd/*.c))
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN  := $(UNIT_SRC:.c=)
+BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
+BENCH_BIN := $(BENCH_SRC:.c=)
+SCHEMAS   := $(sort $(wildcard schemas/*.json))
+
+PROGS := cli/flowgate hooks/flowgate-hook webhookd/flowgate-webhookd
+
+all: $(PROGS)
+
+# Rebuild everything when the compiler flags change.
+.build-flags: FORCE
+	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || \
+	    echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
+
+%.o: %.c .build-flags
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+# The JSON Schemas are compiled in: one source of truth, no install paths.
+tools/embed: tools/embed.c
+	$(CC) -std=c11 -O1 -Wall -Wextra -o $@ $<
+
+lib/schemas_embed.c: tools/embed $(SCHEMAS)
+	tools/embed $(SCHEMAS) > $@.tmp && mv $@.tmp $@
+
+lib/libflowgate.a: $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+cli/flowgate: $(CLI_OBJ) lib/libflowgate.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) lib/libflowgate.a $(LIBS)
+
+hooks/flowgate-hook: $(HOOK_OBJ) lib/libflowgate.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(HOOK_OBJ) lib/libflowgate.a $(LIBS)
+
+webhookd/flowgate-webhookd: $(WHD_OBJ) lib/libflowgate.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(WHD_OBJ) lib/libflowgate.a $(LIBS)
+
+tests/unit/%: tests/unit/%.o tests/unit/unit.o lib/libflowgate.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $< tests/unit/unit.o lib/libflowgate.a \
+	    $(LIBS) $(CUNIT_LIBS)
+
+tests/bench/%: tests/bench/%.o lib/libflowgate.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $< lib/libflowgate.a $(LIBS)
+
+deps:
+	@sh tools/deps.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all-tests
+	@sh tests/run.sh
+
+all-tests: $(PROGS) $(UNIT_BIN) $(BENCH_BIN)
+
+bench: deps
+	@$(MAKE) --no-print-directory all-tests
+	@for b in tests/bench/*.sh; do [ -f "$$b" ] && sh "$$b"; done; true
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh tools/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -f lib/*.o lib/*.d cli/*.o cli/*.d hooks/*.o hooks/*.d \
+	    webhookd/*.o webhookd/*.d tests/unit/*.o tests/unit/*.d \
+	    tests/bench/*.o tests/bench/*.d lib/libflowgate.a \
+	    lib/schemas_embed.c tools/embed $(PROGS) $(UNIT_BIN) \
+	    $(BENCH_BIN) .build-flags
+
+FORCE:
+.PHONY: all check all-tests bench run install clean deps FORCE
+.SECONDARY:
+
+-include $(wildcard lib/*.d cli/*.d hooks/*.d webhookd/*.d tests/unit/*.d \
+    tests/bench/*.d)

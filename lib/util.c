@@ -1,0 +1,270 @@
+/*
+ * util.c - bounded parsing, the clock, file and JSON reading (see util.h).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "log.h"
+#include "util.h"
+#include "banned.h"
+
+int
+fg_parse_int(long long *out, const char *s, long long min, long long max,
+    struct fg_err *err)
+{
+	char *end;
+	long long v;
+
+	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+		return fg_err_set(err, FG_EINVALID, "'%s' is not a number",
+		    s ? s : "");
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0')
+		return fg_err_set(err, FG_EINVALID, "'%s' is not a number", s);
+	if (errno == ERANGE || v < min || v > max)
+		return fg_err_set(err, FG_EINVALID,
+		    "'%s' is out of range (%lld to %lld)", s, min, max);
+	*out = v;
+	return 0;
+}
+
+int
+fg_parse_size(uint64_t *out, const char *s, uint64_t max, struct fg_err *err)
+{
+	static const struct { const char *suffix; uint64_t mult; } units[] = {
+		{ "", 1 }, { "B", 1 }, { "KB", 1024 }, { "K", 1024 },
+		{ "MB", 1024 * 1024 }, { "M", 1024 * 1024 },
+		{ "GB", 1024ULL * 1024 * 1024 }, { "G", 1024ULL * 1024 * 1024 },
+	};
+	unsigned long long v;
+	char *end;
+	size_t i;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return fg_err_set(err, FG_EINVALID, "'%s' is not a size",
+		    s ? s : "");
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return fg_err_set(err, FG_EINVALID, "'%s' is too large", s);
+	for (i = 0; i < FG_ARRAY_SIZE(units); i++) {
+		if (strcasecmp(end, units[i].suffix) != 0)
+			continue;
+		if (v > max / units[i].mult || v * units[i].mult > max)
+			return fg_err_set(err, FG_EINVALID,
+			    "'%s' is over the limit of %llu bytes", s,
+			    (unsigned long long)max);
+		*out = v * units[i].mult;
+		return 0;
+	}
+	return fg_err_set(err, FG_EINVALID,
+	    "'%s' has an unknown unit (use B, KB, MB or GB)", s);
+}
+
+static int64_t
+days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	/* Howard Hinnant's algorithm: proleptic Gregorian, no tables. */
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+int
+fg_parse_utc(int64_t *out, const char *s)
+{
+	int y, mo, d, h, mi, se, n = 0;
+
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi,
+	    &se, &n) != 6 || n == 0 || s[n] != '\0')
+		return FG_EINVALID;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+	    se > 60 || h < 0 || mi < 0 || se < 0)
+		return FG_EINVALID;
+	*out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+	    h * 3600 + mi * 60 + se;
+	return 0;
+}
+
+void
+fg_format_utc(char *out, size_t size, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL) {
+		snprintf(out, size, "%lld", (long long)t);
+		return;
+	}
+	strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int64_t
+fg_now(void)
+{
+	const char *s = getenv("FLOWGATE_NOW");
+	long long v;
+	int64_t t;
+
+	if (s != NULL && *s != '\0') {
+		if (fg_parse_utc(&t, s) == 0)
+			return t;
+		if (fg_parse_int(&v, s, 0, INT64_MAX, NULL) == 0)
+			return v;
+		fg_log_warnx("ignoring FLOWGATE_NOW='%s': not seconds or "
+		    "YYYY-MM-DDTHH:MM:SSZ", s);
+	}
+	return (int64_t)time(NULL);
+}
+
+int
+fg_read_file(struct fg_buf *b, const char *path, size_t max,
+    struct fg_err *err)
+{
+	struct stat st;
+	char chunk[65536];
+	ssize_t n;
+	size_t start = b->len;
+	int fd, rc = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fg_err_set(err, errno == ENOENT ? FG_ENOTFOUND : FG_EIO,
+		    "cannot open '%s': %s", path, strerror(errno));
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		rc = fg_err_set(err, FG_EINVALID, "'%s' is a directory", path);
+		goto out;
+	}
+	for (;;) {
+		n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = fg_err_set(err, FG_EIO, "cannot read '%s': %s",
+			    path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (b->len - start + (size_t)n > max) {
+			rc = fg_err_set(err, FG_ELIMIT,
+			    "'%s' is larger than the limit of %zu bytes",
+			    path, max);
+			goto out;
+		}
+		if (fg_buf_add(b, chunk, (size_t)n) < 0) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory reading "
+			    "'%s'", path);
+			goto out;
+		}
+	}
+out:
+	if (rc < 0)
+		fg_buf_truncate(b, start);
+	close(fd);
+	return rc;
+}
+
+int
+fg_json_parse(cJSON **out, const char *data, size_t len, struct fg_err *err)
+{
+	const char *end = NULL;
+	cJSON *root;
+	size_t i;
+
+	*out = NULL;
+	if (memchr(data, '\0', len) != NULL)
+		return fg_err_set(err, FG_EINVALID, "JSON holds a NUL byte");
+	root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
+	if (root == NULL) {
+		size_t at = end != NULL && end >= data ? (size_t)(end - data)
+		    : 0;
+		return fg_err_set(err, FG_EINVALID,
+		    "malformed JSON near byte %zu", at);
+	}
+	for (i = (size_t)(end - data); i < len; i++) {
+		if (!isspace((unsigned char)data[i])) {
+			cJSON_Delete(root);
+			return fg_err_set(err, FG_EINVALID,
+			    "trailing data after JSON at byte %zu", i);
+		}
+	}
+	*out = root;
+	return 0;
+}
+
+bool
+fg_refname_is_valid(const char *s)
+{
+	int valid = 0;
+
+	if (s == NULL || strncmp(s, "refs/", 5) != 0)
+		return false;
+	if (git_reference_name_is_valid(&valid, s) < 0)
+		return false;
+	return valid != 0;
+}
+
+bool
+fg_utf8_is_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned c = s[i], need, cp, min;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xE0) == 0xC0) {
+			need = 1; cp = c & 0x1F; min = 0x80;
+		} else if ((c & 0xF0) == 0xE0) {
+			need = 2; cp = c & 0x0F; min = 0x800;
+		} else if ((c & 0xF8) == 0xF0) {
+			need = 3; cp = c & 0x07; min = 0x10000;
+		} else {
+			return false;
+		}
+		if (len - i <= need)
+			return false;
+		for (unsigned k = 1; k <= need; k++) {
+			if ((s[i + k] & 0xC0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3F);
+		}
+		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return false;
+		i += need + 1;
+	}
+	return true;
+}
+
+char *
+fg_strdup(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+bool
+fg_glob_match(const char *pattern, const char *s)
+{
+	return fnmatch(pattern, s, 0) == 0;
+}

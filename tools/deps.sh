@@ -1,0 +1,25 @@
+#!/bin/sh
+# deps.sh - install the Debian packages flowgate needs, if any are missing.
+#
+# As root it runs apt-get (update first, once); otherwise it prints the one
+# command to run and fails.  Called by 'make check', 'make run' and CI.
+set -u
+
+pkgs="build-essential pkg-config git curl libgit2-dev libevent-dev
+libcurl4-openssl-dev libcjson-dev libyaml-dev libcunit1-dev libssl-dev"
+missing=""
+for p in $pkgs; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "flowgate: missing packages:$missing" >&2
+	echo "install them with: sudo apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "flowgate: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2 && apt-get install -y -qq $missing >&2
