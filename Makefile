@@ -49,7 +49,7 @@ UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(UNIT_SRC:.c=)
 BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
 BENCH_BIN := $(BENCH_SRC:.c=)
-SCHEMAS   := $(sort $(wildcard schemas/*.json))
+SCHEMAS   := $(sort $(wildcard schemas/*.json templates/*.yaml))
 
 PROGS := cli/flowgate hooks/flowgate-hook webhookd/flowgate-webhookd
 
@@ -63,7 +63,8 @@ all: $(PROGS)
 %.o: %.c .build-flags
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-# The JSON Schemas are compiled in: one source of truth, no install paths.
+# The JSON Schemas and the templates' default configs are compiled in:
+# one source of truth, no install paths.
 tools/embed: tools/embed.c
 	$(CC) -std=c11 -O1 -Wall -Wextra -o $@ $<
 

@@ -1,0 +1,159 @@
+/*
+ * main.c - the flowgate command: global options, then one subcommand.
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <git2.h>
+
+#include "cli.h"
+#include "log.h"
+#include "repo.h"
+
+#define FLOWGATE_VERSION "0.1.0"
+
+const char *cli_repo;
+
+static const struct command {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *summary;
+} commands[] = {
+	{ "init", cmd_init, "create a repository's pipeline and install the hooks" },
+	{ "config", cmd_config, "check, show or apply the pipeline config" },
+	{ "templates", cmd_templates, "list the built-in templates" },
+	{ "pipeline", cmd_pipeline, "show the pipeline's stages" },
+};
+
+static void
+usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: flowgate [--repo DIR] COMMAND [ARGS]\n\n"
+	    "flowgate is a git-native release pipeline: hooks and a webhook\n"
+	    "daemon gate pushes, promote and deploy changes, and keep all\n"
+	    "state as commits under refs/flowgate/.\n\ncommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name,
+		    commands[i].summary);
+	fprintf(f, "\noptions:\n"
+	    "  --repo DIR  the repository (default: $GIT_DIR, or found from\n"
+	    "              the current directory as git does)\n"
+	    "  -h, --help  this text; 'flowgate COMMAND --help' for one\n"
+	    "  --version   print the version\n\n"
+	    "Exit status: 0 done, 1 refused or failed, 2 usage.\n");
+}
+
+int
+cli_fail(const struct fg_err *err)
+{
+	fprintf(stderr, "flowgate: %s\n", err->msg[0] ? err->msg :
+	    fg_strerror(err->code));
+	return CLI_EXIT_FAIL;
+}
+
+int
+cli_failf(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("flowgate: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CLI_EXIT_FAIL;
+}
+
+int
+cli_usage(const char *use, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("flowgate: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%s\n", use);
+	return CLI_EXIT_USAGE;
+}
+
+void
+cli_print_diags(const struct fg_diags *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		fprintf(stderr, "%s\n", d->lines[i]);
+	if (d->dropped > 0)
+		fprintf(stderr, "(%zu more problems: out of memory)\n",
+		    d->dropped);
+}
+
+int
+cli_open_repo(git_repository **out, const char *opt)
+{
+	struct fg_err err = FG_ERR_INIT;
+
+	if (fg_repo_open(out, opt != NULL ? opt : cli_repo, &err) < 0)
+		return cli_fail(&err);
+	return 0;
+}
+
+static void
+log_to_stderr(enum fg_log_level level, const char *line, void *payload)
+{
+	(void)level;
+	(void)payload;
+	fprintf(stderr, "flowgate: %s\n", line);
+}
+
+int
+main(int argc, char **argv)
+{
+	int i = 1, rc;
+	size_t c;
+
+	fg_log_set_sink(log_to_stderr, NULL);
+	if (getenv("FLOWGATE_DEBUG") != NULL)
+		fg_log_set_level(FG_LOG_DEBUG);
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return CLI_EXIT_OK;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("flowgate %s\n", FLOWGATE_VERSION);
+			return CLI_EXIT_OK;
+		} else if (strcmp(argv[i], "--repo") == 0 && i + 1 < argc) {
+			cli_repo = argv[i + 1];
+			i += 2;
+		} else if (strncmp(argv[i], "--repo=", 7) == 0) {
+			cli_repo = argv[i] + 7;
+			i++;
+		} else {
+			usage(stderr);
+			return cli_usage("", "unknown option '%s'", argv[i]);
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	for (c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
+		if (strcmp(argv[i], commands[c].name) != 0)
+			continue;
+		git_libgit2_init();
+		optind = 0;	/* reset getopt for the command's own options */
+		rc = commands[c].fn(argc - i, argv + i);
+		git_libgit2_shutdown();
+		return rc;
+	}
+	fprintf(stderr, "flowgate: unknown command '%s' (see 'flowgate "
+	    "--help')\n", argv[i]);
+	return CLI_EXIT_USAGE;
+}
