@@ -40,7 +40,7 @@ struct vctx {
 	struct fg_diags *d;		/* where errors go now */
 	struct fg_diags *out;		/* the caller's list */
 	struct fg_buf path;
-	const cJSON *name_of;		/* member whose name is being checked */
+	const cJSON *name_of;		/* member whose name is checked */
 	unsigned depth;
 	size_t steps;
 	bool over;			/* step budget spent */

@@ -214,7 +214,8 @@ offset_pos(const char *s, size_t len, size_t off, unsigned *line,
 		    s[i + 1] != '\n'))) {
 			l++;
 			c = 1;
-		} else if (s[i] != '\r' && ((unsigned char)s[i] & 0xC0) != 0x80) {
+		} else if (s[i] != '\r' &&
+		    ((unsigned char)s[i] & 0xC0) != 0x80) {
 			c++;
 		}
 	}
@@ -266,7 +267,7 @@ utf8_bad_offset(const char *s, size_t len)
 	return len;
 }
 
-/* Append the path of the collection stack[k] holds: frames 0..k-1 lead there. */
+/* Append the path of the collection in stack[k]; frames 0..k-1 lead there. */
 static void
 path_of(struct yparse *p, struct fg_buf *b, size_t k)
 {
@@ -637,7 +638,8 @@ on_scalar(struct yparse *p, const yaml_event_t *ev)
 	is_str = check_props(p, m, ev->data.scalar.anchor, ev->data.scalar.tag,
 	    true);
 	if (memchr(s, '\0', len) != NULL) {
-		report_here(p, FG_EINVALID, m, "NUL characters are not allowed");
+		report_here(p, FG_EINVALID, m,
+		    "NUL characters are not allowed");
 		if (expecting_key(p))
 			set_bad_key(p, m);
 		else
@@ -822,7 +824,8 @@ on_event(struct yparse *p, const yaml_event_t *ev)
 	switch (ev->type) {
 	case YAML_DOCUMENT_START_EVENT:
 		if (++p->docs > 1) {
-			report(p, FG_EINVALID, (unsigned)ev->start_mark.line + 1,
+			report(p, FG_EINVALID,
+			    (unsigned)ev->start_mark.line + 1,
 			    (unsigned)ev->start_mark.column + 1, NULL,
 			    "multiple documents are not allowed");
 			p->stop = true;
