@@ -28,12 +28,19 @@
  *   must be at least 1 / at most 10 / at most 1 item(s) / ...
  *   does not match the pattern '^[a-z]+$'
  * For oneOf/anyOf the message names the branch that came closest (fewest
- * errors) rather than dumping every branch's errors.  A schema may give a
+ * errors) rather than dumping every branch's errors.  Only branches whose
+ * declared type fits are candidates (the first wins a tie); when every
+ * branch declares a type and none fits, the message lists them:
+ *   expected one of: string, object (found a number)
+ * A oneOf that several branches match gives "matches more than one
+ * alternative".  A schema may give a
  * friendlier message for a node with the extension keyword
  * "x-message": "text" (used instead of the generic one when that node fails
  * type, pattern, enum or const).
  *
  * Ownership: schemas are plain cJSON trees, borrowed for the call.
+ * Thread-safety: nothing is cached (patterns are compiled per use), so any
+ * number of threads may validate against one schema at once.
  */
 #ifndef FG_SCHEMA_H
 #define FG_SCHEMA_H
@@ -44,10 +51,30 @@
 #include "yaml.h"
 
 /*
+ * A oneOf inside a recursive schema can make validation exponential in the
+ * depth of the input; validation gives up after this many schema checks
+ * with one diagnostic saying so.
+ */
+#define FG_SCHEMA_MAX_STEPS 1000000
+
+/*
  * Parse the embedded schema called name ("pipeline.schema.json") and check
  * that it uses only supported keywords.  *out is the caller's (cJSON_Delete).
+ * FG_ENOTFOUND when there is no such embedded file; FG_EINVALID when it is
+ * not JSON or fg_schema_check refuses it.
  */
 int fg_schema_load(cJSON **out, const char *name, struct fg_err *err);
+
+/*
+ * Check a schema tree as fg_schema_load does: every keyword, at any depth,
+ * is supported or an annotation, subschemas are objects or booleans, and
+ * keyword values have the right shape (type names known, patterns compile,
+ * each $ref names an existing $defs entry).  name is used in the message,
+ * e.g. "pipeline.schema.json: unsupported keyword 'contains' at
+ * '/properties/gates/contains'" (a JSON pointer to the keyword).
+ */
+int fg_schema_check(const cJSON *schema, const char *name,
+    struct fg_err *err);
 
 /*
  * Validate instance against schema, adding one diagnostic per error to d.

@@ -35,6 +35,13 @@
 #define FG_YAML_MAX_DEPTH 64
 #define FG_YAML_MAX_NODES 100000
 
+/*
+ * At most this many diagnostics per file: after that parsing stops with a
+ * final "file: too many errors, stopped after 100" line, so a hostile file
+ * (thousands of aliases, say) cannot make us print without end.
+ */
+#define FG_YAML_MAX_ERRORS 100
+
 struct fg_jdoc;
 
 /*
