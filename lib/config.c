@@ -500,7 +500,7 @@ convert_stages(struct conv *c, struct fg_config *cfg, const cJSON *root)
 		const struct fg_template_stage *ts = &t->stages[i];
 
 		if (ts->required && !cfg->stages[ts->id].configured)
-			report(c, stages, false, "stages", "template %s needs "
+			report(c, stages, true, "stages", "template %s needs "
 			    "stage '%s'", t->name, fg_stage_name(ts->id));
 	}
 	for (a = 0; a < FG_STAGE_COUNT; a++) {

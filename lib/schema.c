@@ -85,7 +85,8 @@ emit(struct vctx *c, const cJSON *inst, bool at_key, const char *fmt, ...)
 
 /*
  * Report a failure of schema's own type, pattern, enum or const check: its
- * "x-message", when it has one, replaces our generic words.
+ * "x-message", when it has one, replaces our generic words (it replaces a
+ * failed oneOf/anyOf too: see check_alternatives).
  */
 static void
 fail_own(struct vctx *c, const cJSON *schema, const cJSON *inst,
@@ -525,6 +526,31 @@ branch_type(struct vctx *c, const cJSON *branch)
 }
 
 /*
+ * True when inst is not an object, or holds every key branch requires
+ * (looking through one $ref).  The required keys of a oneOf branch act as
+ * its discriminator: {approvals: two} is about the approvals branch even
+ * though every object branch fails it.
+ */
+static bool
+branch_keys_present(struct vctx *c, const cJSON *branch, const cJSON *inst)
+{
+	const cJSON *req = cJSON_GetObjectItemCaseSensitive(branch, "required");
+	const cJSON *ref = cJSON_GetObjectItemCaseSensitive(branch, "$ref");
+	const cJSON *k;
+
+	if (!cJSON_IsObject(inst))
+		return true;
+	if (req == NULL && cJSON_IsString(ref))
+		req = cJSON_GetObjectItemCaseSensitive(
+		    resolve_ref(c->root, ref->valuestring), "required");
+	cJSON_ArrayForEach(k, req)
+		if (cJSON_IsString(k) &&
+		    !cJSON_HasObjectItem(inst, k->valuestring))
+			return false;
+	return true;
+}
+
+/*
  * Add a type name to a list "string, object" unless it is there already (no
  * type name is part of another, so strstr is exact enough).
  */
@@ -537,29 +563,47 @@ add_type_name(struct fg_buf *list, const char *name)
 }
 
 /*
- * No branch of a oneOf/anyOf matched.  When every branch declares a type
- * and inst has none of them, the useful message is the list of types.
- * Otherwise report the errors of the branch that came closest: among those
- * whose type fits, the one with the fewest errors, the first on a tie.
+ * No branch of a oneOf/anyOf matched.  A branch fits inst when its declared
+ * type (if any) matches and, for an object, inst holds the keys the branch
+ * requires.  Among the fitting branches, report the errors of the one with
+ * the fewest, the first on a tie.  When none fits, the owner's "x-message"
+ * says what is wanted, if it has one; otherwise, when every branch declares
+ * a type and inst has none of them, the list of types; otherwise the
+ * closest branch whose type fits.
  */
 static void
-report_alternatives(struct vctx *c, const cJSON *list, const cJSON *inst,
-    struct fg_diags *runs)
+report_alternatives(struct vctx *c, const cJSON *owner, const cJSON *list,
+    const cJSON *inst, struct fg_diags *runs)
 {
+	const cJSON *xm = cJSON_GetObjectItemCaseSensitive(owner, "x-message");
 	struct fg_buf want = FG_BUF_INIT;
 	const cJSON *b, *t, *e;
-	size_t best = SIZE_MAX, i = 0;
+	size_t best = SIZE_MAX, typed = SIZE_MAX, i = 0;
 	int rc = 0;
 
 	cJSON_ArrayForEach(b, list) {
 		t = branch_type(c, b);
-		if ((t == NULL || types_match(t, inst)) && (best == SIZE_MAX ||
-		    fg_diags_count(&runs[i]) < fg_diags_count(&runs[best])))
-			best = i;
+		if (t == NULL || types_match(t, inst)) {
+			if (typed == SIZE_MAX || fg_diags_count(&runs[i]) <
+			    fg_diags_count(&runs[typed]))
+				typed = i;
+			if (branch_keys_present(c, b, inst) &&
+			    (best == SIZE_MAX || fg_diags_count(&runs[i]) <
+			    fg_diags_count(&runs[best])))
+				best = i;
+		}
 		i++;
 	}
 	if (best != SIZE_MAX) {
 		copy_diags(c->d, &runs[best]);
+		return;
+	}
+	if (cJSON_IsString(xm)) {
+		emit(c, inst, false, "%s", xm->valuestring);
+		return;
+	}
+	if (typed != SIZE_MAX) {
+		copy_diags(c->d, &runs[typed]);
 		return;
 	}
 	cJSON_ArrayForEach(b, list) {
@@ -579,11 +623,18 @@ report_alternatives(struct vctx *c, const cJSON *list, const cJSON *inst,
 	fg_buf_release(&want);
 }
 
-/* oneOf (one == true) or anyOf. */
+/*
+ * oneOf (one == true) or anyOf.  owner is the schema holding the list; its
+ * "x-message" speaks when more than one branch of a oneOf matches or, see
+ * report_alternatives, when no branch fits at all: the closest branch of a
+ * list like [{required: [a]}, {required: [b]}] would only say "missing
+ * required field 'a'", which misleads.
+ */
 static void
-check_alternatives(struct vctx *c, const cJSON *list, const cJSON *inst,
-    bool one)
+check_alternatives(struct vctx *c, const cJSON *owner, const cJSON *list,
+    const cJSON *inst, bool one)
 {
+	const cJSON *xm = cJSON_GetObjectItemCaseSensitive(owner, "x-message");
 	int n = cJSON_GetArraySize(list), i, matched = 0;
 	struct fg_diags *runs;
 
@@ -604,9 +655,10 @@ check_alternatives(struct vctx *c, const cJSON *list, const cJSON *inst,
 	if (c->over)
 		goto out;
 	if (matched > 1 && one)
-		emit(c, inst, false, "matches more than one alternative");
+		emit(c, inst, false, "%s", cJSON_IsString(xm) ?
+		    xm->valuestring : "matches more than one alternative");
 	else if (matched == 0)
-		report_alternatives(c, list, inst, runs);
+		report_alternatives(c, owner, list, inst, runs);
 out:
 	for (i = 0; i < n; i++)
 		fg_diags_release(&runs[i]);
@@ -634,9 +686,9 @@ check_logic(struct vctx *c, const cJSON *schema, const cJSON *inst)
 	}
 	cJSON_ArrayForEach(sub, all)
 		validate(c, sub, inst);
-	check_alternatives(c,
+	check_alternatives(c, schema,
 	    cJSON_GetObjectItemCaseSensitive(schema, "anyOf"), inst, false);
-	check_alternatives(c,
+	check_alternatives(c, schema,
 	    cJSON_GetObjectItemCaseSensitive(schema, "oneOf"), inst, true);
 	if (neg != NULL) {
 		errs = run_branch(c, neg, inst, &scratch);

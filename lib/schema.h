@@ -36,7 +36,7 @@
  * alternative".  A schema may give a
  * friendlier message for a node with the extension keyword
  * "x-message": "text" (used instead of the generic one when that node fails
- * type, pattern, enum or const).
+ * type, pattern, enum, const, or its own oneOf/anyOf).
  *
  * Ownership: schemas are plain cJSON trees, borrowed for the call.
  * Thread-safety: nothing is cached (patterns are compiled per use), so any

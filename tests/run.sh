@@ -10,8 +10,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 2
 export FLOWGATE_TOP="$top"
 export FLOWGATE_SHARED="${FLOWGATE_SHARED:-$top/../shared}"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
-export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# A sanitizer error exits 97, so it can never pass for a refusal (exit 1).
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:exitcode=97}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=97}"
 export GIT_CONFIG_NOSYSTEM=1
 export GIT_AUTHOR_NAME="flowgate test" GIT_AUTHOR_EMAIL="test@flowgate.invalid"
 export GIT_COMMITTER_NAME="flowgate test" GIT_COMMITTER_EMAIL="test@flowgate.invalid"

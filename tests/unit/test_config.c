@@ -97,15 +97,15 @@ test_config_reports_every_error_at_once(void)
 		if (strcmp(d.lines[i], "p.yaml:4:3: stages.integration: "
 		    "template continuous has no stage 'integration'") == 0)
 			found |= 1;
-		if (strcmp(d.lines[i], "p.yaml:5:44: "
+		if (strcmp(d.lines[i], "p.yaml:5:42: "
 		    "stages.staging.environments[0]: unknown environment "
 		    "'nowhere' (define it under environments)") == 0)
 			found |= 2;
-		if (strcmp(d.lines[i], "p.yaml:6:45: "
+		if (strcmp(d.lines[i], "p.yaml:6:44: "
 		    "stages.production.environments: template continuous "
 		    "allows at most 1 environment in production") == 0)
 			found |= 4;
-		if (strcmp(d.lines[i], "p.yaml:6:23: stages.production.branch: "
+		if (strcmp(d.lines[i], "p.yaml:6:24: stages.production.branch: "
 		    "branch 'main' is already tracked by stage 'staging'") == 0)
 			found |= 8;
 	}

@@ -541,6 +541,22 @@ test_schema_x_message_replaces_only_own_failures(void)
 }
 
 static void
+test_schema_x_message_replaces_a_failed_one_of(void)
+{
+	static const char schema[] =
+	    "{\"type\": \"object\","
+	    " \"properties\": {\"id\": {}, \"run\": {}, \"deploy\": {}},"
+	    " \"oneOf\": [{\"required\": [\"run\"]}, {\"required\": [\"deploy\"]}],"
+	    " \"x-message\": \"a step needs exactly one action: run or deploy\"}";
+
+	expect_one(schema, "id: x\n",
+	    "p.yaml:1:1: a step needs exactly one action: run or deploy");
+	expect_one(schema, "{id: x, run: 1, deploy: 2}\n",
+	    "p.yaml:1:1: a step needs exactly one action: run or deploy");
+	expect_valid(schema, "{id: x, run: 1}\n");
+}
+
+static void
 test_schema_reports_every_error_in_document_order(void)
 {
 	const char *want[] = {
@@ -764,6 +780,8 @@ static CU_TestInfo tests[] = {
 	    test_schema_applies_all_of_not_and_if_then_else },
 	{ "x-message replaces only the node's own failures",
 	    test_schema_x_message_replaces_only_own_failures },
+	{ "x-message replaces a failed oneOf",
+	    test_schema_x_message_replaces_a_failed_one_of },
 	{ "reports every error in document order",
 	    test_schema_reports_every_error_in_document_order },
 	{ "without a doc names the file",
