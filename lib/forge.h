@@ -1,8 +1,10 @@
 /*
- * forge.h - webhook deliveries in, normalized events out.
+ * forge.h - webhook deliveries in, normalized events out; and which
+ * signature each forge sends.
  *
- * webhookd calls fg_forge_parse() on a delivery's raw body; what comes out
- * is the struct fg_event that goes into the inbox as event.json (event.h).  Nothing here
+ * webhookd calls fg_forge_verify() on the raw body and headers, and only
+ * then fg_forge_parse() on the same body; what comes out is the struct
+ * fg_event that goes into the inbox as event.json (event.h).  Nothing here
  * touches a repository, the network or the clock.
  *
  * Ownership: bodies, headers and secrets are borrowed for the call; the
@@ -139,6 +141,52 @@
  */
 int fg_forge_parse(struct fg_event *out, enum fg_forge forge,
     const char *event_header, const char *body, size_t len,
+    struct fg_err *err);
+
+/*
+ * How the daemon hands headers to fg_forge_verify: return the value of
+ * header name (case-insensitive, as HTTP has it) or NULL when absent.  The
+ * string is borrowed until fg_forge_verify returns.
+ */
+typedef const char *(*fg_forge_header_fn)(const char *name, void *payload);
+
+/*
+ * The header that carries forge's signature or token:
+ *   github   X-Hub-Signature-256       "sha256=<hex HMAC-SHA256>"
+ *   gitea    X-Gitea-Signature         "<hex>"
+ *   forgejo  X-Forgejo-Signature       "<hex>" (X-Gitea-Signature, which
+ *                                      Forgejo also sends, is accepted
+ *                                      when it is absent)
+ *   gitlab   X-Gitlab-Token            the secret token itself
+ *   jira     X-Hub-Signature           "sha256=<hex>"
+ *   generic  X-Flowgate-Signature-256  "sha256=<hex>"
+ * NULL for hook, cli and tick, which do not come by webhook.  GitHub's and
+ * Gitea's SHA-1 headers are never used.
+ */
+const char *fg_forge_signature_header(enum fg_forge forge);
+
+/*
+ * Check signature (the value of fg_forge_signature_header(forge)) against
+ * body and secret as forge does it: HMAC-SHA256 hex with or without the
+ * "sha256=" prefix, or for GitLab a constant-time comparison of the token.
+ *
+ * Errors: FG_EDENIED "missing signature header 'X-Hub-Signature-256'",
+ * FG_EDENIED "signature in 'X-Hub-Signature-256' does not match the body"
+ * (or "token in 'X-Gitlab-Token' is wrong"); FG_EINVALID when secret is
+ * NULL or empty ("no secret configured for 'github'": an empty key would
+ * accept a signature anyone can make) or forge takes no webhooks.  The
+ * messages never quote the signature or the secret.
+ */
+int fg_forge_verify_signature(enum fg_forge forge, const char *secret,
+    const void *body, size_t len, const char *signature,
+    struct fg_err *err);
+
+/*
+ * As fg_forge_verify_signature, looking the header up with get(name,
+ * payload); get must not be NULL.
+ */
+int fg_forge_verify(enum fg_forge forge, const char *secret,
+    const void *body, size_t len, fg_forge_header_fn get, void *payload,
     struct fg_err *err);
 
 #endif

@@ -1,20 +1,23 @@
 /*
  * test_forge.c - every webhook payload of the shared corpus through
- * fg_forge_parse, and hostile variants of them.
+ * fg_forge_parse and fg_forge_verify, and hostile variants of them.
  *
  * The expected values were read from the payloads themselves (and the
  * times converted independently); nothing here is a hand-written payload.
  * Bad input is made by mutating a real payload with cJSON, so the rest of
  * the body stays what the forge sent.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "event.h"
 #include "forge.h"
+#include "hmac.h"
 #include "unit.h"
 #include "util.h"
 
@@ -536,6 +539,190 @@ test_forge_table_covers_the_corpus(void)
 }
 
 /*
+ * A header lookup over a fixed list, as webhookd's callback over libevent's
+ * headers would be (case-insensitive).
+ */
+struct headers {
+	const char *name[4];
+	const char *value[4];
+};
+
+static const char *
+get_header(const char *name, void *payload)
+{
+	const struct headers *h = payload;
+	size_t i;
+
+	for (i = 0; i < 4 && h->name[i] != NULL; i++)
+		if (strcasecmp(h->name[i], name) == 0)
+			return h->value[i];
+	return NULL;
+}
+
+/* The signature forge would send for body under secret. */
+static void
+sign(char *out, size_t size, enum fg_forge forge, const char *secret,
+    const void *body, size_t len)
+{
+	char hex[FG_HMAC_SHA256_HEXLEN + 1];
+
+	CU_ASSERT_EQUAL_FATAL(fg_hmac_sha256_hex(hex, secret, strlen(secret),
+	    body, len, NULL), 0);
+	if (forge == FG_FORGE_GITLAB)
+		snprintf(out, size, "%s", secret);
+	else if (forge == FG_FORGE_GITEA || forge == FG_FORGE_FORGEJO)
+		snprintf(out, size, "%s", hex);
+	else
+		snprintf(out, size, "sha256=%s", hex);
+}
+
+static void
+test_forge_verifies_signed_corpus_bodies(void)
+{
+	static const char secret[] = "It's a Secret to Everybody";
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf b = FG_BUF_INIT;
+	struct headers h;
+	char sig[128];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < FG_ARRAY_SIZE(rows); i++) {
+		enum fg_forge forge = rows[i].forge;
+
+		fg_buf_reset(&b);
+		if (!load(&b, rows[i].file))
+			break;
+		sign(sig, sizeof(sig), forge, secret, b.ptr, b.len);
+		memset(&h, 0, sizeof(h));
+		h.name[0] = "Content-Type";
+		h.value[0] = "application/json";
+		h.name[1] = fg_forge_signature_header(forge);
+		h.value[1] = sig;
+		rc = fg_forge_verify(forge, secret, b.ptr, b.len, get_header,
+		    &h, &err);
+		if (rc < 0)
+			fprintf(stderr, "%s: %s\n", rows[i].file, err.msg);
+		CU_ASSERT_EQUAL(rc, 0);
+
+		/* Wrong secret. */
+		CU_ASSERT_EQUAL(fg_forge_verify(forge, "It's a secret to "
+		    "everybody", b.ptr, b.len, get_header, &h, &err),
+		    FG_EDENIED);
+
+		/* One flipped byte of body: a token does not cover it. */
+		b.ptr[b.len / 2] ^= 0x01;
+		CU_ASSERT_EQUAL(fg_forge_verify(forge, secret, b.ptr, b.len,
+		    get_header, &h, &err),
+		    forge == FG_FORGE_GITLAB ? 0 : FG_EDENIED);
+		b.ptr[b.len / 2] ^= 0x01;
+
+		/* No signature header at all. */
+		h.name[1] = "X-Something-Else";
+		CU_ASSERT_EQUAL(fg_forge_verify(forge, secret, b.ptr, b.len,
+		    get_header, &h, &err), FG_EDENIED);
+	}
+	fg_buf_release(&b);
+}
+
+static void
+test_forge_verify_refuses_malformed_signatures(void)
+{
+	static const char body[] = "{\"zen\":\"Design for failure.\"}";
+	static const char secret[] = "s3cret";
+	char hex[FG_HMAC_SHA256_HEXLEN + 1], sig[128], up[128];
+	struct fg_err err = FG_ERR_INIT;
+	size_t len = sizeof(body) - 1, i;
+
+	CU_ASSERT_EQUAL_FATAL(fg_hmac_sha256_hex(hex, secret, 6, body, len,
+	    NULL), 0);
+	snprintf(sig, sizeof(sig), "sha256=%s", hex);
+	CU_ASSERT_EQUAL(fg_forge_verify_signature(FG_FORGE_GITHUB, secret,
+	    body, len, sig, &err), 0);
+
+	/* Wrong prefix, missing prefix, prefix where Gitea has none. */
+	snprintf(sig, sizeof(sig), "sha1=%s", hex);
+	CU_ASSERT_EQUAL(fg_forge_verify_signature(FG_FORGE_GITHUB, secret,
+	    body, len, sig, &err), FG_EDENIED);
+	CU_ASSERT_STRING_EQUAL(err.msg, "signature in 'X-Hub-Signature-256' "
+	    "does not match the body");
+	CU_ASSERT_EQUAL(fg_forge_verify_signature(FG_FORGE_GITHUB, secret,
+	    body, len, hex, &err), FG_EDENIED);
+	snprintf(sig, sizeof(sig), "sha256=%s", hex);
+	CU_ASSERT_EQUAL(fg_forge_verify_signature(FG_FORGE_GITEA, secret,
+	    body, len, sig, &err), FG_EDENIED);
+	CU_ASSERT_EQUAL(fg_forge_verify_signature(FG_FORGE_GITEA, secret,
+	    body, len, hex, &err), 0);
+
+	/* Truncated hex. */
+	snprintf(sig, sizeof(sig), "sha256=%.62s", hex);
+	CU_ASSERT_EQUAL(fg_forge_verify_signature(FG_FORGE_GITHUB, secret,
+	    body, len, sig, &err), FG_EDENIED);
+
+	/* Uppercase hex is accepted: case carries no secret. */
+	snprintf(sig, sizeof(sig), "sha256=%s", hex);
+	for (i = 0; sig[i] != '\0'; i++)
+		up[i] = i >= 7 ? (char)toupper((unsigned char)sig[i]) : sig[i];
+	up[i] = '\0';
+	CU_ASSERT_EQUAL(fg_forge_verify_signature(FG_FORGE_GITHUB, secret,
+	    body, len, up, &err), 0);
+
+	/* Missing and empty headers. */
+	CU_ASSERT_EQUAL(fg_forge_verify_signature(FG_FORGE_JIRA, secret,
+	    body, len, NULL, &err), FG_EDENIED);
+	CU_ASSERT_STRING_EQUAL(err.msg, "missing signature header "
+	    "'X-Hub-Signature'");
+	CU_ASSERT_EQUAL(fg_forge_verify_signature(FG_FORGE_GENERIC, secret,
+	    body, len, "", &err), FG_EDENIED);
+	CU_ASSERT_STRING_EQUAL(err.msg, "missing signature header "
+	    "'X-Flowgate-Signature-256'");
+
+	/* GitLab: the token, whole, in constant time. */
+	CU_ASSERT_EQUAL(fg_forge_verify_signature(FG_FORGE_GITLAB, secret,
+	    body, len, "s3cret", &err), 0);
+	CU_ASSERT_EQUAL(fg_forge_verify_signature(FG_FORGE_GITLAB, secret,
+	    body, len, "s3cre", &err), FG_EDENIED);
+	CU_ASSERT_STRING_EQUAL(err.msg, "token in 'X-Gitlab-Token' is wrong");
+	CU_ASSERT_EQUAL(fg_forge_verify_signature(FG_FORGE_GITLAB, secret,
+	    body, len, "s3cret ", &err), FG_EDENIED);
+
+	/* No secret configured: refuse rather than accept anything. */
+	CU_ASSERT_EQUAL(fg_forge_verify_signature(FG_FORGE_GITLAB, "", body,
+	    len, "", &err), FG_EINVALID);
+	CU_ASSERT_STRING_EQUAL(err.msg, "no secret configured for 'gitlab'");
+	CU_ASSERT_EQUAL(fg_forge_verify_signature(FG_FORGE_GITHUB, NULL, body,
+	    len, sig, &err), FG_EINVALID);
+
+	/* Sources that never come by webhook. */
+	CU_ASSERT_PTR_NULL(fg_forge_signature_header(FG_FORGE_HOOK));
+	CU_ASSERT_EQUAL(fg_forge_verify_signature(FG_FORGE_TICK, secret, body,
+	    len, sig, &err), FG_EINVALID);
+	CU_ASSERT_STRING_EQUAL(err.msg, "'tick' events do not come by "
+	    "webhook");
+}
+
+static void
+test_forge_forgejo_accepts_gitea_signature_header(void)
+{
+	static const char body[] = "{}";
+	char hex[FG_HMAC_SHA256_HEXLEN + 1];
+	struct fg_err err = FG_ERR_INIT;
+	struct headers h;
+
+	CU_ASSERT_EQUAL_FATAL(fg_hmac_sha256_hex(hex, "k", 1, body, 2, NULL),
+	    0);
+	memset(&h, 0, sizeof(h));
+	h.name[0] = "x-gitea-signature";
+	h.value[0] = hex;
+	CU_ASSERT_EQUAL(fg_forge_verify(FG_FORGE_FORGEJO, "k", body, 2,
+	    get_header, &h, &err), 0);
+	/* Gitea itself does not look at Forgejo's header. */
+	h.name[0] = "X-Forgejo-Signature";
+	CU_ASSERT_EQUAL(fg_forge_verify(FG_FORGE_GITEA, "k", body, 2,
+	    get_header, &h, &err), FG_EDENIED);
+}
+
+/*
  * Parse a corpus file after replacing the member at a dotted path with
  * value (deleting it when value is NULL).  Returns fg_forge_parse's code;
  * err has its message.  ev is released.
@@ -1017,6 +1204,12 @@ static CU_TestInfo tests[] = {
 	{ "forge parses every corpus payload",
 	  test_forge_parses_every_corpus_payload },
 	{ "forge table covers the corpus", test_forge_table_covers_the_corpus },
+	{ "forge verifies signed corpus bodies",
+	  test_forge_verifies_signed_corpus_bodies },
+	{ "forge verify refuses malformed signatures",
+	  test_forge_verify_refuses_malformed_signatures },
+	{ "forge forgejo accepts gitea signature header",
+	  test_forge_forgejo_accepts_gitea_signature_header },
 	{ "forge refuses wrong types", test_forge_refuses_wrong_types },
 	{ "forge refuses missing fields", test_forge_refuses_missing_fields },
 	{ "forge refuses hostile values", test_forge_refuses_hostile_values },
