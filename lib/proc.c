@@ -642,7 +642,10 @@ dir_is_empty(const char *dir, struct fg_err *err)
 	if (d == NULL)
 		return fg_err_set(err, errno == ENOENT ? FG_ENOTFOUND : FG_EIO,
 		    "cannot open directory '%s': %s", dir, strerror(errno));
-	while ((e = readdir(d)) != NULL) {
+	for (;;) {
+		e = readdir(d);
+		if (e == NULL)
+			break;
 		if (strcmp(e->d_name, ".") != 0 &&
 		    strcmp(e->d_name, "..") != 0) {
 			rc = fg_err_set(err, FG_EINVALID, "cannot check out "
@@ -712,20 +715,24 @@ fg_proc_mkdtemp(char **out, const char *tag, struct fg_err *err)
 	*out = NULL;
 	if (base == NULL || base[0] != '/')
 		base = "/tmp";
-	if (fg_buf_printf(&b, "%s/flowgate-", base) != 0)
-		goto nomem;
+	rc = fg_buf_printf(&b, "%s/flowgate-", base);
 	start = b.len;
-	if (fg_buf_puts(&b, tag != NULL && *tag != '\0' ? tag : "tmp") != 0)
-		goto nomem;
-	for (i = start; i < b.len; i++) {
+	if (rc == 0)
+		rc = fg_buf_puts(&b, tag != NULL && *tag != '\0' ? tag : "tmp");
+	/* The tag lands in a path: keep it to a safe alphabet. */
+	for (i = start; rc == 0 && i < b.len; i++) {
 		unsigned char ch = (unsigned char)b.ptr[i];
 
 		if (!(ch < 128 && (ch == '-' || (ch >= '0' && ch <= '9') ||
 		    ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z'))))
 			b.ptr[i] = '-';
 	}
-	if (fg_buf_puts(&b, "-XXXXXX") != 0)
-		goto nomem;
+	if (rc == 0)
+		rc = fg_buf_puts(&b, "-XXXXXX");
+	if (rc != 0) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (mkdtemp(b.ptr) == NULL) {
 		rc = fg_err_set(err, FG_EIO, "cannot make a directory in "
 		    "'%s': %s", base, strerror(errno));
@@ -733,10 +740,7 @@ fg_proc_mkdtemp(char **out, const char *tag, struct fg_err *err)
 	}
 	*out = fg_buf_detach(&b, NULL);
 	if (*out == NULL)
-		goto nomem;
-	goto out;
-nomem:
-	rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 out:
 	fg_buf_release(&b);
 	return rc;

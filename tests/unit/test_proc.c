@@ -455,6 +455,7 @@ test_proc_checkout_works_from_a_bare_repository(void)
 	    " && test \"$(cat added)\" = new && test ! -e src/a.c", dir), 0);
 	CU_ASSERT_EQUAL(fg_unit_sh("test ! -e '%s/index'", bare), 0);
 	CU_ASSERT_EQUAL(fg_proc_rmtree(dir, &err), 0);
+	free(dir);
 	CU_ASSERT_EQUAL(fg_proc_mkdtemp(&dir, NULL, &err), 0);
 	git_oid_fromstr(&missing, "0123456789abcdef0123456789abcdef01234567");
 	CU_ASSERT_EQUAL(fg_proc_checkout(dir, repo, &missing, &err),
