@@ -783,8 +783,8 @@ gate_freeze(struct eval *e, const struct fg_gate *g, struct outcome *o)
 			pass(e, o, "outside every freeze period");
 		} else {
 			fg_format_utc(from, sizeof(from), next->from);
-			pass(e, o, "outside every freeze period; the next%s%s%s "
-			    "starts %s", next->reason ? ", '" : "",
+			pass(e, o, "outside every freeze period; the "
+			    "next%s%s%s starts %s", next->reason ? ", '" : "",
 			    next->reason ? next->reason : "",
 			    next->reason ? "'," : "", from);
 		}
@@ -820,18 +820,19 @@ static int
 gate_up_to_date(struct eval *e, struct outcome *o)
 {
 	const git_oid *tip = e->in->branch_tip;
+	/* Developer has no branch; its name stands in for one. */
+	const char *branch = e->branch != NULL ? e->branch : e->stage;
 	char tip_id[SHORT_ID + 1];
 	size_t ahead = 0, behind = 0;
 	int r;
 
 	if (tip == NULL) {
-		pass(e, o, "branch '%s' does not exist yet",
-		    e->branch ? e->branch : e->stage);
+		pass(e, o, "branch '%s' does not exist yet", branch);
 		return 0;
 	}
 	git_oid_tostr(tip_id, sizeof(tip_id), tip);
 	if (git_oid_equal(tip, e->in->commit)) {
-		pass(e, o, "%s is the tip of '%s'", e->short_id, e->branch);
+		pass(e, o, "%s is the tip of '%s'", e->short_id, branch);
 		return 0;
 	}
 	if (e->in->repo == NULL) {
@@ -841,14 +842,14 @@ gate_up_to_date(struct eval *e, struct outcome *o)
 	r = git_graph_descendant_of(e->in->repo, e->in->commit, tip);
 	if (r == 1) {
 		pass(e, o, "%s contains the tip of '%s' (%s)", e->short_id,
-		    e->branch, tip_id);
+		    branch, tip_id);
 		return 0;
 	}
 	if (r < 0) {
 		const git_error *ge = git_error_last();
 
 		say(e, &o->text, "cannot compare %s with the tip of '%s' "
-		    "(%s): %s", e->short_id, e->branch, tip_id,
+		    "(%s): %s", e->short_id, branch, tip_id,
 		    ge != NULL && ge->message != NULL ? ge->message :
 		    "unknown error");
 		say(e, &o->fix, "check that both commits are in the "
@@ -858,13 +859,13 @@ gate_up_to_date(struct eval *e, struct outcome *o)
 	if (git_graph_ahead_behind(&ahead, &behind, e->in->repo,
 	    e->in->commit, tip) == 0 && behind > 0)
 		say(e, &o->text, "%s is %zu commit%s behind '%s' (tip %s)",
-		    e->short_id, behind, plural((long)behind), e->branch,
+		    e->short_id, behind, plural((long)behind), branch,
 		    tip_id);
 	else
 		say(e, &o->text, "%s does not contain the tip of '%s' (%s)",
-		    e->short_id, e->branch, tip_id);
+		    e->short_id, branch, tip_id);
 	say(e, &o->fix, "merge or rebase onto '%s' (%s) and try again",
-	    e->branch, tip_id);
+	    branch, tip_id);
 	return 0;
 }
 
@@ -880,7 +881,9 @@ keep_tail(struct eval *e, struct outcome *o, const struct fg_buf *out)
 	start = end;
 	while (start > 0 && lines < FG_GATE_OUTPUT_LINES) {
 		start--;
-		if (out->ptr[start] == '\n' && ++lines == FG_GATE_OUTPUT_LINES) {
+		if (out->ptr[start] != '\n')
+			continue;
+		if (++lines == FG_GATE_OUTPUT_LINES) {
 			start++;
 			break;
 		}

@@ -995,7 +995,8 @@ test_gate_command_missing_program_and_not_run(void)
 	open_repo();
 	CU_ASSERT_EQUAL_FATAL(eval_repo(&v, &g, 1, &feature, NULL, true), 0);
 	CU_ASSERT_EQUAL_FATAL(v.nissues, 1);
-	CU_ASSERT_TRUE(starts_with(v.issues[0].finding, "'flowgate-no-such-check'"
+	CU_ASSERT_TRUE(starts_with(v.issues[0].finding,
+	    "'flowgate-no-such-check'"
 	    " could not start: no program 'flowgate-no-such-check' in PATH "));
 	fg_verdict_release(&v);
 	/* Not running commands: reported, not an issue, not complete. */
@@ -1059,7 +1060,8 @@ test_gate_subjects_are_cut_and_scrubbed(void)
 	open_repo();
 	CU_ASSERT_EQUAL_FATAL(eval_repo(&v, &g, 1, &hostile, NULL, false), 0);
 	CU_ASSERT_EQUAL_FATAL(v.nissues, 1);
-	CU_ASSERT_TRUE(starts_with(v.issues[0].subject, "Fix ?[31mred?[0m ? evil xxx"));
+	CU_ASSERT_TRUE(starts_with(v.issues[0].subject,
+	    "Fix ?[31mred?[0m ? evil xxx"));
 	CU_ASSERT_EQUAL(strlen(v.issues[0].subject), FG_GATE_SUBJECT_MAX + 3);
 	CU_ASSERT_STRING_EQUAL(v.issues[0].subject + FG_GATE_SUBJECT_MAX,
 	    "...");
