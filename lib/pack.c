@@ -25,7 +25,6 @@
 #include <unistd.h>
 
 #include <git2.h>
-#include <git2/sys/odb_backend.h>
 #include <openssl/evp.h>
 #define ZLIB_CONST
 #include <zlib.h>
@@ -663,6 +662,194 @@ fg_pack_writer_free(struct fg_pack_writer *w)
 	free(w);
 }
 
+int
+fg_pack_loose_write(const char *objdir, const git_oid *id, git_object_t type,
+    const void *data, size_t len, bool do_fsync, struct fg_err *err)
+{
+	struct fg_buf path = FG_BUF_INIT, dir = FG_BUF_INIT;
+	char hex[GIT_OID_HEXSZ + 1], hdr[64], *tmp = NULL;
+	unsigned char *z = NULL;
+	z_stream zs;
+	bool zinit = false;
+	size_t bound, zlen;
+	int hlen, fd = -1, rc = 0;
+
+	if (len > OBJECT_MAX)
+		return fg_err_set(err, FG_ELIMIT, "object of %zu bytes is too "
+		    "large", len);
+	hlen = snprintf(hdr, sizeof(hdr), "%s %zu", git_object_type2string(type),
+	    len) + 1;
+	memset(&zs, 0, sizeof(zs));
+	if (deflateInit(&zs, Z_DEFAULT_COMPRESSION) != Z_OK)
+		return fg_err_set(err, FG_ENOMEM, "cannot start zlib");
+	zinit = true;
+	bound = deflateBound(&zs, (uLong)(len + (size_t)hlen));
+	z = malloc(bound);
+	if (z == NULL) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	zs.next_out = z;
+	zs.avail_out = (uInt)bound;
+	zs.next_in = (const Bytef *)hdr;
+	zs.avail_in = (uInt)hlen;
+	if (deflate(&zs, Z_NO_FLUSH) != Z_OK) {
+		rc = fg_err_set(err, FG_EIO, "zlib could not compress an "
+		    "object");
+		goto out;
+	}
+	zs.next_in = data;
+	zs.avail_in = (uInt)len;
+	if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
+		rc = fg_err_set(err, FG_EIO, "zlib could not compress an "
+		    "object");
+		goto out;
+	}
+	zlen = bound - zs.avail_out;
+
+	rc = make_tmp(&tmp, objdir, "tmp_fgobj_", err);
+	if (rc < 0)
+		goto out;
+	fd = rc;
+	rc = 0;
+	if (write_all(fd, z, zlen) < 0 || (do_fsync && fsync(fd) < 0) ||
+	    fchmod(fd, 0444) < 0) {
+		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s", tmp,
+		    strerror(errno));
+		goto out;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s", tmp,
+		    strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	git_oid_tostr(hex, sizeof(hex), id);
+	if (fg_buf_printf(&dir, "%s/%.2s", objdir, hex) < 0 ||
+	    fg_buf_printf(&path, "%s/%s", dir.ptr, hex + 2) < 0) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (rename(tmp, path.ptr) < 0 && (errno != ENOENT ||
+	    (mkdir(dir.ptr, 0777) < 0 && errno != EEXIST) ||
+	    rename(tmp, path.ptr) < 0)) {
+		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s", path.ptr,
+		    strerror(errno));
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+	if (do_fsync && fsync_dir(dir.ptr) < 0)
+		rc = fg_err_set(err, FG_EIO, "cannot sync '%s': %s", dir.ptr,
+		    strerror(errno));
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp != NULL)
+		unlink(tmp);
+	if (zinit)
+		deflateEnd(&zs);
+	free(tmp);
+	free(z);
+	fg_buf_release(&path);
+	fg_buf_release(&dir);
+	return rc;
+}
+
+/* Read exactly len bytes of fd into b. */
+static int
+read_fd(struct fg_buf *b, int fd, size_t len)
+{
+	ssize_t n;
+
+	if (fg_buf_grow(b, len) < 0)
+		return FG_ENOMEM;
+	while (b->len < len) {
+		n = read(fd, b->ptr + b->len, len - b->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return FG_EIO;
+		b->len += (size_t)n;
+	}
+	b->ptr[b->len] = '\0';
+	return 0;
+}
+
+/*
+ * Read the loose object at path into out (header included): *body is where
+ * its data starts.  FG_ENOTFOUND when it is gone, FG_ELIMIT when larger
+ * than FG_PACK_LOOSE_OBJECT_MAX, FG_EIO when damaged or not hashing to id.
+ */
+static int
+read_loose(struct fg_buf *out, size_t *body, git_object_t *type,
+    struct fg_buf *raw, const char *path, const git_oid *id)
+{
+	char tname[16];
+	unsigned long long size;
+	struct stat st;
+	z_stream zs;
+	git_oid got;
+	const char *nul;
+	int fd, zrc, n = 0;
+	int rc = 0;
+
+	fg_buf_reset(out);
+	fg_buf_reset(raw);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? FG_ENOTFOUND : FG_EIO;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size >
+	    FG_PACK_LOOSE_OBJECT_MAX) {
+		close(fd);
+		return FG_ELIMIT;
+	}
+	rc = read_fd(raw, fd, (size_t)st.st_size);
+	close(fd);
+	if (rc < 0)
+		return FG_EIO;
+	memset(&zs, 0, sizeof(zs));
+	if (inflateInit(&zs) != Z_OK)
+		return FG_EIO;
+	zs.next_in = (const Bytef *)raw->ptr;
+	zs.avail_in = (uInt)raw->len;
+	do {
+		if (out->len >= FG_PACK_LOOSE_OBJECT_MAX + 64) {
+			rc = FG_ELIMIT;
+			break;
+		}
+		if (fg_buf_grow(out, 64 * 1024) < 0) {
+			rc = FG_EIO;
+			break;
+		}
+		zs.next_out = (Bytef *)out->ptr + out->len;
+		zs.avail_out = (uInt)(out->alloc - out->len - 1);
+		zrc = inflate(&zs, Z_NO_FLUSH);
+		out->len = (size_t)((char *)zs.next_out - out->ptr);
+		out->ptr[out->len] = '\0';
+		if (zrc != Z_OK && zrc != Z_STREAM_END)
+			rc = FG_EIO;
+		if (zrc == Z_OK && zs.avail_in == 0 && zs.avail_out > 0)
+			rc = FG_EIO;		/* truncated */
+	} while (rc == 0 && zrc != Z_STREAM_END);
+	inflateEnd(&zs);
+	if (rc < 0)
+		return rc;
+	nul = memchr(out->ptr, '\0', out->len < 64 ? out->len : 64);
+	if (nul == NULL || sscanf(out->ptr, "%15s %llu%n", tname, &size,
+	    &n) != 2 || out->ptr + n != nul)
+		return FG_EIO;
+	*type = git_object_string2type(tname);
+	*body = (size_t)(nul + 1 - out->ptr);
+	if (*type == GIT_OBJECT_INVALID || size != out->len - *body)
+		return FG_EIO;
+	if (git_odb_hash(&got, out->ptr + *body, (size_t)size, *type) < 0 ||
+	    !git_oid_equal(&got, id))
+		return FG_EIO;
+	return 0;
+}
+
 static bool
 is_hex(const char *s, size_t len)
 {
@@ -744,7 +931,9 @@ list_loose(git_oid **out, size_t *nout, const char *objdir,
 				}
 				ids = p;
 			}
-			snprintf(hex, sizeof(hex), "%02x%.38s", i, de->d_name);
+			snprintf(hex, sizeof(hex), "%02x", i);
+			memcpy(hex + 2, de->d_name, GIT_OID_HEXSZ - 2);
+			hex[GIT_OID_HEXSZ] = '\0';
 			if (git_oid_fromstr(&ids[n], hex) == 0)
 				n++;
 		}
@@ -764,15 +953,12 @@ fg_pack_loose(size_t *out, const char *objdir, bool do_fsync,
     struct fg_err *err)
 {
 	struct fg_pack_writer *w = NULL;
-	struct fg_buf path = FG_BUF_INIT;
-	git_odb_backend *be = NULL;
-	git_odb_object *obj;
-	git_odb *odb = NULL;
+	struct fg_buf path = FG_BUF_INIT, obj = FG_BUF_INIT, raw = FG_BUF_INIT;
+	char hex[GIT_OID_HEXSZ + 1];
 	git_object_t type;
 	git_oid *ids = NULL;
 	bool *packed = NULL;
-	size_t n = 0, i, len, count = 0;
-	char hex[GIT_OID_HEXSZ + 1];
+	size_t n = 0, i, body, count = 0;
 	int rc;
 
 	if (out != NULL)
@@ -785,37 +971,32 @@ fg_pack_loose(size_t *out, const char *objdir, bool do_fsync,
 		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (git_odb_new(&odb) < 0 ||
-	    git_odb_backend_loose(&be, objdir, -1, 0, 0, 0) < 0) {
-		rc = fg_err_git(err, FG_EIO, "cannot read loose objects in "
-		    "'%s'", objdir);
-		goto out;
-	}
-	if (git_odb_add_backend(odb, be, 1) < 0) {
-		be->free(be);
-		rc = fg_err_git(err, FG_EIO, "cannot read loose objects");
-		goto out;
-	}
 	rc = fg_pack_writer_new(&w, objdir, do_fsync, err);
 	if (rc < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
+		git_oid_tostr(hex, sizeof(hex), &ids[i]);
+		fg_buf_reset(&path);
+		if (fg_buf_printf(&path, "%s/%.2s/%s", objdir, hex,
+		    hex + 2) < 0) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
 		/*
 		 * An object we cannot read (vanished because git gc packed it
-		 * meanwhile, or damaged) stays where it is; fsck will tell.
+		 * meanwhile, too big, or damaged) stays where it is; fsck
+		 * will tell about damage.
 		 */
-		if (git_odb_read_header(&len, &type, odb, &ids[i]) < 0 ||
-		    len > FG_PACK_LOOSE_OBJECT_MAX)
-			continue;
-		if (git_odb_read(&obj, odb, &ids[i]) < 0) {
-			git_oid_tostr(hex, sizeof(hex), &ids[i]);
-			fg_log_debug("pack: skipping unreadable loose object "
-			    "%s", hex);
+		rc = read_loose(&obj, &body, &type, &raw, path.ptr, &ids[i]);
+		if (rc < 0) {
+			if (rc == FG_EIO)
+				fg_log_warnx("pack: leaving unreadable loose "
+				    "object %s alone", hex);
+			rc = 0;
 			continue;
 		}
-		rc = fg_pack_writer_add(w, &ids[i], git_odb_object_type(obj),
-		    git_odb_object_data(obj), git_odb_object_size(obj), err);
-		git_odb_object_free(obj);
+		rc = fg_pack_writer_add(w, &ids[i], type, obj.ptr + body,
+		    obj.len - body, err);
 		if (rc < 0)
 			goto out;
 		packed[i] = true;
@@ -842,8 +1023,9 @@ fg_pack_loose(size_t *out, const char *objdir, bool do_fsync,
 		*out = count;
 out:
 	fg_pack_writer_free(w);
-	git_odb_free(odb);
 	fg_buf_release(&path);
+	fg_buf_release(&obj);
+	fg_buf_release(&raw);
 	free(ids);
 	free(packed);
 	return rc;
@@ -1358,7 +1540,9 @@ void
 fg_pack_clean_tmp(const char *objdir, time_t max_age)
 {
 	static const char *const in_pack[] = { "tmp_fgpack_", "tmp_fgidx_" };
-	static const char *const in_objects[] = { "tmp_object_git2_" };
+	static const char *const in_objects[] = {
+		"tmp_object_git2_", "tmp_fgobj_",
+	};
 	char *dir;
 
 	dir = path_join(objdir, "pack");

@@ -1,5 +1,6 @@
 /*
- * pack.h - write git packfiles ourselves, and keep their number small.
+ * pack.h - write git packfiles (and loose objects) ourselves, and keep the
+ * number of packs small.
  *
  * Why this exists.  libgit2 1.5 writes packs through git_packbuilder, which
  * searches for deltas between every object and its ten neighbours (about
@@ -81,6 +82,19 @@ int fg_pack_writer_commit(struct fg_pack_writer *w, char *name,
 void fg_pack_writer_free(struct fg_pack_writer *w);
 
 /*
+ * Write one loose object (objdir/xx/yyyy...) the way git does: deflated
+ * "<type> <size>\0<data>" in a temporary file, then renamed into place, so
+ * a reader sees all of it or nothing.  id must be the object's id.  An
+ * object already there is replaced by the same bytes.  With do_fsync the
+ * file and its directory are synced before this returns.  This is
+ * libgit2's loose backend minus the checks a fresh object does not need:
+ * about half the system calls.
+ */
+int fg_pack_loose_write(const char *objdir, const git_oid *id,
+    git_object_t type, const void *data, size_t len, bool do_fsync,
+    struct fg_err *err);
+
+/*
  * An estimate of the number of loose objects, from objects/17 as git gc
  * --auto does: cheap (one directory read), accurate to a few hundred.
  */
@@ -89,7 +103,8 @@ size_t fg_pack_loose_estimate(const char *objdir);
 /*
  * Put every loose object into one new pack, then delete the loose copies.
  * Objects larger than FG_PACK_LOOSE_OBJECT_MAX stay loose (git gc handles
- * those), as does anything that cannot be read.  *out (may be NULL) is the
+ * those), as does anything that cannot be read or does not hash to its
+ * name.  *out (may be NULL) is the
  * number of objects packed.
  */
 #define FG_PACK_LOOSE_OBJECT_MAX (16u * 1024 * 1024)

@@ -9,12 +9,12 @@
  *           libgit2's own blob, tree and commit code, which validates every
  *           id a tree or commit names (the parent is copied in from repo
  *           first, so a commit can only name a parent that really exists);
- *   loose   an object database holding only repo's loose-object backend.
- * A single append then copies its new objects from mem to loose, in the
- * order blobs, tree, commit, and moves the ref; a batch writes them all as
- * one pack (pack.h) while it holds the ref's lock.  Writing around
- * git_odb_write() on repo matters for speed: libgit2 1.5 rescans
- * objects/pack each time it writes an object it does not have.
+ * A single append then writes its new objects from mem as loose objects, in
+ * the order blobs, tree, commit (fg_pack_loose_write), and moves the ref; a
+ * batch writes them all as one pack (pack.h) while it holds the ref's
+ * lock.  Writing around git_odb_write() on repo matters for speed: libgit2
+ * 1.5 rescans objects/pack each time it writes an object it does not have,
+ * and checks and re-reads what it just wrote.
  *
  * Only the commit depends on the tip, so when a compare-and-swap is lost
  * an append rebuilds and writes just the commit: the losing commit stays
@@ -77,7 +77,6 @@ struct fg_store {
 	git_repository *mem;
 	git_odb *mem_odb;
 	git_odb_backend *mempack;	/* owned by mem_odb */
-	git_odb *loose;
 	char *gitdir;			/* the common dir, ends in '/' */
 	char *objdir;
 	unsigned flags;
@@ -112,7 +111,6 @@ fg_store_open(struct fg_store **out, const char *repo_path, unsigned flags,
     struct fg_err *err)
 {
 	struct fg_store *st = NULL;
-	git_odb_backend *be = NULL;
 	struct fg_buf b = FG_BUF_INIT;
 	int rc = 0, grc;
 
@@ -173,18 +171,9 @@ fg_store_open(struct fg_store **out, const char *repo_path, unsigned flags,
 		goto out;
 	}
 	if (git_repository_new(&st->mem) < 0 ||
-	    git_repository_set_odb(st->mem, st->mem_odb) < 0 ||
-	    git_odb_new(&st->loose) < 0 ||
-	    git_odb_backend_loose(&be, st->objdir, -1,
-	    (flags & FG_STORE_FSYNC) != 0, 0, 0) < 0) {
-		rc = fg_err_git(err, FG_EIO, "cannot set up the object "
-		    "databases of '%s'", repo_path);
-		goto out;
-	}
-	if (git_odb_add_backend(st->loose, be, 1) < 0) {
-		be->free(be);
-		rc = fg_err_git(err, FG_EIO, "cannot set up the object "
-		    "databases of '%s'", repo_path);
+	    git_repository_set_odb(st->mem, st->mem_odb) < 0) {
+		rc = fg_err_git(err, FG_EIO, "cannot set up an in-memory "
+		    "repository");
 		goto out;
 	}
 	*out = st;
@@ -208,7 +197,6 @@ fg_store_free(struct fg_store *st)
 		return;
 	git_repository_free(st->mem);
 	git_odb_free(st->mem_odb);
-	git_odb_free(st->loose);
 	git_odb_free(st->odb);
 	git_repository_free(st->repo);
 	free(st->gitdir);
@@ -396,13 +384,12 @@ copy_to_mem(struct fg_store *st, const git_oid *id, struct fg_err *err)
 	return rc;
 }
 
-/* Copy objects ids[0..n) from mem to the loose object store, in order. */
+/* Copy objects ids[0..n) from mem to loose objects on disk, in order. */
 static int
 write_loose(struct fg_store *st, const git_oid *ids, size_t n,
     struct fg_err *err)
 {
 	git_odb_object *obj;
-	git_oid got;
 	size_t i;
 	int rc = 0;
 
@@ -410,10 +397,10 @@ write_loose(struct fg_store *st, const git_oid *ids, size_t n,
 		if (git_odb_read(&obj, st->mem_odb, &ids[i]) < 0)
 			return fg_err_git(err, FG_EIO, "lost an object in "
 			    "memory");
-		if (git_odb_write(&got, st->loose, git_odb_object_data(obj),
-		    git_odb_object_size(obj), git_odb_object_type(obj)) < 0)
-			rc = fg_err_git(err, FG_EIO, "cannot write an object "
-			    "to '%s'", st->objdir);
+		rc = fg_pack_loose_write(st->objdir, &ids[i],
+		    git_odb_object_type(obj), git_odb_object_data(obj),
+		    git_odb_object_size(obj),
+		    (st->flags & FG_STORE_FSYNC) != 0, err);
 		git_odb_object_free(obj);
 	}
 	return rc;

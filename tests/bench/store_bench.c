@@ -12,13 +12,17 @@
  *   store_bench concurrent REPO P N
  *	P processes append N records each to the same ref at once; prints
  *	"concurrent P N <records/s together> <retries per append>"
+ *   store_bench maintain REPO
+ *	fg_store_maintain(threshold 0): pack every loose object, roll up
+ *	packs; prints "maintain <seconds> <objects packed> <packs merged>"
  *   store_bench libgit2 REPO N
  *	the plain libgit2 loop (blob, treebuilder, commit, create_matching on
  *	the repository's own odb) with no packing, for comparison; prints
  *	"libgit2 N <rate of the first 1000> <rate of the last 1000>"
  *
  * Rates are appends (records) per second of wall time, maintenance the
- * appends trigger included.  Exit status 0, or 1 with a message.
+ * appends trigger included (set STORE_BENCH_NO_MAINTAIN to leave it out of
+ * "single").  Exit status 0, or 1 with a message.
  */
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -161,7 +165,8 @@ cmd_single(int argc, char **argv)
 	marks = calloc((size_t)(n / WINDOW + 1), sizeof(*marks));
 	if (marks == NULL)
 		return die("out of memory", NULL);
-	if (fg_store_open(&st, argv[1], 0, &err) < 0)
+	if (fg_store_open(&st, argv[1], getenv("STORE_BENCH_NO_MAINTAIN") ?
+	    FG_STORE_NO_MAINTAIN : 0, &err) < 0)
 		return die("open", &err);
 	t0 = now();
 	marks[0] = t0;
@@ -293,6 +298,29 @@ cmd_concurrent(int argc, char **argv)
 	return 0;
 }
 
+static int
+cmd_maintain(int argc, char **argv)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_store *st = NULL;
+	struct fg_store_stats stats;
+	double t0;
+
+	if (argc != 2)
+		return die("usage: maintain REPO", NULL);
+	if (fg_store_open(&st, argv[1], 0, &err) < 0)
+		return die("open", &err);
+	t0 = now();
+	if (fg_store_maintain(st, 0, &err) < 0)
+		return die("maintain", &err);
+	fg_store_get_stats(&stats, st);
+	printf("maintain %.3f %llu %llu\n", now() - t0,
+	    (unsigned long long)stats.loose_packed,
+	    (unsigned long long)stats.packs_merged);
+	fg_store_free(st);
+	return 0;
+}
+
 /* The straightforward loop, for comparison: what the store improves on. */
 static int
 cmd_libgit2(int argc, char **argv)
@@ -306,15 +334,20 @@ cmd_libgit2(int argc, char **argv)
 	char json[512], msg[512];
 	double t0, first = 0, mark = 0;
 	long n, i;
-	int have = 0, len;
+	int have, len, rc = 1;
 
 	if (argc != 3)
 		return die("usage: libgit2 REPO N", NULL);
 	n = number(argv[2]);
+	if (n <= 2 * WINDOW)
+		return die("N must be over 2000", NULL);
 	memset(&zero, 0, sizeof(zero));
 	if (git_repository_open(&repo, argv[1]) < 0 ||
-	    git_signature_now(&sig, "flowgate", "flowgate@localhost") < 0)
-		return die("open", NULL);
+	    git_signature_now(&sig, "flowgate", "flowgate@localhost") < 0) {
+		die("open", NULL);
+		goto out;
+	}
+	have = git_reference_name_to_id(&tip, repo, ACT) == 0;
 	t0 = now();
 	for (i = 1; i <= n; i++) {
 		len = snprintf(json, sizeof(json), "{\"version\": 1, \"kind\": "
@@ -330,10 +363,14 @@ cmd_libgit2(int argc, char **argv)
 		    git_commit_create_from_ids(&commit, repo, NULL, sig, sig,
 		    NULL, msg, &tree, have ? 1 : 0, parents) < 0 ||
 		    git_reference_create_matching(&ref, repo, ACT, &commit, 1,
-		    have ? &tip : &zero, "bench") < 0)
-			return die(git_error_last()->message, NULL);
+		    have ? &tip : &zero, "bench") < 0) {
+			die(git_error_last()->message, NULL);
+			goto out;
+		}
 		git_treebuilder_free(tb);
+		tb = NULL;
 		git_reference_free(ref);
+		ref = NULL;
 		tip = commit;
 		have = 1;
 		if (i == WINDOW)
@@ -342,9 +379,13 @@ cmd_libgit2(int argc, char **argv)
 			mark = now();
 	}
 	printf("libgit2 %ld %.0f %.0f\n", n, first, WINDOW / (now() - mark));
+	rc = 0;
+out:
+	git_treebuilder_free(tb);
+	git_reference_free(ref);
 	git_signature_free(sig);
 	git_repository_free(repo);
-	return 0;
+	return rc;
 }
 
 int
@@ -354,7 +395,7 @@ main(int argc, char **argv)
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: store_bench record|single|batch|"
-		    "concurrent|libgit2 REPO ...\n");
+		    "concurrent|maintain|libgit2 REPO ...\n");
 		return 2;
 	}
 	git_libgit2_init();
@@ -366,6 +407,8 @@ main(int argc, char **argv)
 		rc = cmd_batch(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "concurrent") == 0)
 		rc = cmd_concurrent(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "maintain") == 0)
+		rc = cmd_maintain(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "libgit2") == 0)
 		rc = cmd_libgit2(argc - 1, argv + 1);
 	else
