@@ -1,0 +1,195 @@
+#!/bin/sh
+# t_hooks.sh - flowgate-hook as a real repository's pre-receive, update and
+# post-receive: real 'git push'es into a bare repository, each rule refused
+# and accepted, the pusher's remote: lines, refs untouched after a refusal,
+# git fsck clean, hostile branch names, a 10,000-commit push.
+. "$(dirname "$0")/lib.sh"
+
+R=$T/r.git
+W=$T/w
+"$FG" init --template release "$R" >/dev/null 2>&1 || { echo "init failed"; exit 1; }
+
+cat > "$T/rules.yaml" <<'YAML'
+version: 1
+template: release
+admins: [admin]
+stages:
+  developer: {pool: sandboxes}
+  integration: {branch: develop, environments: [qa]}
+  staging: {branch: staging, environments: [uat]}
+  production: {branch: main, environments: [prod]}
+  hotfix: {branch: hotfix, environments: [prod]}
+environments:
+  qa:   {deploy: {command: [echo, qa]}}
+  uat:  {deploy: {command: [echo, uat]}}
+  prod: {deploy: {command: [echo, prod]}}
+pools:
+  sandboxes: {environments: [sb-1], deploy: {command: [echo, sb]}}
+push:
+  - branches: [develop, staging, main, hotfix, 'feat/*', 'lin/*', 'big/*']
+    rules: [no-force-push, no-delete, {message: '^[A-Z]+-[0-9]+ '},
+            {max-file-size: 5MB}, {forbid-paths: ['*.pem', '.env']}, secrets]
+  - branches: ['lin/*']
+    rules: [linear]
+YAML
+out=$(FLOWGATE_USER=admin "$FG" --repo "$R" config apply "$T/rules.yaml" 2>&1)
+is "the rules config applies" "$?" 0
+
+git clone -q "$R" "$W" 2>/dev/null
+cd "$W" || exit 1
+
+# Refs other than the activity log, to compare before and after a push.
+snap() {
+	git --git-dir="$R" for-each-ref --format='%(refname) %(objectname)' |
+	    grep -v '^refs/flowgate/activity '
+}
+
+# refused WHAT PATTERN git-push-args...: the push fails, the pusher reads
+# PATTERN, no ref but the activity log moved, and fsck is clean.
+refused() {
+	_w=$1 _p=$2; shift 2
+	_before=$(snap)
+	OUT=$(git push "$@" 2>&1); _rc=$?
+	is "$_w: push fails" "$_rc" 1
+	like "$_w: pusher reads why" "$OUT" "$_p"
+	like "$_w: pusher reads the verdict" "$OUT" "remote: flowgate: push to .* refused: [0-9]+ issues?"
+	is "$_w: no ref changed" "$(snap)" "$_before"
+	ok "$_w: fsck is clean" git --git-dir="$R" fsck --no-progress
+}
+
+# accepted WHAT git-push-args...
+accepted() {
+	_w=$1; shift
+	OUT=$(git push "$@" 2>&1); _rc=$?
+	is "$_w: push succeeds" "$_rc" 0
+	like "$_w: pusher reads the verdict" "$OUT" "remote: flowgate: push to .* accepted"
+}
+
+commit() { # MESSAGE [FILE CONTENT]
+	if [ $# -ge 3 ]; then
+		mkdir -p "$(dirname "$2")"; printf '%s\n' "$3" > "$2"; git add "$2"
+	fi
+	git commit -q --allow-empty -m "$1"
+}
+
+commit "ABC-1 first" README "hello"
+accepted "a good commit to develop" origin HEAD:develop
+unlike "an accepted push prints no issue" "$OUT" "remote: flowgate: develop:"
+
+commit "ABC-2 second" README "hello again"
+accepted "a fast-forward" origin HEAD:develop
+git commit -q --amend -m "ABC-2 second, amended"
+refused "force-push" "remote: flowgate: develop: no-force-push: [0-9a-f]{7} \"ABC-2 second, amended\": rewrites history" \
+    --force origin HEAD:develop
+git reset -q --hard origin/develop
+
+refused "deletion" "remote: flowgate: develop: no-delete: deleting this branch is not allowed" origin :develop
+
+commit "fix stuff"
+refused "message rule" "develop: message: [0-9a-f]{7} \"fix stuff\": the message does not match '\^\[A-Z\]\+-\[0-9\]\+ '; reword" \
+    origin HEAD:develop
+git reset -q --hard origin/develop
+
+head -c 6291456 /dev/zero | tr '\0' 'x' > big.txt
+git add big.txt && commit "ABC-3 big"
+refused "a 6 MB file" "develop: max-file-size: [0-9a-f]{7} \"ABC-3 big\": 'big.txt' is 6.0 MB \(6291456 bytes\), over the 5.0 MB limit" \
+    origin HEAD:develop
+git reset -q --hard origin/develop
+
+key="AKIA""ABCDEFGHIJKLMNOP"
+commit "ABC-4 settings" conf/aws.txt "# settings
+region = eu-west-1
+aws_access_key_id = $key"
+refused "an AWS key" "develop: secrets: [0-9a-f]{7} \"ABC-4 settings\": 'conf/aws.txt' line 3: looks like a AWS access key id" \
+    origin HEAD:develop
+unlike "the key itself is never shown" "$OUT" "$key"
+git reset -q --hard origin/develop
+
+commit "ABC-5 key" deploy/server.pem "not really a key"
+refused "a forbidden path" "develop: forbid-paths: [0-9a-f]{7} \"ABC-5 key\": adds 'deploy/server.pem', which matches the forbidden path '\*.pem'" \
+    origin HEAD:develop
+git reset -q --hard origin/develop
+
+# linear: a merge commit on lin/x.
+git checkout -q -b side
+commit "ABC-6 side" side.txt side
+git checkout -q -
+commit "ABC-7 main line" ml.txt ml
+git merge -q --no-ff -m "ABC-8 merge side" side
+refused "a merge under linear" "lin/x: linear: [0-9a-f]{7} \"ABC-8 merge side\": is a merge commit" origin HEAD:refs/heads/lin/x
+accepted "the same merge where linear is not a rule" origin HEAD:feat/merge
+git reset -q --hard origin/develop
+
+refused "a push to refs/flowgate/activity" "refs/flowgate/activity: protected-ref: only flowgate writes" origin HEAD:refs/flowgate/activity
+refused "a push to refs/notes/flowgate" "refs/notes/flowgate: protected-ref" origin HEAD:refs/notes/flowgate
+
+# Config pushes: admins only, valid only.
+git fetch -q origin refs/flowgate/config:refs/remotes/origin/config
+git checkout -q -b cfg origin/config
+sed -i 's/^version: 1/version: 2/' pipeline.yaml && git commit -qam "bump"
+export FLOWGATE_USER=mallory
+refused "a config push by a non-admin" "refs/flowgate/config: protected-ref: 'mallory' is not an admin" origin HEAD:refs/flowgate/config
+export FLOWGATE_USER=admin
+refused "an invalid config push by an admin" "refs/flowgate/config: config: pipeline.yaml:[0-9]+:[0-9]+: version: must be 1" origin HEAD:refs/flowgate/config
+git reset -q --hard origin/config
+sed -i 's/^admins: \[admin\]/admins: [nobody]/' pipeline.yaml && git commit -qam "lock the admins out"
+accepted "an admin's valid config push" origin HEAD:refs/flowgate/config
+is "the config moved" "$(git --git-dir="$R" rev-parse refs/flowgate/config)" "$(git rev-parse HEAD)"
+sed -i 's/^admins: \[nobody\]/admins: [admin]/' pipeline.yaml && git commit -qam "let admin back in"
+refused "the locked-out admin" "'admin' is not an admin" origin HEAD:refs/flowgate/config
+echo "# break-glass: identities that may always push refs/flowgate/config
+  admin  " > "$R/flowgate-admins"
+accepted "break-glass via \$GIT_DIR/flowgate-admins" origin HEAD:refs/flowgate/config
+rm -f "$R/flowgate-admins"
+refused "deleting the config" "the config cannot be deleted" origin :refs/flowgate/config
+unset FLOWGATE_USER
+git checkout -q develop 2>/dev/null || git checkout -q -b develop origin/develop
+
+# Hostile and odd branch names: nothing is run, every name round-trips.
+cd "$T" && rm -f pwned && cd "$W"
+for b in 'feat/$(touch${IFS}pwned)' 'feat/a;b' 'feat/`touch${IFS}pwned`' 'feat/x&&touch${IFS}pwned|y' 'feat/ünïcødé-分支' \
+    "feat/$(printf 'x%.0s' $(seq 1 195))"; do
+	git reset -q --hard origin/develop
+	commit "ABC-9 on $b"
+	accepted "branch '$(printf %.40s "$b")'" origin "HEAD:refs/heads/$b"
+	is "branch '$(printf %.40s "$b")' exists" "$(git --git-dir="$R" rev-parse "refs/heads/$b")" "$(git rev-parse HEAD)"
+	commit "bad message"
+	refused "branch '$(printf %.40s "$b")' refused" "message" origin "HEAD:refs/heads/$b"
+done
+ok "no command ran from a branch name" test ! -e "$T/pwned" -a ! -e "$W/pwned" -a ! -e "$R/pwned"
+
+# Several refs in one push: a shared commit is checked once.
+git reset -q --hard origin/develop
+commit "shared bad"
+refused "two branches sharing a bad commit" "message" origin HEAD:refs/heads/feat/one HEAD:refs/heads/feat/two
+is "the shared commit is reported once" "$(printf '%s\n' "$OUT" | grep -c 'message: ')" 1
+git reset -q --hard origin/develop
+
+# 10,000 commits in one push, generated with fast-import.
+base=$(git rev-parse origin/develop)
+{
+	i=1
+	while [ $i -le 10000 ]; do
+		printf 'commit refs/heads/many\nmark :%d\ncommitter T <t@e> %d +0000\ndata <<EOM\nABC-%d commit\nEOM\n' $i $((1700000000 + i)) $i
+		if [ $i -eq 1 ]; then printf 'from %s\n' "$base"; else printf 'from :%d\n' $((i - 1)); fi
+		printf 'M 100644 inline f%d.txt\ndata <<EOM\nline %d\nEOM\n\n' $((i % 50)) $i
+		i=$((i + 1))
+	done
+} | git fast-import --quiet
+start=$(date +%s%N)
+accepted "a 10,000-commit push" origin refs/heads/many:refs/heads/big/many
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+echo "# 10,000-commit push took ${ms} ms"
+ok "the 10,000-commit push took under 5 s (${ms} ms)" test "$ms" -lt 5000
+
+# The update hook alone (servers that run only update) gives the same verdict.
+rm "$R/hooks/pre-receive"
+commit "no ticket"
+refused "update hook alone" "remote: flowgate: develop: message: " origin HEAD:develop
+git reset -q --hard origin/develop
+ln -s "$(readlink -f "$FG_HOOK")" "$R/hooks/pre-receive"
+commit "ABC-10 both hooks"
+accepted "with both hooks, one verdict" origin HEAD:develop
+is "one verdict line, not two" "$(printf '%s\n' "$OUT" | grep -c 'remote: flowgate: push to')" 1
+
+done_testing
