@@ -141,6 +141,8 @@ struct ctx {
 	size_t first_update[FG_RULES_MAX_SETS];	/* per set; nu: none */
 	size_t count[FG_RULES_MAX_SETS];	/* new commits per set */
 
+	size_t ntips;			/* updates with a new tip to walk */
+	bool walked;			/* commits holds the walk's parents */
 	struct omap commits;
 	struct omap blobs;
 	struct change *ch;
@@ -464,6 +466,16 @@ eval_update(struct ctx *x, const struct fg_rules_update *u, uint64_t mask)
 		char oldhex[FG_RULES_SHORT_HEX + 1];
 		int d;
 
+		/*
+		 * The walk put every parent of a new commit in x->commits: when
+		 * this update is the only one walked and the old tip is among
+		 * them, the old tip is an ancestor of the new, found without a
+		 * second walk (a fast-forward, the common case).  Otherwise
+		 * ask the commit graph.
+		 */
+		if (x->walked && x->ntips == 1 &&
+		    omap_find(&x->commits, &u->old_id) != NULL)
+			return 0;
 		d = git_graph_descendant_of(x->repo, &u->new_id, &u->old_id);
 		if (d < 0)
 			return fg_err_git(x->err, FG_EIO, "cannot compare '%s' "
@@ -966,6 +978,8 @@ walk_new(struct ctx *x, const uint64_t *masks)
 	}
 	if (w != GIT_ITEROVER)
 		rc = fg_err_git(x->err, FG_EIO, "cannot walk the push");
+	else
+		x->walked = true;
 out:
 	git_commit_free(c);
 	git_revwalk_free(walk);
@@ -1055,13 +1069,14 @@ fg_rules_eval(struct fg_rules_result *out, git_repository *repo,
 			    !git_oid_is_zero(&u[i].new_id))
 				x.first_update[b] = i;
 		}
-		if (masks[i] == 0)
-			continue;
-		rc = eval_update(&x, &u[i], masks[i]);
-		if (rc < 0)
-			goto out;
+		if (masks[i] != 0 && !git_oid_is_zero(&u[i].new_id))
+			x.ntips++;
 	}
 	rc = walk_new(&x, masks);
+	for (i = 0; i < nu && rc == 0; i++) {
+		if (masks[i] != 0)
+			rc = eval_update(&x, &u[i], masks[i]);
+	}
 	if (rc == 0)
 		rc = eval_counts(&x);
 out:
