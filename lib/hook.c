@@ -2,9 +2,13 @@
  * hook.c - the verdict on a push (see hook.h).
  */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <git2.h>
 
@@ -358,4 +362,28 @@ fg_hook_verdict(struct fg_buf *b, const struct fg_hook_push *p,
 		return fg_buf_puts(b, " accepted");
 	return fg_buf_printf(b, " refused: %zu issue%s", nissues,
 	    nissues == 1 ? "" : "s");
+}
+
+bool
+fg_hook_wake(const char *git_dir)
+{
+	struct fg_buf path = FG_BUF_INIT;
+	struct stat st;
+	bool woke = false;
+	int fd = -1;
+
+	if (git_dir == NULL ||
+	    fg_buf_printf(&path, "%s/%s", git_dir, FG_HOOK_WAKE_FILE) < 0)
+		goto out;
+	if (lstat(path.ptr, &st) < 0 || !S_ISFIFO(st.st_mode))
+		goto out;
+	fd = open(path.ptr, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		goto out;
+	woke = write(fd, "w", 1) == 1 || errno == EAGAIN;
+out:
+	if (fd >= 0)
+		close(fd);
+	fg_buf_release(&path);
+	return woke;
 }

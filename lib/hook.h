@@ -107,6 +107,20 @@ int fg_hook_decide(struct fg_rules_result *out, struct fg_config **cfg_out,
     git_repository *repo, const char *git_dir, const struct fg_hook_push *p,
     struct fg_err *err);
 
+/* The daemon's wake-up FIFO, in $GIT_DIR. */
+#define FG_HOOK_WAKE_FILE	"flowgate.wake"
+
+/*
+ * Wake the daemon, if one listens: when $GIT_DIR/flowgate.wake is a FIFO
+ * (the daemon makes it with mkfifo and keeps it open for reading), write
+ * one byte to it without blocking.  No FIFO, no reader (ENXIO) or a full
+ * FIFO (EAGAIN: a wake-up is pending already) are not errors: the inbox
+ * keeps the backlog, and a daemon that starts later drains it.  Returns
+ * true when a byte was written or one is pending.  Never blocks, never
+ * fails.
+ */
+bool fg_hook_wake(const char *git_dir);
+
 /*
  * The verdict line, without "flowgate: " and newline:
  *   "push to main accepted"

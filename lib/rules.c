@@ -171,6 +171,7 @@ fg_rules_result_release(struct fg_rules_result *r)
 	if (r == NULL)
 		return;
 	for (i = 0; i < r->n; i++) {
+		free(r->issues[i].rule);
 		free(r->issues[i].ref);
 		free(r->issues[i].subject);
 		free(r->issues[i].finding);
@@ -235,15 +236,16 @@ fg_rules_add(struct fg_rules_result *r, const char *rule, const char *ref,
 	}
 	i = &r->issues[r->n];
 	memset(i, 0, sizeof(*i));
-	i->rule = rule;
+	i->rule = clean_dup(rule, 64);
 	if (commit != NULL)
 		git_oid_tostr(i->commit, sizeof(i->commit), commit);
 	i->ref = clean_dup(ref, 4096);
 	i->subject = clean_dup(subject, FG_RULES_SUBJECT_MAX);
 	i->finding = clean_dup(finding, 4096);
 	i->fix = clean_dup(fix, 4096);
-	if (i->ref == NULL || i->subject == NULL || i->finding == NULL ||
-	    i->fix == NULL) {
+	if (i->rule == NULL || i->ref == NULL || i->subject == NULL ||
+	    i->finding == NULL || i->fix == NULL) {
+		free(i->rule);
 		free(i->ref);
 		free(i->subject);
 		free(i->finding);

@@ -76,14 +76,15 @@ struct fg_rules_update {
 
 /*
  * One violation.  rule is the rule's config name ("secrets", "message",
- * ...; static text).  commit is the short id of the offending commit, ""
+ * ...) or, for issues others add, their name for the check ("window",
+ * "protected-ref").  commit is the short id of the offending commit, ""
  * when the issue is about the update itself (a deletion); subject is that
  * commit's first message line with control characters replaced, cut to
  * FG_RULES_SUBJECT_MAX bytes ("" without a commit).  finding says what was
  * found, fix how to fix it.  Never holds secret text.
  */
 struct fg_rules_issue {
-	const char *rule;
+	char *rule;
 	char *ref;
 	char commit[FG_RULES_SHORT_HEX + 1];
 	char *subject;
