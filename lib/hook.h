@@ -107,6 +107,51 @@ int fg_hook_decide(struct fg_rules_result *out, struct fg_config **cfg_out,
     git_repository *repo, const char *git_dir, const struct fg_hook_push *p,
     struct fg_err *err);
 
+struct fg_store;
+
+/*
+ * Record the verdict on push p (issues r, accepted when it holds none) in
+ * refs/flowgate/activity: one record per ref, all in one batch (one ref
+ * update), authored by the pusher.  Subject "push main by alice refused:
+ * 2 issues" (or "accepted"); trailers Flowgate-Kind: push,
+ * Flowgate-Stage (for a stage's branch), Flowgate-Commit (the new id;
+ * none for a deletion), Flowgate-Status: accepted or refused; the issue
+ * lines as the body; record.json's data: {ref, old, new, pusher, status,
+ * new_commits, issues_dropped, issues: [{rule, commit, subject, finding,
+ * fix}]}.  st must be opened by path, never from the environment: the
+ * record names pushed commits by hex only, so nothing it writes can
+ * point into the quarantine.
+ */
+int fg_hook_record(struct fg_store *st, const struct fg_hook_push *p,
+    const struct fg_rules_result *r, const struct fg_config *cfg,
+    const char *pusher, struct fg_err *err);
+
+/* Refs whose commits post-receive counts at most, and tips it notes. */
+#define FG_HOOK_COUNT_MAX	100000
+#define FG_HOOK_NOTES_MAX	100
+
+/*
+ * The repository's name for events: GL_REPO, else GITEA_REPO_NAME, else
+ * git_dir's last component without ".git"; characters outside
+ * [A-Za-z0-9._/-] become '-'.  Never empty.
+ */
+void fg_hook_repo_name(char *out, size_t size, const char *git_dir);
+
+/*
+ * post-receive: queue the updates of p in refs/flowgate/inbox as one batch
+ * of "delivery" records (event.json from fg_event_to_json with source
+ * hook and kind push, branch_created, branch_deleted, tag_created or
+ * tag_deleted; payload: the "<old> <new> <ref>" line), skipping
+ * refs/flowgate/ and refs/notes/; add {ref, pusher, time, event} to the
+ * "pushes" note of each pushed branch tip (at most FG_HOOK_NOTES_MAX);
+ * append to msg one line per queued ref:
+ *   "staging: 3 commits accepted, queued as event 9f2c1ab"
+ * Open st with FG_STORE_FSYNC: the inbox is what the daemon works from.
+ */
+int fg_hook_queue(struct fg_buf *msg, struct fg_store *st,
+    const struct fg_hook_push *p, const struct fg_config *cfg,
+    const char *pusher, const char *repo_name, struct fg_err *err);
+
 /* The daemon's wake-up FIFO, in $GIT_DIR. */
 #define FG_HOOK_WAKE_FILE	"flowgate.wake"
 

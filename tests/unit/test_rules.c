@@ -67,7 +67,9 @@ repo(const char *setup, git_oid *tip)
 	char hex[64] = "";
 
 	snprintf(dir, sizeof(dir), "%s/r%d", fg_unit_tmpdir(), ++repo_seq);
-	if (fg_unit_sh("set -e; git init -q -b main '%s' && cd '%s' && "
+	if (fg_unit_sh("set -e; export GIT_AUTHOR_NAME=T GIT_COMMITTER_NAME=T "
+	    "GIT_AUTHOR_EMAIL=t@example.com GIT_COMMITTER_EMAIL=t@example.com; "
+	    "git init -q -b main '%s' && cd '%s' && "
 	    "git config user.name T && git config user.email t@example.com && "
 	    "echo a > a.txt && git add a.txt && git commit -qm 'ABC-1 base' && "
 	    "git checkout -q -b push && { %s ; } >/dev/null && "
@@ -240,7 +242,7 @@ test_rules_message_and_author_email_per_new_commit(void)
 	/* The base commit ("ABC-1 base") is not new: never judged. */
 	r = repo("git commit -q --allow-empty -m 'ABC-2 fine' && "
 	    "git commit -q --allow-empty -m 'no ticket' && "
-	    "git -c user.email=eve@evil.test commit -q --allow-empty "
+	    "GIT_AUTHOR_EMAIL=eve@evil.test git commit -q --allow-empty "
 	    "-m 'ABC-3 by eve'", &tip);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
 	oid_of(r, "main", &old);
