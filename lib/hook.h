@@ -109,6 +109,24 @@ int fg_hook_decide(struct fg_rules_result *out, struct fg_config **cfg_out,
 
 struct fg_store;
 
+/* Pull request refs pre-receive looks through for a gate's facts. */
+#define FG_HOOK_PULLS_MAX	10000
+
+/*
+ * The gates of the stage whose branch update u moves, evaluated for the
+ * new tip as a promotion into that stage would be (gate.h), with the
+ * facts flowgate keeps: statuses, manual approvals and deployments from
+ * the commit's note on refs/notes/flowgate, pull requests from
+ * refs/flowgate/pulls/.  A gate whose facts are missing fails and says
+ * which.  Command gates run, each within its timeout: a push to a stage
+ * waits for them as a promotion would.  Each failed gate is added to out
+ * as an issue named after the gate.  Deletions and branches no stage
+ * tracks have no gates.
+ */
+int fg_hook_check_gates(struct fg_rules_result *out, git_repository *repo,
+    const struct fg_config *cfg, const struct fg_rules_update *u,
+    struct fg_err *err);
+
 /*
  * Record the verdict on push p (issues r, accepted when it holds none) in
  * refs/flowgate/activity: one record per ref, all in one batch (one ref
