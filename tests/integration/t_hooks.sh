@@ -192,4 +192,35 @@ commit "ABC-10 both hooks"
 accepted "with both hooks, one verdict" origin HEAD:develop
 is "one verdict line, not two" "$(printf '%s\n' "$OUT" | grep -c 'remote: flowgate: push to')" 1
 
+# A config that no longer loads (written behind flowgate's back) refuses
+# every branch push until an admin, here through break-glass, fixes it.
+git reset -q --hard origin/develop
+good=$(git --git-dir="$R" rev-parse refs/flowgate/config)
+blob=$(printf 'version: 1\ntemplate: nope\n' | git --git-dir="$R" hash-object -w --stdin)
+tree=$(printf '100644 blob %s\tpipeline.yaml\n' "$blob" | git --git-dir="$R" mktree)
+broken=$(git --git-dir="$R" commit-tree -p "$good" -m "broken behind our back" "$tree")
+git --git-dir="$R" update-ref refs/flowgate/config "$broken"
+commit "ABC-11 while broken"
+refused "a push while the config does not load" "develop: config: the current config on 'refs/flowgate/config' does not load" origin HEAD:develop
+git fetch -q origin refs/flowgate/config:refs/remotes/origin/config
+git checkout -q -b fix origin/config
+git checkout -q "$good" -- .
+git commit -q -m "restore the config"
+FLOWGATE_USER=admin refused "the fix by an admin of a config that does not load" "'admin' is not an admin" origin HEAD:refs/flowgate/config
+echo admin > "$R/flowgate-admins"
+FLOWGATE_USER=admin accepted "the fix through break-glass" origin HEAD:refs/flowgate/config
+rm -f "$R/flowgate-admins"
+git checkout -q develop
+accepted "pushes work again" origin HEAD:develop
+
+# Progressive: production takes promotions only.
+P=$T/p.git
+"$FG" init --template progressive "$P" >/dev/null 2>&1
+git push -q "$P" HEAD:main 2>/dev/null
+_before=$(git --git-dir="$P" for-each-ref --format='%(refname) %(objectname)' | grep -v '^refs/flowgate/activity ')
+OUT=$(git push "$P" HEAD:production 2>&1); _rc=$?
+is "progressive: a direct push to production fails" "$_rc" 1
+like "progressive: the pusher is told to promote" "$OUT" "remote: flowgate: production: direct-push: the progressive template takes changes into production by promotion only; promote the change instead"
+is "progressive: production was not created" "$(git --git-dir="$P" for-each-ref --format='%(refname) %(objectname)' | grep -v '^refs/flowgate/activity ')" "$_before"
+
 done_testing
