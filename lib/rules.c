@@ -941,9 +941,12 @@ walk_new(struct ctx *x, const uint64_t *masks)
 	rc = hide_existing(x, walk);
 	if (rc < 0)
 		goto out;
-	while ((w = git_revwalk_next(&id, walk)) == 0) {
+	for (;;) {
 		uint64_t mask;
 
+		w = git_revwalk_next(&id, walk);
+		if (w != 0)
+			break;
 		e = omap_find(&x->commits, &id);
 		mask = e != NULL ? e->mask : all;
 		if (git_commit_lookup(&c, x->repo, &id) < 0) {
