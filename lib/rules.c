@@ -646,7 +646,8 @@ scan_found(size_t line, const char *kind, void *payload)
 	h->rc = commit_issue(h->x, "secrets", "remove it, revoke it where it "
 	    "was issued, rewrite the commit (git rebase -i) and keep secrets "
 	    "out of the repository",
-	    "'%s' line %zu: looks like a %s", h->path, line, kind);
+	    "'%s' line %zu: looks like %s %s", h->path, line,
+	    strchr("AEIOU", kind[0]) != NULL ? "an" : "a", kind);
 }
 
 static int

@@ -100,7 +100,7 @@ key="AKIA""ABCDEFGHIJKLMNOP"
 commit "ABC-4 settings" conf/aws.txt "# settings
 region = eu-west-1
 aws_access_key_id = $key"
-refused "an AWS key" "develop: secrets: [0-9a-f]{7} \"ABC-4 settings\": 'conf/aws.txt' line 3: looks like a AWS access key id" \
+refused "an AWS key" "develop: secrets: [0-9a-f]{7} \"ABC-4 settings\": 'conf/aws.txt' line 3: looks like an AWS access key id" \
     origin HEAD:develop
 unlike "the key itself is never shown" "$OUT" "$key"
 git reset -q --hard origin/develop
