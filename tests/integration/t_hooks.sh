@@ -180,7 +180,10 @@ start=$(date +%s%N)
 accepted "a 10,000-commit push" origin refs/heads/many:refs/heads/big/many
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 echo "# 10,000-commit push took ${ms} ms"
-ok "the 10,000-commit push took under 5 s (${ms} ms)" test "$ms" -lt 5000
+# Sanitizers slow the hook (not git) several times over.
+limit=5000
+grep -q fsanitize "$TOP/.build-flags" 2>/dev/null && limit=30000
+ok "the 10,000-commit push took under $limit ms (${ms} ms)" test "$ms" -lt "$limit"
 
 # The update hook alone (servers that run only update) gives the same verdict.
 rm "$R/hooks/pre-receive"
