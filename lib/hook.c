@@ -321,6 +321,8 @@ fg_hook_decide(struct fg_rules_result *out, struct fg_config **cfg_out,
 	}
 	if (rc == 0 && cfg != NULL)
 		rc = fg_rules_eval(out, repo, cfg, p->v, p->n, err);
+	for (i = 0; i < p->n && rc == 0 && cfg != NULL; i++)
+		rc = fg_hook_check_gates(out, repo, cfg, &p->v[i], err);
 out:
 	fg_diags_release(&d);
 	fg_buf_release(&msg);

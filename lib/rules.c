@@ -9,6 +9,7 @@
 
 #include <git2.h>
 
+#include "proc.h"
 #include "rules.h"
 #include "util.h"
 #include "banned.h"
@@ -740,6 +741,119 @@ eval_changes(struct ctx *x, uint64_t maxsize, bool secrets, uint64_t mask)
 	return rc;
 }
 
+/* Write len bytes of data to dir/name. */
+static int
+write_file(const char *dir, const char *name, const char *data, size_t len,
+    struct fg_buf *path, struct fg_err *err)
+{
+	FILE *f;
+	int rc = 0;
+
+	fg_buf_reset(path);
+	if (fg_buf_printf(path, "%s/%s", dir, name) < 0)
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	f = fopen(path->ptr, "wb");
+	if (f == NULL)
+		return fg_err_set(err, FG_EIO, "cannot write '%s'", path->ptr);
+	if (fwrite(data, 1, len, f) != len)
+		rc = fg_err_set(err, FG_EIO, "cannot write '%s'", path->ptr);
+	if (fclose(f) != 0 && rc == 0)
+		rc = fg_err_set(err, FG_EIO, "cannot write '%s'", path->ptr);
+	return rc;
+}
+
+/*
+ * signed with verify: run the rule's argv with the signature file and the
+ * signed payload file appended (so [gpg, --verify] works as it is) and
+ * FLOWGATE_COMMIT in its environment, no shell, within
+ * FG_RULES_VERIFY_TIMEOUT seconds.  Anything but exit 0 is an issue; so
+ * is a command that cannot be run (fail closed).
+ */
+static int
+verify_signature(struct ctx *x, const struct fg_rule *r)
+{
+	git_buf sig = GIT_BUF_INIT, data = GIT_BUF_INIT;
+	struct fg_proc_opts o = FG_PROC_OPTS_INIT;
+	struct fg_proc_result res;
+	struct fg_buf sp = FG_BUF_INIT, dp = FG_BUF_INIT, env = FG_BUF_INIT;
+	struct fg_err perr = FG_ERR_INIT;
+	const char **argv = NULL, *envv[2], *last, *out;
+	char *dir = NULL, hex[GIT_OID_HEXSZ + 1];
+	git_oid id;
+	size_t i, len;
+	int rc;
+
+	memset(&res, 0, sizeof(res));
+	git_oid_cpy(&id, x->cid);
+	rc = git_commit_extract_signature(&sig, &data, x->repo, &id, NULL);
+	if (rc == GIT_ENOTFOUND)
+		rc = git_commit_extract_signature(&sig, &data, x->repo, &id,
+		    "gpgsig-sha256");
+	if (rc < 0) {
+		rc = fg_err_git(x->err, FG_EIO, "cannot read a pushed commit's "
+		    "signature");
+		goto out;
+	}
+	rc = fg_proc_mkdtemp(&dir, "verify", x->err);
+	if (rc == 0)
+		rc = write_file(dir, "signature", sig.ptr, sig.size, &sp,
+		    x->err);
+	if (rc == 0)
+		rc = write_file(dir, "payload", data.ptr, data.size, &dp,
+		    x->err);
+	if (rc < 0)
+		goto out;
+	argv = calloc(r->verify.n + 3, sizeof(*argv));
+	if (argv == NULL || fg_buf_printf(&env, "FLOWGATE_COMMIT=%s",
+	    git_oid_tostr(hex, sizeof(hex), x->cid)) < 0) {
+		rc = fg_err_set(x->err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < r->verify.n; i++)
+		argv[i] = r->verify.v[i];
+	argv[i++] = sp.ptr;
+	argv[i] = dp.ptr;
+	envv[0] = env.ptr;
+	envv[1] = NULL;
+	o.argv = argv;
+	o.env = envv;
+	o.timeout_ms = FG_RULES_VERIFY_TIMEOUT * 1000;
+	o.output_max = 4096;
+	if (fg_proc_run(&res, &o, &perr) < 0) {
+		rc = commit_issue(x, "signed", "ask the server's admin to fix "
+		    "the signed rule's verify command", "the signature could "
+		    "not be checked: %s", perr.msg);
+		goto out;
+	}
+	if (res.exited && res.status == 0)
+		goto out;
+	/* The last line of the command's output says why, usually. */
+	out = res.output.ptr;
+	len = res.output.len;
+	while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r'))
+		len--;
+	last = out + len;
+	while (last > out && last[-1] != '\n')
+		last--;
+	rc = commit_issue(x, "signed", "sign it with a key the server trusts "
+	    "(git commit --amend --no-edit -S) and push again",
+	    "the signature does not verify (%s %s%s%.*s)", r->verify.v[0],
+	    res.timed_out ? "timed out" : "failed", len > 0 ? ": " : "",
+	    (int)(out + len - last), last);
+out:
+	if (dir != NULL)
+		fg_proc_rmtree(dir, NULL);
+	free(dir);
+	free(argv);
+	fg_proc_result_release(&res);
+	fg_buf_release(&sp);
+	fg_buf_release(&dp);
+	fg_buf_release(&env);
+	git_buf_dispose(&sig);
+	git_buf_dispose(&data);
+	return rc;
+}
+
 /* The per-commit rules of every set in mask, on the current commit. */
 static int
 eval_commit(struct ctx *x, uint64_t mask)
@@ -747,6 +861,7 @@ eval_commit(struct ctx *x, uint64_t mask)
 	const struct fg_config *cfg = x->cfg;
 	const git_signature *author;
 	bool linear = false, signed_ = false, secrets = false;
+	const struct fg_rule *verify = NULL;
 	uint64_t maxsize = UINT64_MAX;
 	bool paths = false;
 	size_t i, j;
@@ -765,6 +880,8 @@ eval_commit(struct ctx *x, uint64_t mask)
 				break;
 			case FG_RULE_SIGNED:
 				signed_ = true;
+				if (verify == NULL && r->verify.n > 0)
+					verify = r;
 				break;
 			case FG_RULE_SECRETS:
 				secrets = true;
@@ -823,6 +940,8 @@ eval_commit(struct ctx *x, uint64_t mask)
 		else if (h < 0)
 			rc = fg_err_git(x->err, FG_EIO, "cannot read a "
 			    "pushed commit's header");
+		else if (verify != NULL)
+			rc = verify_signature(x, verify);
 	}
 	if (rc == 0 && (maxsize != UINT64_MAX || secrets || paths)) {
 		rc = commit_changes(x);

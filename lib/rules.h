@@ -61,6 +61,9 @@
 /* A blob with a NUL byte in its first this-many bytes is binary. */
 #define FG_RULES_BINARY_PROBE	8000
 
+/* Seconds a signed rule's verify command may run per commit. */
+#define FG_RULES_VERIFY_TIMEOUT	30
+
 /* Commit subjects in issues are cut to this many bytes. */
 #define FG_RULES_SUBJECT_MAX	72
 

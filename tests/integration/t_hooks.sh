@@ -16,9 +16,12 @@ admins: [admin]
 stages:
   developer: {pool: sandboxes}
   integration: {branch: develop, environments: [qa]}
-  staging: {branch: staging, environments: [uat]}
+  staging:
+    branch: staging
+    environments: [uat]
+    gates: [{window: {days: [mon, tue, wed, thu, fri], hours: "09:00-16:00", tz: Europe/Berlin}}]
   production: {branch: main, environments: [prod]}
-  hotfix: {branch: hotfix, environments: [prod]}
+  hotfix: {branch: hotfix, environments: [prod], gates: [{status: [ci/build]}]}
 environments:
   qa:   {deploy: {command: [echo, qa]}}
   uat:  {deploy: {command: [echo, uat]}}
@@ -194,6 +197,21 @@ ln -s "$(readlink -f "$FG_HOOK")" "$R/hooks/pre-receive"
 commit "ABC-10 both hooks"
 accepted "with both hooks, one verdict" origin HEAD:develop
 is "one verdict line, not two" "$(printf '%s\n' "$OUT" | grep -c 'remote: flowgate: push to')" 1
+
+# Stage gates: a push into a stage's branch faces the gates a promotion
+# would.  The hook inherits the pusher's environment on a local push, so
+# FLOWGATE_NOW fixes its clock.  Saturday noon in Berlin is outside a
+# weekday 09:00-16:00 window; Monday 10:00 Berlin (09:00 UTC) is inside.
+git reset -q --hard origin/develop
+FLOWGATE_NOW=2026-11-21T11:00:00Z refused "a push to staging outside its window" \
+    "staging: window: [0-9a-f]{7} \"ABC-10 both hooks\": .*" origin HEAD:staging
+like "the window refusal says when it opens" "$OUT" "window"
+FLOWGATE_NOW=2026-11-23T09:00:00Z accepted "a push to staging inside its window" origin HEAD:staging
+
+# A gate without its facts fails and says which; with them it passes.
+refused "a push to hotfix without a ci/build status" "hotfix: status: [0-9a-f]{7} .*ci/build" origin HEAD:hotfix
+git --git-dir="$R" notes --ref=flowgate add -f -m '{"statuses": {"ci/build": {"state": "success"}}}' "$(git rev-parse HEAD)"
+accepted "a push to hotfix once ci/build succeeded" origin HEAD:hotfix
 
 # A config that no longer loads (written behind flowgate's back) refuses
 # every branch push until an admin, here through break-glass, fixes it.

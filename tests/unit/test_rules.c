@@ -487,6 +487,46 @@ test_rules_signed_wants_a_signature_header(void)
 }
 
 static void
+test_rules_signed_verify_runs_the_command(void)
+{
+	struct fg_config *ok = config("  - branches: [main]\n"
+	    "    rules: [{signed: {verify: [/bin/sh, -c, 'grep -q \"BEGIN "
+	    "PGP\" \"$1\" && grep -q \"ABC-3 signed\" \"$2\" && "
+	    "test -n \"$FLOWGATE_COMMIT\"', verify]}}]\n");
+	struct fg_config *bad = config("  - branches: [main]\n"
+	    "    rules: [{signed: {verify: [/bin/sh, -c, "
+	    "'echo bad signature; exit 1']}}]\n");
+	struct fg_rules_result res = FG_RULES_RESULT_INIT;
+	const struct fg_rules_issue *i;
+	git_repository *r;
+	git_oid tip, old;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ok);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(bad);
+	r = repo("{ printf 'tree %s\\nparent %s\\n' $(git rev-parse "
+	    "HEAD^{tree}) $(git rev-parse HEAD); printf 'author T "
+	    "<t@example.com> 1 +0000\\ncommitter T <t@example.com> 1 +0000"
+	    "\\ngpgsig -----BEGIN PGP SIGNATURE-----\\n \\n -----END PGP "
+	    "SIGNATURE-----\\n\\nABC-3 signed\\n'; } > ../c2 && git reset -q "
+	    "--hard $(git hash-object -t commit -w ../c2)", &tip);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	oid_of(r, "main", &old);
+	CU_ASSERT_EQUAL(eval(&res, r, ok, "refs/heads/main", &old, &tip), 0);
+	CU_ASSERT_EQUAL(res.n, 0);
+	fg_rules_result_release(&res);
+	CU_ASSERT_EQUAL(eval(&res, r, bad, "refs/heads/main", &old, &tip), 0);
+	CU_ASSERT_EQUAL(count_rule(&res, "signed"), 1);
+	i = find_rule(&res, "signed");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(i);
+	CU_ASSERT_PTR_NOT_NULL(strstr(i->finding, "does not verify"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(i->finding, "bad signature"));
+	fg_rules_result_release(&res);
+	git_repository_free(r);
+	fg_config_free(ok);
+	fg_config_free(bad);
+}
+
+static void
 test_rules_max_commits_counts_new_commits(void)
 {
 	struct fg_config *cfg = config("  - branches: [main]\n"
@@ -608,6 +648,8 @@ static CU_TestInfo tests[] = {
 	{ "linear refuses merges", test_rules_linear_refuses_merges },
 	{ "signed wants a signature header",
 	    test_rules_signed_wants_a_signature_header },
+	{ "signed with verify runs the command",
+	    test_rules_signed_verify_runs_the_command },
 	{ "max-commits counts new commits",
 	    test_rules_max_commits_counts_new_commits },
 	{ "commits other refs have are skipped",
