@@ -28,6 +28,7 @@
 #include "hook.h"
 #include "log.h"
 #include "rules.h"
+#include "store.h"
 
 static void
 log_to_stderr(enum fg_log_level level, const char *line, void *payload)
@@ -52,8 +53,36 @@ open_env_repo(git_repository **out)
 }
 
 /*
- * Decide push p, print the issues and the verdict.  Returns the exit
- * status: 0 accepted, 1 refused.
+ * Record the verdict in the activity log, through a store opened by path:
+ * never through the environment-opened repository, whose writes would
+ * land in the quarantine (see the comment at the top).  A verdict that
+ * cannot be recorded refuses the push: an audit trail that loses entries
+ * is no trail.  Returns 0 or -1 (already printed).
+ */
+static int
+record(const char *git_dir, const struct fg_hook_push *p,
+    const struct fg_rules_result *r, const struct fg_config *cfg,
+    const char *pusher)
+{
+	struct fg_store *st = NULL;
+	struct fg_err err = FG_ERR_INIT;
+	int rc;
+
+	rc = fg_store_open(&st, git_dir, 0, &err);
+	if (rc == 0)
+		rc = fg_hook_record(st, p, r, cfg, pusher, &err);
+	fg_store_free(st);
+	if (rc < 0) {
+		fprintf(stderr, "flowgate: cannot record the verdict in "
+		    "refs/flowgate/activity: %s\n", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Decide push p, print the issues and the verdict, record it.  Returns
+ * the exit status: 0 accepted, 1 refused.
  */
 static int
 judge(const struct fg_hook_push *p)
@@ -63,13 +92,14 @@ judge(const struct fg_hook_push *p)
 	struct fg_err err = FG_ERR_INIT;
 	struct fg_buf line = FG_BUF_INIT;
 	git_repository *qrepo = NULL;
+	const char *git_dir;
 	size_t i;
 	int rc = 1;
 
 	if (open_env_repo(&qrepo) < 0)
 		return 1;
-	if (fg_hook_decide(&r, &cfg, qrepo, git_repository_path(qrepo), p,
-	    &err) < 0) {
+	git_dir = git_repository_path(qrepo);
+	if (fg_hook_decide(&r, &cfg, qrepo, git_dir, p, &err) < 0) {
 		fprintf(stderr, "flowgate: cannot check the push: %s\n",
 		    err.msg);
 		fg_rules_add(&r, "flowgate", p->n > 0 ? p->v[0].ref : "",
@@ -83,10 +113,15 @@ judge(const struct fg_hook_push *p)
 	if (r.dropped > 0)
 		fprintf(stderr, "flowgate: ... and %zu more issues\n",
 		    r.dropped);
+	rc = r.n + r.dropped > 0 ? 1 : 0;
+	if (record(git_dir, p, &r, cfg, fg_hook_pusher(cfg)) < 0 && rc == 0) {
+		fg_rules_add(&r, "flowgate", p->n > 0 ? p->v[0].ref : "",
+		    NULL, NULL, "the verdict could not be recorded", NULL);
+		rc = 1;
+	}
 	fg_buf_reset(&line);
 	if (fg_hook_verdict(&line, p, &r) == 0)
 		fprintf(stderr, "flowgate: %s\n", line.ptr);
-	rc = r.n + r.dropped > 0 ? 1 : 0;
 	fg_buf_release(&line);
 	fg_rules_result_release(&r);
 	fg_config_free(cfg);
@@ -160,13 +195,57 @@ update(int argc, char **argv)
 	return rc;
 }
 
+/*
+ * post-receive: queue what was accepted in the inbox, note the pushed
+ * tips, tell the pusher in one line per ref, wake the daemon.  git waits
+ * for this hook, so it does nothing slow: no gates, no deployments.  Its
+ * exit status changes nothing (the refs have moved); failures are told.
+ */
 static int
 post_receive(void)
 {
-	char buf[4096];
+	struct fg_hook_push p = FG_HOOK_PUSH_INIT;
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_diags d = FG_DIAGS_INIT;
+	struct fg_buf msg = FG_BUF_INIT;
+	struct fg_config *cfg = NULL;
+	struct fg_store *st = NULL;
+	git_repository *repo = NULL;
+	char name[256];
+	const char *git_dir, *line, *nl;
+	struct fg_err cerr = FG_ERR_INIT;
 
-	while (fread(buf, 1, sizeof(buf), stdin) > 0)
-		;
+	if (fg_hook_push_read(&p, stdin, &err) < 0) {
+		fprintf(stderr, "flowgate: nothing queued: %s\n", err.msg);
+		goto out;
+	}
+	if (open_env_repo(&repo) < 0)
+		goto out;
+	git_dir = git_repository_path(repo);
+	/* Without a config events are queued all the same. */
+	(void)fg_config_load(&cfg, repo, &d, &cerr);
+	fg_hook_repo_name(name, sizeof(name), git_dir);
+	if (fg_store_open(&st, git_dir, FG_STORE_FSYNC, &err) < 0 ||
+	    fg_hook_queue(&msg, st, &p, cfg, fg_hook_pusher(cfg), name,
+	    &err) < 0) {
+		fprintf(stderr, "flowgate: the push is in, but could not be "
+		    "queued for the pipeline: %s\n", err.msg);
+		goto out;
+	}
+	for (line = msg.ptr; *line != '\0'; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (nl == NULL)
+			break;
+		fprintf(stderr, "flowgate: %.*s\n", (int)(nl - line), line);
+	}
+	fg_hook_wake(git_dir);
+out:
+	fg_store_free(st);
+	fg_config_free(cfg);
+	fg_diags_release(&d);
+	fg_buf_release(&msg);
+	fg_hook_push_release(&p);
+	git_repository_free(repo);
 	return 0;
 }
 

@@ -145,7 +145,7 @@ int fg_hook_record(struct fg_store *st, const struct fg_hook_push *p,
     const char *pusher, struct fg_err *err);
 
 /* Refs whose commits post-receive counts at most, and tips it notes. */
-#define FG_HOOK_COUNT_MAX	100000
+#define FG_HOOK_COUNT_MAX	1000
 #define FG_HOOK_NOTES_MAX	100
 
 /*

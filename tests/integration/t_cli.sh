@@ -80,9 +80,11 @@ is "still two config commits" "$(git --git-dir="$R" rev-list --count refs/flowga
 git clone -q "$R" "$T/w" 2>/dev/null
 (cd "$T/w" && echo hello > README && git add README && git commit -qm "first" && git push -q origin HEAD:develop) >/dev/null 2>&1
 is "a push to develop is accepted" "$(git --git-dir="$R" rev-parse --verify -q refs/heads/develop >/dev/null && echo yes)" yes
-out=$(cd "$T/w" && git push origin HEAD:refs/flowgate/activity 2>&1); is "a push to refs/flowgate/activity fails" "$?" 1
+out=$(cd "$T/w" && git push --force origin HEAD:refs/flowgate/activity 2>&1); is "a push to refs/flowgate/activity fails" "$?" 1
 like "the pusher is told why" "$out" "remote: flowgate: refs/flowgate/activity: protected-ref: only flowgate writes"
-ok "refs/flowgate/activity was not created" test -z "$(git --git-dir="$R" for-each-ref refs/flowgate/activity)"
+is "refs/flowgate/activity holds the refusal, not the pushed commit" \
+    "$(git --git-dir="$R" log -1 --format=%s refs/flowgate/activity)" \
+    "push refs/flowgate/activity by unknown refused: 1 issue"
 (cd "$T/w" && git fetch -q origin refs/flowgate/config && git checkout -q FETCH_HEAD &&
     sed -i 's/^version: 1/version: 2/' pipeline.yaml && git commit -qam "bump" ) >/dev/null 2>&1
 before=$(git --git-dir="$R" rev-parse refs/flowgate/config)

@@ -41,6 +41,13 @@ is "the rules config applies" "$?" 0
 git clone -q "$R" "$W" 2>/dev/null
 cd "$W" || exit 1
 
+export FLOWGATE_USER=alice
+
+# Records in the activity log so far.
+records() {
+	git --git-dir="$R" rev-list --count refs/flowgate/activity 2>/dev/null || echo 0
+}
+
 # Refs other than the activity log, to compare before and after a push.
 snap() {
 	git --git-dir="$R" for-each-ref --format='%(refname) %(objectname)' |
@@ -51,9 +58,14 @@ snap() {
 # PATTERN, no ref but the activity log moved, and fsck is clean.
 refused() {
 	_w=$1 _p=$2; shift 2
-	_before=$(snap)
+	_before=$(snap) _nrec=$(records)
 	OUT=$(git push "$@" 2>&1); _rc=$?
 	is "$_w: push fails" "$_rc" 1
+	ok "$_w: recorded in the activity log" test "$(records)" -gt "$_nrec"
+	like "$_w: the record says refused" \
+	    "$(git --git-dir="$R" log -1 --format='%s%n%(trailers:key=Flowgate-Status)' refs/flowgate/activity)" \
+	    "^push .* by .* refused.*
+Flowgate-Status: refused"
 	like "$_w: pusher reads why" "$OUT" "$_p"
 	like "$_w: pusher reads the verdict" "$OUT" "remote: flowgate: push to .* refused: [0-9]+ issues?"
 	is "$_w: no ref changed" "$(snap)" "$_before"
@@ -65,6 +77,10 @@ accepted() {
 	_w=$1; shift
 	OUT=$(git push "$@" 2>&1); _rc=$?
 	is "$_w: push succeeds" "$_rc" 0
+	like "$_w: the record says accepted" \
+	    "$(git --git-dir="$R" log -1 --format='%s%n%(trailers:key=Flowgate-Status)' refs/flowgate/activity)" \
+	    "^push .*
+Flowgate-Status: accepted"
 	like "$_w: pusher reads the verdict" "$OUT" "remote: flowgate: push to .* accepted"
 }
 
@@ -78,9 +94,19 @@ commit() { # MESSAGE [FILE CONTENT]
 commit "ABC-1 first" README "hello"
 accepted "a good commit to develop" origin HEAD:develop
 unlike "an accepted push prints no issue" "$OUT" "remote: flowgate: develop:"
+like "post-receive says what it queued" "$OUT" "remote: flowgate: integration: created at [0-9a-f]{7}, queued as event [0-9a-f]{7}"
+rec=$(git --git-dir="$R" log -1 --format='%an|%s|%(trailers:key=Flowgate-Kind,valueonly)|%(trailers:key=Flowgate-Stage,valueonly)|%(trailers:key=Flowgate-Status,valueonly)|%(trailers:key=Flowgate-Commit,valueonly)' refs/flowgate/activity | tr -d '\n')
+is "the activity record of an accepted push" "$rec" "alice|push develop by alice accepted|push|integration|accepted|$(git rev-parse HEAD)"
+ev=$(git --git-dir="$R" show refs/flowgate/inbox:event.json)
+like "the inbox has the push event" "$ev" '"source":"hook"'
+like "the event is a branch creation by alice" "$ev" '"kind":"branch_created".*"actor":"alice"|"actor":"alice".*"kind":"branch_created"'
+like "the event names the repository" "$ev" '"repo":"fg-it-[A-Za-z0-9]+/r"'
+like "the pushed tip has a pushes note" "$(git --git-dir="$R" notes --ref=flowgate show "$(git rev-parse HEAD)" | tr -d ' \t\n')" '"pushes":\[\{"ref":"refs/heads/develop","pusher":"alice"'
 
 commit "ABC-2 second" README "hello again"
 accepted "a fast-forward" origin HEAD:develop
+like "post-receive counts the commits" "$OUT" "remote: flowgate: integration: 1 commit accepted, queued as event [0-9a-f]{7}"
+is "one inbox record per accepted push" "$(git --git-dir="$R" rev-list --count refs/flowgate/inbox)" 2
 git commit -q --amend -m "ABC-2 second, amended"
 refused "force-push" "remote: flowgate: develop: no-force-push: [0-9a-f]{7} \"ABC-2 second, amended\": rewrites history" \
     --force origin HEAD:develop
@@ -106,6 +132,9 @@ aws_access_key_id = $key"
 refused "an AWS key" "develop: secrets: [0-9a-f]{7} \"ABC-4 settings\": 'conf/aws.txt' line 3: looks like an AWS access key id" \
     origin HEAD:develop
 unlike "the key itself is never shown" "$OUT" "$key"
+unlike "the key is not in the activity log" "$(git --git-dir="$R" log -p refs/flowgate/activity)" "$key"
+like "the record keeps the issue" "$(git --git-dir="$R" show refs/flowgate/activity:record.json)" '"rule":[[:space:]]*"secrets"'
+is "the record is authored by the pusher" "$(git --git-dir="$R" log -1 --format=%an refs/flowgate/activity)" alice
 git reset -q --hard origin/develop
 
 commit "ABC-5 key" deploy/server.pem "not really a key"
@@ -123,8 +152,8 @@ refused "a merge under linear" "lin/x: linear: [0-9a-f]{7} \"ABC-8 merge side\":
 accepted "the same merge where linear is not a rule" origin HEAD:feat/merge
 git reset -q --hard origin/develop
 
-refused "a push to refs/flowgate/activity" "refs/flowgate/activity: protected-ref: only flowgate writes" origin HEAD:refs/flowgate/activity
-refused "a push to refs/notes/flowgate" "refs/notes/flowgate: protected-ref" origin HEAD:refs/notes/flowgate
+refused "a push to refs/flowgate/activity" "refs/flowgate/activity: protected-ref: only flowgate writes" --force origin HEAD:refs/flowgate/activity
+refused "a push to refs/notes/flowgate" "refs/notes/flowgate: protected-ref" --force origin HEAD:refs/notes/flowgate
 
 # Config pushes: admins only, valid only.
 git fetch -q origin refs/flowgate/config:refs/remotes/origin/config
@@ -145,7 +174,7 @@ echo "# break-glass: identities that may always push refs/flowgate/config
 accepted "break-glass via \$GIT_DIR/flowgate-admins" origin HEAD:refs/flowgate/config
 rm -f "$R/flowgate-admins"
 refused "deleting the config" "the config cannot be deleted" origin :refs/flowgate/config
-unset FLOWGATE_USER
+export FLOWGATE_USER=alice
 git checkout -q develop 2>/dev/null || git checkout -q -b develop origin/develop
 
 # Hostile and odd branch names: nothing is run, every name round-trips.

@@ -198,6 +198,36 @@ test_hook_wake_never_blocks(void)
 	CU_ASSERT_FALSE(fg_hook_wake(dir));
 }
 
+static void
+test_hook_repo_name(void)
+{
+	char name[64];
+
+	unsetenv("GL_REPO");
+	unsetenv("GITEA_REPO_NAME");
+	unsetenv("GITEA_REPO_USER_NAME");
+	fg_hook_repo_name(name, sizeof(name), "/srv/git/team/app.git/");
+	CU_ASSERT_STRING_EQUAL(name, "team/app");
+	fg_hook_repo_name(name, sizeof(name), "/home/me/work/app/.git/");
+	CU_ASSERT_STRING_EQUAL(name, "work/app");
+	fg_hook_repo_name(name, sizeof(name), "/app.git/");
+	CU_ASSERT_STRING_EQUAL(name, "local/app");
+	fg_hook_repo_name(name, sizeof(name), "/srv/we ird/a;b.git/");
+	CU_ASSERT_STRING_EQUAL(name, "we-ird/a-b");
+	setenv("GL_REPO", "group/project", 1);
+	fg_hook_repo_name(name, sizeof(name), "/x/y.git/");
+	CU_ASSERT_STRING_EQUAL(name, "group/project");
+	unsetenv("GL_REPO");
+	setenv("GITEA_REPO_NAME", "app", 1);
+	setenv("GITEA_REPO_USER_NAME", "org", 1);
+	fg_hook_repo_name(name, sizeof(name), "/x/y.git/");
+	CU_ASSERT_STRING_EQUAL(name, "org/app");
+	unsetenv("GITEA_REPO_USER_NAME");
+	fg_hook_repo_name(name, sizeof(name), "/x/y.git/");
+	CU_ASSERT_STRING_EQUAL(name, "local/app");
+	unsetenv("GITEA_REPO_NAME");
+}
+
 static CU_TestInfo tests[] = {
 	{ "reads ref updates", test_hook_reads_ref_updates },
 	{ "refuses malformed input", test_hook_refuses_malformed_input },
@@ -207,6 +237,7 @@ static CU_TestInfo tests[] = {
 	    test_hook_pusher_from_first_set_variable },
 	{ "verdict line", test_hook_verdict_line },
 	{ "wake-up never blocks", test_hook_wake_never_blocks },
+	{ "repository name for events", test_hook_repo_name },
 	CU_TEST_INFO_NULL,
 };
 
