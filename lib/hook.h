@@ -18,6 +18,13 @@
  *   3. progressive template: updates of production's branch are refused;
  *      production takes promotions only.
  *   4. push rules (rules.h) on the new commits.
+ *   5. the gates of the stage whose branch is pushed, as a promotion into
+ *      it would face them (fg_hook_check_gates, hook_gates.c).
+ *
+ * What the hooks write (hook_record.c): pre-receive records every verdict
+ * in refs/flowgate/activity (fg_hook_record); post-receive queues the
+ * accepted updates in refs/flowgate/inbox and notes the pushed tips
+ * (fg_hook_queue), then wakes the daemon (fg_hook_wake).
  *
  * Admins.  The pusher is named by the first set variable of the config's
  * identity list (default GL_USER, GITEA_PUSHER_NAME, REMOTE_USER,

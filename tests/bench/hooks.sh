@@ -123,8 +123,10 @@ time_push() {
 	while [ $r -lt "$runs" ]; do
 		rm -rf "$B/run.git" && cp -a "$B/$kind.git" "$B/run.git"
 		s=$(date +%s%N)
+		# A refused push is timed all the same (the hook did its work),
+		# and said so.
 		git push -q "$B/run.git" "$src:refs/heads/develop" 2>"$B/err" ||
-		    { echo "push to $kind failed:" >&2; cat "$B/err" >&2; echo 0; return 1; }
+		    { echo "note: push to $kind refused:" >&2; tail -n 3 "$B/err" >&2; }
 		e=$(date +%s%N)
 		echo $(( (e - s) / 1000 )) >> "$B/times"
 		r=$((r + 1))
