@@ -2,15 +2,21 @@
  * main.c - flowgate-hook: one program git runs as pre-receive, update and
  * post-receive, told apart by the name it was called by (argv[0]).
  *
- * What it enforces so far: only flowgate writes under refs/flowgate/ and
- * refs/notes/flowgate; a push of refs/flowgate/config is accepted only when
- * the pushed config is valid, and refused with every problem otherwise.
+ * The program is thin: it reads what git hands it, opens the repository,
+ * asks lib/hook.h for the verdict and prints it, one line per issue on
+ * stderr (the pusher sees them after "remote:") and one verdict line.
+ * Exit 1 refuses the push.
  *
- * Pushed objects are still in the quarantine while pre-receive runs, so
- * they are read through a repository opened from the environment
- * (GIT_OBJECT_DIRECTORY, GIT_ALTERNATE_OBJECT_DIRECTORIES), never through
- * one opened by path; see ../shared/notes/git-hooks-internals.md.
+ * Two repositories (../shared/notes/git-hooks-internals.md): pushed objects
+ * sit in the quarantine while pre-receive runs, so every read of them goes
+ * through a repository opened from the environment
+ * (GIT_OBJECT_DIRECTORY, GIT_ALTERNATE_OBJECT_DIRECTORIES); every write
+ * goes through a second one opened by path ($GIT_DIR), and names pushed
+ * commits by hex only, so that nothing it writes can point into a
+ * quarantine that vanishes when the push is refused.
  */
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +25,10 @@
 
 #include "buf.h"
 #include "config.h"
+#include "hook.h"
 #include "log.h"
-
-#define HOOK_LINE_MAX 4096
+#include "rules.h"
+#include "store.h"
 
 static void
 log_to_stderr(enum fg_log_level level, const char *line, void *payload)
@@ -31,64 +38,8 @@ log_to_stderr(enum fg_log_level level, const char *line, void *payload)
 	fprintf(stderr, "flowgate: %s\n", line);
 }
 
-static bool
-is_guarded(const char *ref)
-{
-	return strncmp(ref, "refs/flowgate/", 14) == 0 ||
-	    strcmp(ref, "refs/notes/flowgate") == 0;
-}
-
-/*
- * Decide one ref update.  Returns 0 to accept, 1 to refuse (the reasons
- * already printed for the pusher).
- */
 static int
-check_ref(git_repository *qrepo, const char *old_hex, const char *new_hex,
-    const char *ref)
-{
-	struct fg_buf p = FG_BUF_INIT, f = FG_BUF_INIT;
-	struct fg_diags d = FG_DIAGS_INIT;
-	struct fg_err err = FG_ERR_INIT;
-	git_oid id;
-	size_t i;
-	int rc = 1;
-
-	(void)old_hex;
-	if (!is_guarded(ref))
-		return 0;
-	if (strcmp(ref, FG_CONFIG_REF) != 0) {
-		fprintf(stderr, "flowgate: %s: refused: only flowgate writes "
-		    "refs/flowgate/ and refs/notes/flowgate\n", ref);
-		return 1;
-	}
-	if (git_oid_fromstr(&id, new_hex) < 0 || git_oid_is_zero(&id)) {
-		fprintf(stderr, "flowgate: %s: refused: the config cannot be "
-		    "deleted\n", ref);
-		return 1;
-	}
-	if (fg_config_read(&p, &f, qrepo, &id, &err) < 0) {
-		fprintf(stderr, "flowgate: %s: refused: %s\n", ref, err.msg);
-		goto out;
-	}
-	if (fg_config_check(p.ptr, p.len, FG_CONFIG_PIPELINE,
-	    f.len ? f.ptr : NULL, f.len, FG_CONFIG_FLOWS, &d) < 0) {
-		for (i = 0; i < d.n; i++)
-			fprintf(stderr, "flowgate: %s\n", d.lines[i]);
-		fprintf(stderr, "flowgate: %s: refused: the config has %zu "
-		    "problem%s\n", ref, fg_diags_count(&d),
-		    fg_diags_count(&d) == 1 ? "" : "s");
-		goto out;
-	}
-	rc = 0;
-out:
-	fg_diags_release(&d);
-	fg_buf_release(&p);
-	fg_buf_release(&f);
-	return rc;
-}
-
-static int
-open_quarantine(git_repository **out)
+open_env_repo(git_repository **out)
 {
 	if (git_repository_open_ext(out, NULL, GIT_REPOSITORY_OPEN_FROM_ENV,
 	    NULL) < 0) {
@@ -101,43 +52,201 @@ open_quarantine(git_repository **out)
 	return 0;
 }
 
+/*
+ * Record the verdict in the activity log, through a store opened by path:
+ * never through the environment-opened repository, whose writes would
+ * land in the quarantine (see the comment at the top).  A verdict that
+ * cannot be recorded refuses the push: an audit trail that loses entries
+ * is no trail.  Returns 0 or -1 (already printed).
+ */
 static int
-pre_receive(void)
+record(const char *git_dir, const struct fg_hook_push *p,
+    const struct fg_rules_result *r, const struct fg_config *cfg,
+    const char *pusher)
 {
-	char line[HOOK_LINE_MAX], old_hex[64], new_hex[64], ref[HOOK_LINE_MAX];
-	git_repository *repo = NULL;
-	int refused = 0;
+	struct fg_store *st = NULL;
+	struct fg_err err = FG_ERR_INIT;
+	int rc;
 
-	if (open_quarantine(&repo) < 0)
-		return 1;
-	while (fgets(line, sizeof(line), stdin) != NULL) {
-		if (sscanf(line, "%63s %63s %4095s", old_hex, new_hex,
-		    ref) != 3) {
-			fprintf(stderr, "flowgate: malformed hook input\n");
-			refused = 1;
-			continue;
-		}
-		refused |= check_ref(repo, old_hex, new_hex, ref);
+	rc = fg_store_open(&st, git_dir, 0, &err);
+	if (rc == 0)
+		rc = fg_hook_record(st, p, r, cfg, pusher, &err);
+	fg_store_free(st);
+	if (rc < 0) {
+		fprintf(stderr, "flowgate: cannot record the verdict in "
+		    "refs/flowgate/activity: %s\n", err.msg);
+		return -1;
 	}
-	git_repository_free(repo);
-	return refused;
+	return 0;
+}
+
+/*
+ * Decide push p, print the issues and the verdict, record it.  Returns
+ * the exit status: 0 accepted, 1 refused.
+ */
+static int
+judge(const struct fg_hook_push *p)
+{
+	struct fg_rules_result r = FG_RULES_RESULT_INIT;
+	struct fg_config *cfg = NULL;
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf line = FG_BUF_INIT;
+	git_repository *qrepo = NULL;
+	const char *git_dir;
+	size_t i;
+	int rc = 1;
+
+	if (open_env_repo(&qrepo) < 0)
+		return 1;
+	git_dir = git_repository_path(qrepo);
+	if (fg_hook_decide(&r, &cfg, qrepo, git_dir, p, &err) < 0) {
+		fprintf(stderr, "flowgate: cannot check the push: %s\n",
+		    err.msg);
+		fg_rules_add(&r, "flowgate", p->n > 0 ? p->v[0].ref : "",
+		    NULL, NULL, err.msg, "tell the server's admin");
+	}
+	for (i = 0; i < r.n; i++) {
+		fg_buf_reset(&line);
+		if (fg_rules_issue_format(&line, &r.issues[i]) == 0)
+			fprintf(stderr, "flowgate: %s\n", line.ptr);
+	}
+	if (r.dropped > 0)
+		fprintf(stderr, "flowgate: ... and %zu more issues\n",
+		    r.dropped);
+	rc = r.n + r.dropped > 0 ? 1 : 0;
+	if (record(git_dir, p, &r, cfg, fg_hook_pusher(cfg)) < 0 && rc == 0) {
+		fg_rules_add(&r, "flowgate", p->n > 0 ? p->v[0].ref : "",
+		    NULL, NULL, "the verdict could not be recorded", NULL);
+		rc = 1;
+	}
+	fg_buf_reset(&line);
+	if (fg_hook_verdict(&line, p, &r) == 0)
+		fprintf(stderr, "flowgate: %s\n", line.ptr);
+	fg_buf_release(&line);
+	fg_rules_result_release(&r);
+	fg_config_free(cfg);
+	git_repository_free(qrepo);
+	return rc;
 }
 
 static int
+pre_receive(void)
+{
+	struct fg_hook_push p = FG_HOOK_PUSH_INIT;
+	struct fg_err err = FG_ERR_INIT;
+	int rc;
+
+	if (fg_hook_push_read(&p, stdin, &err) < 0) {
+		fprintf(stderr, "flowgate: push refused: %s\n", err.msg);
+		fg_hook_push_release(&p);
+		return 1;
+	}
+	rc = judge(&p);
+	fg_hook_push_release(&p);
+	return rc;
+}
+
+/*
+ * True when this program is also installed as pre-receive beside the
+ * update hook git ran (argv0): pre-receive has judged the whole push
+ * already, so update would only say it all again, ref by ref.
+ */
+static bool
+pre_receive_judged(const char *argv0)
+{
+	char self[PATH_MAX], other[PATH_MAX];
+	struct fg_buf path = FG_BUF_INIT;
+	const char *slash = strrchr(argv0, '/');
+	bool same = false;
+
+	if (realpath(argv0, self) == NULL)
+		return false;
+	if (fg_buf_add(&path, argv0, slash != NULL ?
+	    (size_t)(slash - argv0 + 1) : 0) == 0 &&
+	    fg_buf_puts(&path, "pre-receive") == 0 &&
+	    realpath(path.ptr, other) != NULL)
+		same = strcmp(self, other) == 0;
+	fg_buf_release(&path);
+	return same;
+}
+
+/*
+ * update REF OLD NEW: the same verdict, one ref at a time, for servers
+ * that run only the update hook.  Objects are out of quarantine here.
+ */
+static int
 update(int argc, char **argv)
 {
-	git_repository *repo = NULL;
+	struct fg_hook_push p = FG_HOOK_PUSH_INIT;
+	struct fg_err err = FG_ERR_INIT;
 	int rc;
 
 	if (argc != 4) {
 		fprintf(stderr, "flowgate: update hook needs REF OLD NEW\n");
 		return 1;
 	}
-	if (open_quarantine(&repo) < 0)
+	if (fg_hook_push_add(&p, argv[2], argv[3], argv[1], &err) < 0) {
+		fprintf(stderr, "flowgate: push refused: %s\n", err.msg);
+		fg_hook_push_release(&p);
 		return 1;
-	rc = check_ref(repo, argv[2], argv[3], argv[1]);
-	git_repository_free(repo);
+	}
+	rc = judge(&p);
+	fg_hook_push_release(&p);
 	return rc;
+}
+
+/*
+ * post-receive: queue what was accepted in the inbox, note the pushed
+ * tips, tell the pusher in one line per ref, wake the daemon.  git waits
+ * for this hook, so it does nothing slow: no gates, no deployments.  Its
+ * exit status changes nothing (the refs have moved); failures are told.
+ */
+static int
+post_receive(void)
+{
+	struct fg_hook_push p = FG_HOOK_PUSH_INIT;
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_diags d = FG_DIAGS_INIT;
+	struct fg_buf msg = FG_BUF_INIT;
+	struct fg_config *cfg = NULL;
+	struct fg_store *st = NULL;
+	git_repository *repo = NULL;
+	char name[256];
+	const char *git_dir, *line, *nl;
+	struct fg_err cerr = FG_ERR_INIT;
+
+	if (fg_hook_push_read(&p, stdin, &err) < 0) {
+		fprintf(stderr, "flowgate: nothing queued: %s\n", err.msg);
+		goto out;
+	}
+	if (open_env_repo(&repo) < 0)
+		goto out;
+	git_dir = git_repository_path(repo);
+	/* Without a config events are queued all the same. */
+	(void)fg_config_load(&cfg, repo, &d, &cerr);
+	fg_hook_repo_name(name, sizeof(name), git_dir);
+	if (fg_store_open(&st, git_dir, FG_STORE_FSYNC, &err) < 0 ||
+	    fg_hook_queue(&msg, st, &p, cfg, fg_hook_pusher(cfg), name,
+	    &err) < 0) {
+		fprintf(stderr, "flowgate: the push is in, but could not be "
+		    "queued for the pipeline: %s\n", err.msg);
+		goto out;
+	}
+	for (line = msg.ptr; *line != '\0'; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (nl == NULL)
+			break;
+		fprintf(stderr, "flowgate: %.*s\n", (int)(nl - line), line);
+	}
+	fg_hook_wake(git_dir);
+out:
+	fg_store_free(st);
+	fg_config_free(cfg);
+	fg_diags_release(&d);
+	fg_buf_release(&msg);
+	fg_hook_push_release(&p);
+	git_repository_free(repo);
+	return 0;
 }
 
 int
@@ -148,13 +257,28 @@ main(int argc, char **argv)
 
 	name = name != NULL ? name + 1 : argv[0];
 	fg_log_set_sink(log_to_stderr, NULL);
+	/*
+	 * An update hook beside a flowgate pre-receive has nothing to add;
+	 * it returns before libgit2 is even initialized (git runs it once
+	 * per ref, so this is on every push's path).
+	 */
+	if (strcmp(name, "update") == 0 && pre_receive_judged(argv[0]))
+		return 0;
 	git_libgit2_init();
+	/*
+	 * libgit2 re-hashes every object it reads by default.  The objects a
+	 * hook reads were hashed a moment ago by git's index-pack (which
+	 * names them by that hash) or are the repository's own; re-hashing
+	 * them costs a fifth of the time a 10,000-commit push is checked in
+	 * (tests/bench/hooks.sh) and proves nothing new.
+	 */
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
 	if (strcmp(name, "pre-receive") == 0) {
 		rc = pre_receive();
 	} else if (strcmp(name, "update") == 0) {
 		rc = update(argc, argv);
 	} else if (strcmp(name, "post-receive") == 0) {
-		rc = 0;
+		rc = post_receive();
 	} else {
 		fprintf(stderr, "usage: link flowgate-hook as a repository's "
 		    "pre-receive, update and post-receive hooks\n"

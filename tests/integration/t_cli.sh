@@ -80,18 +80,20 @@ is "still two config commits" "$(git --git-dir="$R" rev-list --count refs/flowga
 git clone -q "$R" "$T/w" 2>/dev/null
 (cd "$T/w" && echo hello > README && git add README && git commit -qm "first" && git push -q origin HEAD:develop) >/dev/null 2>&1
 is "a push to develop is accepted" "$(git --git-dir="$R" rev-parse --verify -q refs/heads/develop >/dev/null && echo yes)" yes
-out=$(cd "$T/w" && git push origin HEAD:refs/flowgate/activity 2>&1); is "a push to refs/flowgate/activity fails" "$?" 1
-like "the pusher is told why" "$out" "remote: flowgate: refs/flowgate/activity: refused: only flowgate writes"
-ok "refs/flowgate/activity was not created" test -z "$(git --git-dir="$R" for-each-ref refs/flowgate/activity)"
+out=$(cd "$T/w" && git push --force origin HEAD:refs/flowgate/activity 2>&1); is "a push to refs/flowgate/activity fails" "$?" 1
+like "the pusher is told why" "$out" "remote: flowgate: refs/flowgate/activity: protected-ref: only flowgate writes"
+is "refs/flowgate/activity holds the refusal, not the pushed commit" \
+    "$(git --git-dir="$R" log -1 --format=%s refs/flowgate/activity)" \
+    "push refs/flowgate/activity by unknown refused: 1 issue"
 (cd "$T/w" && git fetch -q origin refs/flowgate/config && git checkout -q FETCH_HEAD &&
     sed -i 's/^version: 1/version: 2/' pipeline.yaml && git commit -qam "bump" ) >/dev/null 2>&1
 before=$(git --git-dir="$R" rev-parse refs/flowgate/config)
-out=$(cd "$T/w" && git push origin HEAD:refs/flowgate/config 2>&1); is "an invalid config push fails" "$?" 1
-like "the invalid config push names the line" "$out" "remote: flowgate: pipeline.yaml:[0-9]+:[0-9]+: version: must be 1"
+out=$(cd "$T/w" && FLOWGATE_USER=admin git push origin HEAD:refs/flowgate/config 2>&1); is "an invalid config push fails" "$?" 1
+like "the invalid config push names the line" "$out" "remote: flowgate: refs/flowgate/config: config: pipeline.yaml:[0-9]+:[0-9]+: version: must be 1"
 is "the config ref did not move" "$(git --git-dir="$R" rev-parse refs/flowgate/config)" "$before"
 ok "fsck is clean after the refused pushes" git --git-dir="$R" fsck --no-progress
 (cd "$T/w" && git reset -q --hard HEAD~1 && sed -i 's/\[uat, qa\]/[uat]/' pipeline.yaml && git commit -qam "back to uat") >/dev/null 2>&1
-out=$(cd "$T/w" && git push origin HEAD:refs/flowgate/config 2>&1); is "a valid config push is accepted" "$?" 0
+out=$(cd "$T/w" && FLOWGATE_USER=admin git push origin HEAD:refs/flowgate/config 2>&1); is "a valid config push is accepted" "$?" 0
 is "the pushed config is current" "$(git --git-dir="$R" log -1 --format=%s refs/flowgate/config)" "back to uat"
 
 done_testing

@@ -1,0 +1,156 @@
+#!/bin/sh
+# hooks.sh - what flowgate-hook adds to a git push.
+#
+# Median wall time of 'git push' of 1 commit and of 10,000 commits (made
+# with git fast-import, one small file changed per commit) into three bare
+# repositories:
+#   none      no hooks
+#   true      /bin/true as pre-receive, update and post-receive: what git
+#             itself spends running three hooks, the floor for any hook
+#   flowgate  flowgate-hook (pre-receive, update, post-receive) with the
+#             rules no-force-push, no-delete, message, max-file-size 5MB,
+#             forbid-paths, secrets on the pushed branch
+#   bash      a pre-receive in bash with git plumbing enforcing the same
+#             rules the way such hooks are usually written: rev-list of the
+#             new commits, then per commit its message, diff-tree,
+#             cat-file sizes and a grep of the added blobs
+# Every push goes into a fresh copy of its repository (copying is not
+# timed).  Targets: 1 commit within +3 ms of none; 10,000 commits within
+# +10% of none, and flowgate's added time at least 10x smaller than bash's.
+#
+#   sh tests/bench/hooks.sh [RUNS_SMALL [RUNS_BIG]]   (default 15 and 5)
+set -u
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+FG=$TOP/cli/flowgate
+HOOK=$TOP/hooks/flowgate-hook
+RUNS1=${1:-15}
+RUNSN=${2:-5}
+NBIG=${BENCH_COMMITS:-10000}
+B=$(mktemp -d "${TMPDIR:-/tmp}/fg-bench-XXXXXX")
+trap 'rm -rf "$B"' EXIT
+export HOME=$B/home GIT_CONFIG_NOSYSTEM=1
+mkdir -p "$HOME"
+git config --global user.name Bench
+git config --global user.email bench@example.com
+git config --global init.defaultBranch main
+
+cat > "$B/rules.yaml" <<'YAML'
+version: 1
+template: release
+admins: [admin]
+stages:
+  developer: {pool: sandboxes}
+  integration: {branch: develop, environments: [qa]}
+  staging: {branch: staging, environments: [uat]}
+  production: {branch: main, environments: [prod]}
+  hotfix: {branch: hotfix, environments: [prod]}
+environments:
+  qa:   {deploy: {command: [echo, qa]}}
+  uat:  {deploy: {command: [echo, uat]}}
+  prod: {deploy: {command: [echo, prod]}}
+pools:
+  sandboxes: {environments: [sb-1], deploy: {command: [echo, sb]}}
+push:
+  - branches: [develop, staging, main, hotfix]
+    rules: [no-force-push, no-delete, {message: '^[A-Z]+-[0-9]+ '},
+            {max-file-size: 5MB}, {forbid-paths: ['*.pem', '.env']}, secrets]
+YAML
+
+cat > "$B/bash-pre-receive" <<'SH'
+#!/bin/bash
+# The same rules in bash with git plumbing.
+zero=0000000000000000000000000000000000000000
+max=$((5 * 1024 * 1024))
+fail=0
+while read -r old new ref; do
+	case "$ref" in refs/heads/develop|refs/heads/staging|refs/heads/main|refs/heads/hotfix) ;; *) continue ;; esac
+	if [ "$new" = $zero ]; then echo "no-delete: $ref" >&2; fail=1; continue; fi
+	if [ "$old" != $zero ] && ! git merge-base --is-ancestor "$old" "$new"; then
+		echo "no-force-push: $ref" >&2; fail=1
+	fi
+	for c in $(git rev-list "$new" --not --all); do
+		msg=$(git log -1 --format=%B "$c")
+		if ! [[ "$msg" =~ ^[A-Z]+-[0-9]+\  ]]; then echo "message: $c" >&2; fail=1; fi
+		while read -r _ mode _ blob _ path; do
+			[ "$blob" = $zero ] && continue
+			case "$path" in *.pem|.env) echo "forbid-paths: $c $path" >&2; fail=1 ;; esac
+			size=$(git cat-file -s "$blob")
+			if [ "$size" -gt $max ]; then echo "max-file-size: $c $path" >&2; fail=1; fi
+			if git cat-file blob "$blob" | grep -Eq -e '-----BEGIN [A-Z ]*PRIVATE KEY-----' \
+			    -e 'AKIA[0-9A-Z]{16}' -e 'gh[pousr]_[0-9A-Za-z]{36}' -e 'glpat-[0-9A-Za-z_-]{20}' \
+			    -e 'xox[baprs]-[0-9A-Za-z-]{10,}'; then
+				echo "secrets: $c $path" >&2; fail=1
+			fi
+		done < <(git diff-tree -r --no-commit-id --diff-filter=AM --root "$c")
+	done
+done
+exit $fail
+SH
+chmod +x "$B/bash-pre-receive"
+
+# The client: one base commit, a 1-commit branch and a 10,000-commit branch.
+git init -q "$B/client"
+cd "$B/client" || exit 1
+echo base > base.txt && git add base.txt && git commit -qm "ABC-1 base"
+git branch one && git checkout -q one && echo one > one.txt && git add one.txt &&
+    git commit -qm "ABC-2 one" && git checkout -q main
+base=$(git rev-parse main)
+{
+	i=1
+	while [ $i -le "$NBIG" ]; do
+		printf 'commit refs/heads/many\nmark :%d\ncommitter B <b@e> %d +0000\ndata <<EOM\nABC-%d commit\nEOM\n' $i $((1700000000 + i)) $i
+		if [ $i -eq 1 ]; then printf 'from %s\n' "$base"; else printf 'from :%d\n' $((i - 1)); fi
+		printf 'M 100644 inline d%d/f%d.txt\ndata <<EOM\nline %d\nEOM\n\n' $((i % 20)) $((i % 50)) $i
+		i=$((i + 1))
+	done
+} | git fast-import --quiet
+
+# The three server templates, each with main and develop at the base.
+for kind in none true flowgate bash; do
+	git init -q --bare "$B/$kind.git"
+	git push -q "$B/$kind.git" main:main main:develop
+done
+"$FG" init --template release "$B/flowgate.git" >/dev/null
+FLOWGATE_USER=admin "$FG" --repo "$B/flowgate.git" config apply "$B/rules.yaml" >/dev/null
+cp "$B/bash-pre-receive" "$B/bash.git/hooks/pre-receive"
+for h in pre-receive update post-receive; do ln -s /bin/true "$B/true.git/hooks/$h"; done
+
+# time_push KIND SRC: median milliseconds (fractional) of RUNS pushes.
+time_push() {
+	kind=$1 src=$2 runs=$3
+	: > "$B/times"
+	r=0
+	while [ $r -lt "$runs" ]; do
+		rm -rf "$B/run.git" && cp -a "$B/$kind.git" "$B/run.git"
+		s=$(date +%s%N)
+		# A refused push is timed all the same (the hook did its work),
+		# and said so.
+		git push -q "$B/run.git" "$src:refs/heads/develop" 2>"$B/err" ||
+		    { echo "note: push to $kind refused:" >&2; tail -n 3 "$B/err" >&2; }
+		e=$(date +%s%N)
+		echo $(( (e - s) / 1000 )) >> "$B/times"
+		r=$((r + 1))
+	done
+	sort -n "$B/times" | awk '{ a[NR] = $1 } END { printf "%.1f", a[int((NR + 1) / 2)] / 1000 }'
+}
+
+cd "$B/client" || exit 1
+n1=$(time_push none one "$RUNS1"); t1=$(time_push true one "$RUNS1"); f1=$(time_push flowgate one "$RUNS1"); b1=$(time_push bash one "$RUNS1")
+nn=$(time_push none many "$RUNSN"); tn=$(time_push true many "$RUNSN"); fn=$(time_push flowgate many "$RUNSN"); bn=$(time_push bash many "$RUNSN")
+
+awk -v n1="$n1" -v t1="$t1" -v tn="$tn" -v f1="$f1" -v b1="$b1" -v nn="$nn" -v fn="$fn" -v bn="$bn" \
+    -v r1="$RUNS1" -v rn="$RUNSN" 'BEGIN {
+	printf "git push, median wall time in ms (%d runs for 1 commit, %d for 10,000)\n", r1, rn
+	printf "%-14s %10s %10s %10s %10s\n", "", "no hook", "3x true", "flowgate", "bash hook"
+	printf "%-14s %10.1f %10.1f %10.1f %10.1f\n", "1 commit", n1, t1, f1, b1
+	printf "%-14s %10.1f %10.1f %10.1f %10.1f\n", "10,000 commits", nn, tn, fn, bn
+	printf "\nadded by the hook (ms)       flowgate     bash\n"
+	printf "1 commit                   %10.1f %8.1f   target: flowgate <= +3 ms\n", f1 - n1, b1 - n1
+	printf "10,000 commits             %10.1f %8.1f   target: flowgate <= 10%% of %.1f\n", fn - nn, bn - nn, nn
+	printf "git running three hooks that do nothing adds %.1f ms (1 commit)\n", t1 - n1
+	printf "\nratios: flowgate/no hook 1 commit %.2fx, 10,000 commits %.2fx (+%.1f%%)\n", f1 / n1, fn / nn, (fn - nn) * 100 / nn
+	if (fn - nn > 0)
+		printf "        bash added / flowgate added on 10,000 commits: %.1fx (target >= 10x)\n", (bn - nn) / (fn - nn)
+	else
+		printf "        flowgate added nothing measurable on 10,000 commits\n"
+}'
