@@ -5,6 +5,7 @@
 #   make check SAN=1     the same under AddressSanitizer + UBSan
 #   make run             install what is missing, build, serve the demo
 #   make bench           run the benchmarks under tests/bench/
+#   make fuzz            build the libFuzzer targets (needs clang)
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make clean
 #
@@ -42,7 +43,8 @@ ALL_CFLAGS  = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(OPT) \
 ALL_LDFLAGS = $(OPT) $(LDFLAGS)
 LIBS        = $(PKG_LIBS) -lpthread -lm
 
-LIB_SRC   := $(sort $(wildcard lib/*.c)) lib/schemas_embed.c
+LIB_SRC   := $(sort $(filter-out lib/schemas_embed.c,$(wildcard lib/*.c))) \
+             lib/schemas_embed.c
 LIB_OBJ   := $(LIB_SRC:.c=.o)
 CLI_OBJ   := $(patsubst %.c,%.o,$(wildcard cli/*.c))
 HOOK_OBJ  := $(patsubst %.c,%.o,$(wildcard hooks/*.c))
@@ -51,6 +53,8 @@ UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(UNIT_SRC:.c=)
 BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
 BENCH_BIN := $(BENCH_SRC:.c=)
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN  := $(FUZZ_SRC:.c=)
 SCHEMAS   := $(sort $(wildcard schemas/*.json templates/*.yaml))
 
 PROGS := cli/flowgate hooks/flowgate-hook webhookd/flowgate-webhookd
@@ -90,6 +94,20 @@ tests/unit/%: tests/unit/%.o tests/unit/unit.o lib/libflowgate.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $< tests/unit/unit.o lib/libflowgate.a \
 	    $(LIBS) $(CUNIT_LIBS)
 
+# Fuzz targets: built with tests/fuzz/replay.c for 'make check'; with
+# clang's libFuzzer for 'make fuzz' (clang is not needed otherwise).
+tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.o tests/fuzz/replay.o lib/libflowgate.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $< tests/fuzz/replay.o lib/libflowgate.a \
+	    $(LIBS)
+
+FUZZ_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -g -O1 \
+    -fsanitize=fuzzer,address,undefined -iquote lib $(PKG_CFLAGS)
+fuzz: $(FUZZ_SRC) $(LIB_SRC)
+	for f in $(FUZZ_SRC); do \
+	    clang $(FUZZ_CFLAGS) -o $${f%.c}-libfuzzer $$f $(LIB_SRC) \
+	        $(LIBS) || exit 1; \
+	done
+
 tests/bench/%: tests/bench/%.o lib/libflowgate.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $< lib/libflowgate.a $(LIBS)
 
@@ -100,7 +118,7 @@ check: deps
 	@$(MAKE) --no-print-directory all-tests
 	@sh tests/run.sh
 
-all-tests: $(PROGS) $(UNIT_BIN) $(BENCH_BIN)
+all-tests: $(PROGS) $(UNIT_BIN) $(BENCH_BIN) $(FUZZ_BIN)
 
 bench: deps
 	@$(MAKE) --no-print-directory all-tests
@@ -117,13 +135,14 @@ install: all
 clean:
 	rm -f lib/*.o lib/*.d cli/*.o cli/*.d hooks/*.o hooks/*.d \
 	    webhookd/*.o webhookd/*.d tests/unit/*.o tests/unit/*.d \
-	    tests/bench/*.o tests/bench/*.d lib/libflowgate.a \
+	    tests/bench/*.o tests/bench/*.d tests/fuzz/*.o tests/fuzz/*.d \
+	    tests/fuzz/*-libfuzzer $(FUZZ_BIN) lib/libflowgate.a \
 	    lib/schemas_embed.c tools/embed $(PROGS) $(UNIT_BIN) \
 	    $(BENCH_BIN) .build-flags
 
 FORCE:
-.PHONY: all check all-tests bench run install clean deps FORCE
+.PHONY: all check all-tests bench fuzz run install clean deps FORCE
 .SECONDARY:
 
 -include $(wildcard lib/*.d cli/*.d hooks/*.d webhookd/*.d tests/unit/*.d \
-    tests/bench/*.d)
+    tests/bench/*.d tests/fuzz/*.d)

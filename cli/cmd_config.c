@@ -43,6 +43,13 @@ config_check(int argc, char **argv)
 	if (argc < 2)
 		return cli_usage(config_usage, "check needs at least one FILE");
 	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			puts(config_usage);
+			return CLI_EXIT_OK;
+		}
+	}
+	for (i = 1; i < argc; i++) {
 		struct fg_buf text = FG_BUF_INIT;
 		struct fg_diags d = FG_DIAGS_INIT;
 		int r;

@@ -49,6 +49,12 @@ for t in tests/unit/test_*; do
 	[ -x "$t" ] || continue
 	run_one "$t" "$t"
 done
+for t in tests/fuzz/fuzz_*; do
+	case "$t" in *.c|*.o|*.d|*-libfuzzer) continue ;; esac
+	[ -x "$t" ] || continue
+	run_one "$t (seeds)" "$t" tests/config/valid/* tests/config/invalid/* \
+	    templates/*
+done
 for t in tests/integration/t_*.sh; do
 	[ -f "$t" ] || continue
 	run_one "$t" sh "$t"

@@ -9,6 +9,12 @@ R=$T/x.git
 out=$("$FG" --help); ok "--help exits 0" test $? -eq 0
 like "--help lists the commands" "$out" "init +create"
 "$FG" frobnicate >/dev/null 2>&1; is "unknown command exits 2" "$?" 2
+for c in init config "config check" "config show" "config apply" templates \
+    pipeline "pipeline show"; do
+	# shellcheck disable=SC2086
+	out=$("$FG" $c --help); is "'$c --help' exits 0" "$?" 0
+	like "'$c --help' prints a usage line" "$out" "^usage: flowgate"
+done
 "$FG" init >/dev/null 2>&1; is "init without REPO exits 2" "$?" 2
 out=$("$FG" init --template waterfall "$R" 2>&1); is "unknown template exits 2" "$?" 2
 like "unknown template is named" "$out" "unknown template 'waterfall'"
