@@ -51,6 +51,9 @@ struct item {
 	bool parsed;
 	char subject[256];
 	char status[32];
+	char state[16];			/* the pull's, after this event */
+	char head[FG_OID_HEXSZ + 1];
+	bool grouped;			/* its pull request is done */
 	cJSON *data;
 };
 
@@ -237,25 +240,35 @@ tip_delivery(char *out, size_t size, struct fg_store *st, const char *ref)
 	fg_store_iter_free(it);
 }
 
+/*
+ * The pull request events of one batch for one pull request (v, n of
+ * them, in order): each becomes a commit on refs/flowgate/pulls/<n> with
+ * the state after it, all appended with one ref update.  Events up to the
+ * one the tip already records (a batch repeated after a crash) are
+ * skipped.
+ */
 static int
-update_pull(struct fg_store *st, struct item *it, struct fg_err *err)
+update_pull(struct fg_store *st, struct item **v, size_t n,
+    struct fg_err *err)
 {
-	const struct fg_event *ev = &it->ev;
 	struct fg_buf cur = FG_BUF_INIT;
-	struct fg_record rec;
-	struct fg_file file;
-	char ref[64], last[FG_EVENT_DELIVERY_MAX + 1], *text = NULL;
+	struct fg_record *recs = NULL;
+	struct fg_file *files = NULL;
+	char **texts = NULL;
+	char ref[64], last[FG_EVENT_DELIVERY_MAX + 1];
 	cJSON *pull = NULL;
-	git_oid id;
+	size_t i, first = 0, m = 0;
 	int rc;
 
-	if (ev->pr_number <= 0)
-		return 0;
 	snprintf(ref, sizeof(ref), "refs/flowgate/pulls/%lld",
-	    (long long)ev->pr_number);
+	    (long long)v[0]->ev.pr_number);
 	tip_delivery(last, sizeof(last), st, ref);
-	if (ev->delivery != NULL && strcmp(last, ev->delivery) == 0)
-		return 0;	/* written before a crash */
+	for (i = 0; i < n; i++)
+		if (v[i]->ev.delivery != NULL &&
+		    strcmp(last, v[i]->ev.delivery) == 0)
+			first = i + 1;	/* written before a crash */
+	if (first == n)
+		return 0;
 	rc = fg_store_read_file(&cur, st, ref, "pull.json", err);
 	if (rc == 0)
 		rc = fg_json_parse(&pull, cur.ptr, cur.len, NULL);
@@ -264,34 +277,84 @@ update_pull(struct fg_store *st, struct item *it, struct fg_err *err)
 		pull = cJSON_CreateObject();
 	}
 	fg_buf_release(&cur);
-	if (pull == NULL)
-		return fg_err_set(err, FG_ENOMEM, "out of memory");
-	pull_apply(pull, ev);
-	text = cJSON_Print(pull);
-	if (text == NULL) {
+	recs = calloc(n, sizeof(*recs));
+	files = calloc(n, sizeof(*files));
+	texts = calloc(n, sizeof(*texts));
+	if (pull == NULL || recs == NULL || files == NULL || texts == NULL) {
 		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 		goto out;
 	}
-	memset(&rec, 0, sizeof(rec));
-	file.name = "pull.json";
-	file.data = text;
-	file.len = strlen(text);
-	rec.kind = "pull";
-	rec.subject = it->subject;
-	rec.delivery = ev->delivery;
-	rec.event = fg_event_kind_name(ev->kind);
-	rec.status = str_of(pull, "state");
-	rec.commit = str_of(cJSON_GetObjectItemCaseSensitive(pull, "head"),
-	    "sha");
-	rec.actor_name = ev->actor;
-	rec.time = ev->time;
-	rec.files = &file;
-	rec.nfiles = 1;
-	rec.no_record_json = true;
-	rc = fg_store_append(&id, st, ref, &rec, err);
+	for (i = first; i < n; i++, m++) {
+		const struct fg_event *ev = &v[i]->ev;
+		const cJSON *head;
+
+		pull_apply(pull, ev);
+		texts[m] = cJSON_Print(pull);
+		if (texts[m] == NULL) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+		head = cJSON_GetObjectItemCaseSensitive(pull, "head");
+		files[m].name = "pull.json";
+		files[m].data = texts[m];
+		files[m].len = strlen(texts[m]);
+		recs[m].kind = "pull";
+		recs[m].subject = v[i]->subject;
+		recs[m].delivery = ev->delivery;
+		recs[m].event = fg_event_kind_name(ev->kind);
+		/* Borrowed from pull, which later events change: copy. */
+		snprintf(v[i]->state, sizeof(v[i]->state), "%s",
+		    str_of(pull, "state"));
+		snprintf(v[i]->head, sizeof(v[i]->head), "%s",
+		    str_of(head, "sha"));
+		recs[m].status = v[i]->state;
+		recs[m].commit = v[i]->head;
+		recs[m].actor_name = ev->actor;
+		recs[m].time = ev->time;
+		recs[m].files = &files[m];
+		recs[m].nfiles = 1;
+		recs[m].no_record_json = true;
+	}
+	rc = fg_store_append_batch(NULL, st, ref, recs, m, err);
 out:
-	cJSON_free(text);
+	for (i = 0; texts != NULL && i < n; i++)
+		cJSON_free(texts[i]);
+	free(texts);
+	free(files);
+	free(recs);
 	cJSON_Delete(pull);
+	return rc;
+}
+
+/* Every pull request of the batch, each with one append. */
+static int
+update_pulls(struct fg_store *st, struct item *items, size_t n,
+    struct fg_err *err)
+{
+	struct item **group;
+	size_t i, j, m;
+	int rc = 0;
+
+	group = calloc(n > 0 ? n : 1, sizeof(*group));
+	if (group == NULL)
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	for (i = 0; i < n && rc == 0; i++) {
+		if (!items[i].parsed || items[i].grouped ||
+		    !is_pull_kind(items[i].ev.kind) ||
+		    items[i].ev.pr_number <= 0)
+			continue;
+		m = 0;
+		for (j = i; j < n; j++) {
+			if (items[j].parsed && !items[j].grouped &&
+			    is_pull_kind(items[j].ev.kind) &&
+			    items[j].ev.pr_number == items[i].ev.pr_number) {
+				items[j].grouped = true;
+				group[m++] = &items[j];
+			}
+		}
+		rc = update_pull(st, group, m, err);
+	}
+	free(group);
 	return rc;
 }
 
@@ -534,13 +597,14 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 			rc = 0;
 			continue;
 		}
-		if (is_pull_kind(items[i].ev.kind))
-			rc = update_pull(st, &items[i], err);
-		else if (is_status_kind(items[i].ev.kind))
+		if (is_status_kind(items[i].ev.kind))
 			rc = update_note(st, &items[i], err);
 		if (rc < 0)
 			goto fail;
 	}
+	rc = update_pulls(st, items, n, err);
+	if (rc < 0)
+		goto fail;
 
 	recent = calloc(n + 16, sizeof(*recent));
 	recs = calloc(n, sizeof(*recs));

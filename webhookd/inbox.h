@@ -38,6 +38,12 @@
 
 struct whd;
 
+/*
+ * Longest wait, in microseconds, for the rest of a batch (see linger() in
+ * inbox.c): an upper bound on the latency it adds.
+ */
+#define FG_INBOX_LINGER_US 2000
+
 /* Delivery ids remembered per repository for deduplication. */
 #define FG_INBOX_SEEN_MAX 65536
 

@@ -34,6 +34,7 @@ pool_main(void *arg)
 	struct whd_pool *p = arg;
 	struct whd_task *t;
 
+	pthread_setname_np(pthread_self(), "whd-pool");
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
 		while (p->head == NULL && !p->stop)

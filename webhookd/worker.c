@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,13 @@
 #define WORKERS_MAX 64
 /* Inbox commits processed before the cursor moves. */
 #define DRAIN_BATCH 256
+/*
+ * Least time between two drains of one repository with a small backlog,
+ * in milliseconds.  Every drain writes a few files; under a stream of
+ * deliveries, draining after each group commit would compete with the
+ * intake for the disk.  Gathering them costs the engine this much delay.
+ */
+#define DRAIN_INTERVAL_MS 250
 
 struct wrepo {
 	struct wrepo *next;		/* all repositories */
@@ -34,6 +42,7 @@ struct wrepo {
 	char *path;
 	void *engine;			/* engine.c's handle */
 	size_t backlog;
+	int64_t last_ms;		/* when its last drain ended */
 	bool queued, busy, again;
 	int failures;
 };
@@ -49,6 +58,15 @@ struct whd_workers {
 	pthread_t threads[WORKERS_MAX];
 	int n;
 };
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static struct wrepo *
 find_repo(struct whd_workers *w, const char *path)
@@ -147,8 +165,10 @@ worker_main(void *arg)
 	size_t processed, remaining;
 	struct timespec pause = { 0, 0 };
 	struct wrepo *r;
+	int64_t wait_ms;
 	int rc;
 
+	pthread_setname_np(pthread_self(), "whd-engine");
 	for (;;) {
 		pthread_mutex_lock(&w->mu);
 		while (w->ready_head == NULL && !w->stop)
@@ -164,14 +184,22 @@ worker_main(void *arg)
 		r->queued = false;
 		r->busy = true;
 		r->again = false;
+		wait_ms = r->backlog < DRAIN_BATCH ? r->last_ms +
+		    DRAIN_INTERVAL_MS - mono_ms() : 0;
 		pthread_mutex_unlock(&w->mu);
 
+		if (wait_ms > 0 && wait_ms <= DRAIN_INTERVAL_MS) {
+			pause.tv_sec = 0;
+			pause.tv_nsec = (long)wait_ms * 1000000;
+			nanosleep(&pause, NULL);
+		}
 		processed = remaining = 0;
 		rc = whd_engine_drain(&r->engine, r->repo, r->path,
 		    DRAIN_BATCH, &processed, &remaining, &err);
 
 		pthread_mutex_lock(&w->mu);
 		r->busy = false;
+		r->last_ms = mono_ms();
 		if (rc < 0) {
 			r->failures++;
 			fg_log_warnx("event=worker_failed repo=%s error=\"%s\"",
