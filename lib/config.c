@@ -20,6 +20,7 @@
 #include "config.h"
 #include "pipeline.h"
 #include "schema.h"
+#include "tz.h"
 #include "util.h"
 #include "yaml.h"
 #include "banned.h"
@@ -116,21 +117,15 @@ json_int(const cJSON *node, int dflt)
 	return cJSON_IsNumber(node) ? (int)node->valuedouble : dflt;
 }
 
-/*
- * A time zone is valid when the system's zoneinfo database has it.  Names
- * come from the config, so refuse anything that could leave the directory.
- */
+/* A time zone is valid when lib/tz can load it: the same code the gate uses. */
 static bool
-tz_exists(const char *tz)
+tz_exists(const char *name)
 {
-	char path[256];
+	struct fg_tz *tz = NULL;
+	bool ok = fg_tz_load(&tz, name, NULL) == 0;
 
-	if (strcmp(tz, "UTC") == 0)
-		return true;
-	if (strstr(tz, "..") != NULL || tz[0] == '/')
-		return false;
-	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
-	return access(path, R_OK) == 0;
+	fg_tz_free(tz);
+	return ok;
 }
 
 static int

@@ -1,0 +1,800 @@
+/*
+ * proc.c - child processes without a shell, checkouts to run them in (see
+ * proc.h).
+ *
+ * Everything the child needs (resolved program path, argv, environment,
+ * descriptors) is prepared before fork(), so the child between fork and
+ * exec only calls async-signal-safe functions: the daemon forks from
+ * worker threads, and a child of a multi-threaded process that touched
+ * malloc could deadlock on a lock another thread held.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proc.h"
+#include "util.h"
+#include "banned.h"
+
+/* How often the wait loop looks at a child that closed its output. */
+#define TICK_MS 20
+
+/* Bytes read from the pipe at a time. */
+#define CHUNK 16384
+
+/* The variables a child inherits from us; everything else is dropped. */
+static const char *const inherited[] = { "PATH", "HOME", "LANG" };
+
+#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+
+/* What the child reports through the status pipe when it cannot exec. */
+enum child_stage {
+	STAGE_CHDIR = 1,
+	STAGE_EXEC = 2,
+	STAGE_SETUP = 3,
+};
+
+struct child_report {
+	int stage;
+	int error;
+};
+
+/* Everything the child uses, ready before fork. */
+struct spawn {
+	const char *path;
+	char *const *argv;
+	char *const *envp;
+	const char *dir;
+	int in, out, report;
+	int maxfd;
+};
+
+/* The tail of the output: the last keep bytes, and how many came in. */
+struct tail {
+	char *buf;
+	size_t len, cap, keep;
+	uint64_t total;
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+strv_free(char **v)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+static size_t
+key_len(const char *entry)
+{
+	const char *eq = strchr(entry, '=');
+
+	return eq != NULL ? (size_t)(eq - entry) : strlen(entry);
+}
+
+/*
+ * Set or remove one entry of the environment being built.  v has room for
+ * FG_PROC_ARGS_MAX + FG_ARRAY_SIZE(inherited) entries plus the NULL.
+ */
+static int
+env_put(char **v, size_t *n, const char *entry)
+{
+	size_t klen = key_len(entry), i;
+	char *copy = NULL;
+
+	if (entry[klen] == '=') {
+		copy = fg_strdup(entry);
+		if (copy == NULL)
+			return FG_ENOMEM;
+	}
+	for (i = 0; i < *n; i++) {
+		if (key_len(v[i]) == klen && strncmp(v[i], entry, klen) == 0)
+			break;
+	}
+	if (i < *n) {
+		free(v[i]);
+		if (copy != NULL) {
+			v[i] = copy;
+			return 0;
+		}
+		/* A bare KEY removes it: move the last entry here. */
+		v[i] = v[--*n];
+		v[*n] = NULL;
+		return 0;
+	}
+	if (copy != NULL)
+		v[(*n)++] = copy;
+	return 0;
+}
+
+static int
+build_env(char ***out, const char *const *extra, struct fg_err *err)
+{
+	char **v = NULL, *e = NULL;
+	size_t n = 0, i, nextra = 0;
+	int rc = 0;
+
+	*out = NULL;
+	while (extra != NULL && extra[nextra] != NULL)
+		nextra++;
+	if (nextra > FG_PROC_ARGS_MAX)
+		return fg_err_set(err, FG_ELIMIT, "more than %d environment "
+		    "entries", FG_PROC_ARGS_MAX);
+	v = calloc(nextra + FG_ARRAY_SIZE(inherited) + 1, sizeof(*v));
+	if (v == NULL)
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	for (i = 0; i < FG_ARRAY_SIZE(inherited); i++) {
+		const char *val = getenv(inherited[i]);
+		struct fg_buf b = FG_BUF_INIT;
+
+		if (val == NULL && strcmp(inherited[i], "PATH") == 0)
+			val = DEFAULT_PATH;
+		if (val == NULL)
+			continue;
+		if (fg_buf_printf(&b, "%s=%s", inherited[i], val) != 0) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+		e = fg_buf_detach(&b, NULL);
+		if (e == NULL) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+		v[n++] = e;
+	}
+	for (i = 0; i < nextra; i++) {
+		if (key_len(extra[i]) == 0) {
+			rc = fg_err_set(err, FG_EINVALID, "environment entry "
+			    "'%s' has no name", extra[i]);
+			goto out;
+		}
+		if (env_put(v, &n, extra[i]) != 0) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	*out = v;
+	v = NULL;
+out:
+	strv_free(v);
+	return rc;
+}
+
+static bool
+is_executable_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    access(path, X_OK) == 0;
+}
+
+/*
+ * Find name in the PATH of the child's environment, as execvp() would but
+ * before fork (no allocation in the child) and skipping empty and relative
+ * entries.  *out is the caller's.
+ */
+static int
+resolve(char **out, const char *name, char *const *envp, struct fg_err *err)
+{
+	const char *path = DEFAULT_PATH, *p, *end;
+	struct fg_buf b = FG_BUF_INIT;
+	size_t i;
+	int rc = 0;
+
+	*out = NULL;
+	if (strchr(name, '/') != NULL) {
+		*out = fg_strdup(name);
+		return *out != NULL ? 0 :
+		    fg_err_set(err, FG_ENOMEM, "out of memory");
+	}
+	for (i = 0; envp[i] != NULL; i++)
+		if (strncmp(envp[i], "PATH=", 5) == 0)
+			path = envp[i] + 5;
+	for (p = path; *p != '\0'; p = *end != '\0' ? end + 1 : end) {
+		end = strchr(p, ':');
+		if (end == NULL)
+			end = p + strlen(p);
+		if (*p != '/')
+			continue;
+		fg_buf_reset(&b);
+		if (fg_buf_add(&b, p, (size_t)(end - p)) != 0 ||
+		    fg_buf_printf(&b, "/%s", name) != 0) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (is_executable_file(b.ptr)) {
+			*out = fg_buf_detach(&b, NULL);
+			if (*out == NULL)
+				rc = fg_err_set(err, FG_ENOMEM,
+				    "out of memory");
+			goto out;
+		}
+	}
+	rc = fg_err_set(err, FG_ENOTFOUND, "no program '%s' in PATH '%s'",
+	    name, path);
+out:
+	fg_buf_release(&b);
+	return rc;
+}
+
+/*
+ * Move fd above the standard descriptors, close-on-exec.  A process that
+ * started with 0, 1 or 2 closed gets them back from pipe() and open(), and
+ * the child's dup2() onto 0..2 would then clobber one with another.
+ */
+static int
+above_stdio(int fd)
+{
+	int nfd;
+
+	if (fd < 0 || fd > 2)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	close(fd);
+	return nfd;
+}
+
+static void
+child_fail(int report, int stage)
+{
+	struct child_report r;
+	ssize_t n;
+
+	r.stage = stage;
+	r.error = errno;
+	n = write(report, &r, sizeof(r));
+	(void)n;
+	_exit(127);
+}
+
+/* In the child, between fork and exec: async-signal-safe calls only. */
+static void
+child(const struct spawn *s)
+{
+	struct sigaction sa;
+	sigset_t none;
+	int sig, fd;
+
+	setpgid(0, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (dup2(s->in, 0) < 0 || dup2(s->out, 1) < 0 || dup2(s->out, 2) < 0)
+		child_fail(s->report, STAGE_SETUP);
+	/* Descriptors the parent opened without O_CLOEXEC stay ours. */
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+		for (fd = 3; fd < s->maxfd; fd++)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (s->dir != NULL && chdir(s->dir) != 0)
+		child_fail(s->report, STAGE_CHDIR);
+	execve(s->path, s->argv, s->envp);
+	child_fail(s->report, STAGE_EXEC);
+}
+
+static int
+tail_init(struct tail *t, size_t max, const char *const *secrets)
+{
+	size_t longest = 1, i;
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; secrets != NULL && secrets[i] != NULL; i++)
+		if (strlen(secrets[i]) > longest)
+			longest = strlen(secrets[i]);
+	if (longest > FG_PROC_OUTPUT_LIMIT)
+		return FG_ELIMIT;
+	/*
+	 * Keep longest - 1 bytes more than asked: a secret cut by the cap
+	 * has its head there and can still be recognised and masked.
+	 */
+	t->keep = max + longest - 1;
+	t->cap = 2 * t->keep + CHUNK;
+	t->buf = malloc(t->cap);
+	return t->buf != NULL ? 0 : FG_ENOMEM;
+}
+
+static void
+tail_add(struct tail *t, const char *data, size_t n)
+{
+	t->total += n;
+	if (t->len + n > t->cap) {
+		size_t keep = t->len < t->keep ? t->len : t->keep;
+
+		memmove(t->buf, t->buf + t->len - keep, keep);
+		t->len = keep;
+	}
+	memcpy(t->buf + t->len, data, n);
+	t->len += n;
+}
+
+static size_t
+secret_at(const char *w, size_t len, size_t i, const char *const *secrets)
+{
+	size_t best = 0, k, sl;
+
+	for (k = 0; secrets != NULL && secrets[k] != NULL; k++) {
+		sl = strlen(secrets[k]);
+		if (sl > best && sl > 0 && sl <= len - i &&
+		    memcmp(w + i, secrets[k], sl) == 0)
+			best = sl;
+	}
+	return best;
+}
+
+/*
+ * Copy the last max raw bytes of the window into out, each secret as
+ * "***".  A secret starting in the extra head bytes but reaching into the
+ * kept part is masked too.
+ */
+static int
+tail_finish(struct fg_proc_result *out, const struct tail *t, size_t max,
+    const char *const *secrets)
+{
+	size_t wlen = t->len < t->keep ? t->len : t->keep;
+	const char *w = t->buf + t->len - wlen;
+	size_t from = wlen > max ? wlen - max : 0, i = 0, m;
+
+	out->total = t->total;
+	out->dropped = t->total - (wlen - from);
+	while (i < wlen) {
+		m = secret_at(w, wlen, i, secrets);
+		if (m > 0) {
+			if (i + m > from &&
+			    fg_buf_puts(&out->output, "***") != 0)
+				return FG_ENOMEM;
+			i += m;
+			continue;
+		}
+		if (i >= from && fg_buf_putc(&out->output, w[i]) != 0)
+			return FG_ENOMEM;
+		i++;
+	}
+	return 0;
+}
+
+static void
+result_init(struct fg_proc_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->status = -1;
+	fg_buf_init(&r->output);
+}
+
+void
+fg_proc_result_release(struct fg_proc_result *r)
+{
+	if (r == NULL)
+		return;
+	fg_buf_release(&r->output);
+	result_init(r);
+}
+
+static int
+exec_error(const struct child_report *r, const struct fg_proc_opts *opts,
+    const char *path, struct fg_err *err)
+{
+	int code = r->error == ENOENT || r->error == ENOTDIR ? FG_ENOTFOUND :
+	    r->error == EACCES || r->error == EPERM ? FG_EDENIED : FG_EIO;
+
+	if (r->stage == STAGE_CHDIR)
+		return fg_err_set(err, code, "cannot enter directory '%s': "
+		    "%s", opts->dir, strerror(r->error));
+	if (r->stage == STAGE_EXEC && r->error == ENOEXEC)
+		return fg_err_set(err, FG_EDENIED, "cannot run '%s': not an "
+		    "executable (a script needs a '#!' line)", path);
+	if (r->stage == STAGE_EXEC)
+		return fg_err_set(err, code, "cannot run '%s': %s", path,
+		    strerror(r->error));
+	return fg_err_set(err, FG_EIO, "cannot set up '%s': %s", path,
+	    strerror(r->error));
+}
+
+/*
+ * Read output and wait for the child, enforcing the time limit.  Returns
+ * with the child reaped and the pipe closed, except when waitpid() fails
+ * (SIGCHLD ignored): FG_EIO.
+ */
+static int
+supervise(struct fg_proc_result *out, struct tail *t, pid_t pid, int *fd,
+    unsigned timeout_ms, int64_t start, struct fg_err *err)
+{
+	int64_t deadline = timeout_ms > 0 ? start + timeout_ms : INT64_MAX;
+	int64_t kill_at = INT64_MAX, drain_until = INT64_MAX;
+	char chunk[CHUNK];
+	bool reaped = false;
+	int status = 0;
+
+	while (!reaped || *fd >= 0) {
+		int64_t now = now_ms(), wait = TICK_MS;
+		pid_t r;
+
+		if (!reaped && !out->timed_out && now >= deadline) {
+			out->timed_out = true;
+			killpg(pid, SIGTERM);
+			kill_at = now + FG_PROC_KILL_GRACE_MS;
+		}
+		if (!reaped && now >= kill_at) {
+			killpg(pid, SIGKILL);
+			kill_at = INT64_MAX;
+		}
+		if (reaped && now >= drain_until) {
+			/* Leftovers of the command hold the pipe open. */
+			killpg(pid, SIGKILL);
+			close(*fd);
+			*fd = -1;
+			break;
+		}
+		if (!reaped && !out->timed_out && deadline - now < wait)
+			wait = deadline - now;
+		if (!reaped && kill_at - now < wait)
+			wait = kill_at - now;
+		if (wait < 0)
+			wait = 0;
+		if (*fd >= 0) {
+			struct pollfd pfd = { *fd, POLLIN, 0 };
+			ssize_t n;
+
+			if (poll(&pfd, 1, (int)wait) > 0) {
+				n = read(*fd, chunk, sizeof(chunk));
+				if (n > 0) {
+					tail_add(t, chunk, (size_t)n);
+				} else if (n == 0 || (errno != EINTR &&
+				    errno != EAGAIN)) {
+					close(*fd);
+					*fd = -1;
+				}
+			}
+		} else {
+			struct timespec ts = { 0, 2 * 1000000L };
+
+			nanosleep(&ts, NULL);
+		}
+		if (reaped)
+			continue;
+		r = waitpid(pid, &status, WNOHANG);
+		if (r == pid) {
+			reaped = true;
+			out->duration_ms = now_ms() - start;
+			drain_until = now_ms() + FG_PROC_KILL_GRACE_MS;
+		} else if (r < 0 && errno != EINTR) {
+			killpg(pid, SIGKILL);
+			return fg_err_set(err, FG_EIO, "cannot wait for child "
+			    "%ld: %s", (long)pid, strerror(errno));
+		}
+	}
+	if (WIFEXITED(status)) {
+		out->exited = true;
+		out->status = WEXITSTATUS(status);
+	} else if (WIFSIGNALED(status)) {
+		out->signal = WTERMSIG(status);
+	}
+	return 0;
+}
+
+int
+fg_proc_run(struct fg_proc_result *out, const struct fg_proc_opts *opts,
+    struct fg_err *err)
+{
+	struct spawn s;
+	struct tail t;
+	struct child_report report;
+	sigset_t all, old;
+	char **envp = NULL, *path = NULL;
+	size_t max, nargv = 0;
+	int pout[2] = { -1, -1 }, prep[2] = { -1, -1 }, in = -1, rc = 0;
+	int64_t start;
+	ssize_t n;
+	pid_t pid;
+	long maxfd;
+
+	result_init(out);
+	memset(&t, 0, sizeof(t));
+	if (opts->argv == NULL || opts->argv[0] == NULL ||
+	    opts->argv[0][0] == '\0')
+		return fg_err_set(err, FG_EINVALID, "no program to run");
+	while (opts->argv[nargv] != NULL)
+		nargv++;
+	if (nargv > FG_PROC_ARGS_MAX)
+		return fg_err_set(err, FG_ELIMIT, "more than %d arguments",
+		    FG_PROC_ARGS_MAX);
+	max = opts->output_max > 0 ? opts->output_max : FG_PROC_OUTPUT_MAX;
+	if (max > FG_PROC_OUTPUT_LIMIT)
+		return fg_err_set(err, FG_ELIMIT, "output limit %zu is over "
+		    "%d bytes", max, FG_PROC_OUTPUT_LIMIT);
+	rc = tail_init(&t, max, opts->secrets);
+	if (rc != 0) {
+		fg_err_set(err, rc, "cannot hold output of '%s'",
+		    opts->argv[0]);
+		goto out;
+	}
+	rc = build_env(&envp, opts->env, err);
+	if (rc != 0)
+		goto out;
+	rc = resolve(&path, opts->argv[0], envp, err);
+	if (rc != 0)
+		goto out;
+	if (pipe2(pout, O_CLOEXEC) != 0 || pipe2(prep, O_CLOEXEC) != 0) {
+		rc = fg_err_set(err, FG_EIO, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	pout[0] = above_stdio(pout[0]);
+	pout[1] = above_stdio(pout[1]);
+	prep[0] = above_stdio(prep[0]);
+	prep[1] = above_stdio(prep[1]);
+	in = above_stdio(in);
+	if (in < 0 || pout[0] < 0 || pout[1] < 0 || prep[0] < 0 ||
+	    prep[1] < 0) {
+		rc = fg_err_set(err, FG_EIO, "cannot open descriptors for "
+		    "'%s': %s", opts->argv[0], strerror(errno));
+		goto out;
+	}
+	maxfd = sysconf(_SC_OPEN_MAX);
+	s.path = path;
+	/* execve() takes char *const[]; it does not write through it. */
+	s.argv = (char *const *)(uintptr_t)opts->argv;
+	s.envp = envp;
+	s.dir = opts->dir;
+	s.in = in;
+	s.out = pout[1];
+	s.report = prep[1];
+	s.maxfd = maxfd > 0 && maxfd < 65536 ? (int)maxfd : 65536;
+
+	/*
+	 * Block every signal across fork so the child cannot run one of our
+	 * handlers before it has reset them; the child unblocks them once
+	 * they are back at their defaults.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	start = now_ms();
+	pid = fork();
+	if (pid == 0)
+		child(&s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		rc = fg_err_set(err, FG_EIO, "cannot start '%s': fork: %s",
+		    opts->argv[0], strerror(errno));
+		goto out;
+	}
+	/* Both of us set the group, so no signal can miss it. */
+	setpgid(pid, pid);
+	close(pout[1]);
+	close(prep[1]);
+	pout[1] = prep[1] = -1;
+
+	/* The report pipe closes on exec; data on it means exec failed. */
+	do {
+		n = read(prep[0], &report, sizeof(report));
+	} while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(report)) {
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		rc = exec_error(&report, opts, path, err);
+		goto out;
+	}
+	fcntl(pout[0], F_SETFL, fcntl(pout[0], F_GETFL) | O_NONBLOCK);
+	rc = supervise(out, &t, pid, &pout[0], opts->timeout_ms, start, err);
+	if (rc != 0)
+		goto out;
+	if (tail_finish(out, &t, max, opts->secrets) != 0)
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+out:
+	if (t.buf != NULL) {
+		/* The raw output may hold secrets: do not leave it behind. */
+		explicit_bzero(t.buf, t.cap);
+		free(t.buf);
+	}
+	if (pout[0] >= 0)
+		close(pout[0]);
+	if (pout[1] >= 0)
+		close(pout[1]);
+	if (prep[0] >= 0)
+		close(prep[0]);
+	if (prep[1] >= 0)
+		close(prep[1]);
+	if (in >= 0)
+		close(in);
+	strv_free(envp);
+	free(path);
+	return rc;
+}
+
+static int
+dir_is_empty(const char *dir, struct fg_err *err)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int rc = 0;
+
+	if (d == NULL)
+		return fg_err_set(err, errno == ENOENT ? FG_ENOTFOUND : FG_EIO,
+		    "cannot open directory '%s': %s", dir, strerror(errno));
+	for (;;) {
+		e = readdir(d);
+		if (e == NULL)
+			break;
+		if (strcmp(e->d_name, ".") != 0 &&
+		    strcmp(e->d_name, "..") != 0) {
+			rc = fg_err_set(err, FG_EINVALID, "cannot check out "
+			    "into '%s': the directory is not empty", dir);
+			break;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+int
+fg_proc_checkout(const char *dir, git_repository *repo,
+    const git_oid *commit, struct fg_err *err)
+{
+	git_checkout_options opts;
+	git_commit *c = NULL;
+	git_tree *tree = NULL;
+	git_index *empty = NULL;
+	char hex[GIT_OID_HEXSZ + 1];
+	int rc;
+
+	git_oid_tostr(hex, sizeof(hex), commit);
+	rc = dir_is_empty(dir, err);
+	if (rc != 0)
+		goto out;
+	if (git_commit_lookup(&c, repo, commit) != 0) {
+		rc = fg_err_git(err, FG_ENOTFOUND, "cannot find commit '%s'",
+		    hex);
+		goto out;
+	}
+	if (git_commit_tree(&tree, c) != 0 || git_index_new(&empty) != 0) {
+		rc = fg_err_git(err, FG_EIO, "cannot read the tree of '%s'",
+		    hex);
+		goto out;
+	}
+	/*
+	 * An empty in-memory index as the baseline says "the directory holds
+	 * nothing yet", so every file is written and neither HEAD nor the
+	 * repository's own index is consulted or updated.
+	 */
+	git_checkout_options_init(&opts, GIT_CHECKOUT_OPTIONS_VERSION);
+	opts.checkout_strategy = GIT_CHECKOUT_FORCE |
+	    GIT_CHECKOUT_DONT_UPDATE_INDEX;
+	opts.target_directory = dir;
+	opts.baseline_index = empty;
+	if (git_checkout_tree(repo, (const git_object *)tree, &opts) != 0) {
+		rc = fg_err_git(err, FG_EIO, "cannot check out '%s' into '%s'",
+		    hex, dir);
+		goto out;
+	}
+out:
+	git_index_free(empty);
+	git_tree_free(tree);
+	git_commit_free(c);
+	return rc;
+}
+
+int
+fg_proc_mkdtemp(char **out, const char *tag, struct fg_err *err)
+{
+	const char *base = getenv("TMPDIR");
+	struct fg_buf b = FG_BUF_INIT;
+	size_t i, start;
+	int rc = 0;
+
+	*out = NULL;
+	if (base == NULL || base[0] != '/')
+		base = "/tmp";
+	rc = fg_buf_printf(&b, "%s/flowgate-", base);
+	start = b.len;
+	if (rc == 0)
+		rc = fg_buf_puts(&b, tag != NULL && *tag != '\0' ? tag : "tmp");
+	/* The tag lands in a path: keep it to a safe alphabet. */
+	for (i = start; rc == 0 && i < b.len; i++) {
+		unsigned char ch = (unsigned char)b.ptr[i];
+
+		if (!(ch < 128 && (ch == '-' || (ch >= '0' && ch <= '9') ||
+		    ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z'))))
+			b.ptr[i] = '-';
+	}
+	if (rc == 0)
+		rc = fg_buf_puts(&b, "-XXXXXX");
+	if (rc != 0) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (mkdtemp(b.ptr) == NULL) {
+		rc = fg_err_set(err, FG_EIO, "cannot make a directory in "
+		    "'%s': %s", base, strerror(errno));
+		goto out;
+	}
+	*out = fg_buf_detach(&b, NULL);
+	if (*out == NULL)
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+out:
+	fg_buf_release(&b);
+	return rc;
+}
+
+static int
+make_writable(const char *fpath, const struct stat *sb, int type,
+    struct FTW *ftw)
+{
+	(void)ftw;
+	if ((type == FTW_D || type == FTW_DNR) &&
+	    (sb->st_mode & S_IRWXU) != S_IRWXU)
+		chmod(fpath, (sb->st_mode & 07777) | S_IRWXU);
+	return 0;
+}
+
+/* nftw() has no payload: a failure is passed back as its errno. */
+static int
+remove_entry(const char *fpath, const struct stat *sb, int type,
+    struct FTW *ftw)
+{
+	int r;
+
+	(void)sb;
+	(void)ftw;
+	if (type == FTW_DP || type == FTW_D || type == FTW_DNR)
+		r = rmdir(fpath);
+	else
+		r = unlink(fpath);
+	if (r != 0 && errno != ENOENT)
+		return errno != 0 ? errno : EIO;
+	return 0;
+}
+
+int
+fg_proc_rmtree(const char *path, struct fg_err *err)
+{
+	struct stat st;
+	int r;
+
+	if (path == NULL || path[0] == '\0' || strcmp(path, "/") == 0)
+		return fg_err_set(err, FG_EINVALID, "refusing to remove '%s'",
+		    path != NULL ? path : "");
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		return fg_err_set(err, FG_EIO, "cannot remove '%s': %s", path,
+		    strerror(errno));
+	}
+	if (S_ISDIR(st.st_mode))
+		nftw(path, make_writable, 16, FTW_PHYS | FTW_MOUNT);
+	r = nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	if (r != 0)
+		return fg_err_set(err, FG_EIO, "cannot remove '%s': %s", path,
+		    strerror(r > 0 ? r : errno));
+	return 0;
+}

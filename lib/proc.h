@@ -1,0 +1,129 @@
+/*
+ * proc.h - run a command as an argv, never through a shell; check out a
+ * commit for it to run in.
+ *
+ * Command gates, deployments and flow steps run programs named in
+ * pipeline.yaml with facts from outside (branch names, titles) in their
+ * environment.  fg_proc_run() is the one way lib/ starts a child:
+ *
+ *   - argv only.  argv[0] without a '/' is looked up in the child's PATH
+ *     (absolute entries only: an empty or relative entry would make the
+ *     lookup depend on the caller's working directory); a file without a
+ *     "#!" line is not handed to /bin/sh as execvp() would.  Each argv
+ *     element reaches the program as the exact bytes given.
+ *   - A clean environment: PATH, HOME and LANG copied from ours, then the
+ *     caller's "KEY=value" entries (a bare "KEY" removes one).  Nothing
+ *     else is inherited, so the quarantine variables a pre-receive hook
+ *     runs under (GIT_DIR, GIT_OBJECT_DIRECTORY, GIT_QUARANTINE_PATH, ...)
+ *     and our secrets never reach the child unless the caller passes them.
+ *   - stdin is /dev/null; stdout and stderr go into one pipe we read; every
+ *     other descriptor is closed on exec; all signals are back at their
+ *     defaults and unblocked in the child.
+ *   - Its own process group.  When the time limit passes, the group gets
+ *     SIGTERM, then SIGKILL FG_PROC_KILL_GRACE_MS later.  Processes the
+ *     command leaves behind holding the output pipe are killed the same
+ *     way FG_PROC_KILL_GRACE_MS after it exits: nothing outlives a step.
+ *   - Output is capped: only the last output_max bytes (the log tail, the
+ *     part that says what failed) are kept, and result->dropped says how
+ *     many came before.  Every occurrence of a secret in what is kept is
+ *     replaced by "***", including one cut by the cap.
+ *
+ * Thread-safety: fg_proc_run() may be called from several threads at
+ * once; between fork and exec the child only makes async-signal-safe
+ * calls.  It waits for its own child by pid and needs SIGCHLD not to be
+ * ignored (an ignored SIGCHLD makes the kernel reap children itself).
+ *
+ * Ownership: struct fg_proc_result is caller-held; fg_proc_run() always
+ * initialises it, so fg_proc_result_release() is safe after any return.
+ */
+#ifndef FG_PROC_H
+#define FG_PROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <git2.h>
+
+#include "buf.h"
+#include "err.h"
+
+/* Output kept when the caller gives no limit: 64 KiB of log tail. */
+#define FG_PROC_OUTPUT_MAX (64 * 1024)
+
+/* Largest output limit a caller may ask for. */
+#define FG_PROC_OUTPUT_LIMIT (16 * 1024 * 1024)
+
+/* Time between SIGTERM and SIGKILL. */
+#define FG_PROC_KILL_GRACE_MS 2000
+
+/* Most environment entries and argv elements accepted. */
+#define FG_PROC_ARGS_MAX 4096
+
+struct fg_proc_opts {
+	const char *const *argv;	/* NULL-terminated; argv[0] required */
+	const char *dir;		/* working directory; NULL: ours */
+	const char *const *env;		/* NULL-terminated "KEY=value"; may
+					   be NULL */
+	unsigned timeout_ms;		/* 0: no limit */
+	size_t output_max;		/* bytes kept; 0: FG_PROC_OUTPUT_MAX */
+	const char *const *secrets;	/* NULL-terminated; masked in output;
+					   may be NULL; "" is ignored */
+};
+
+#define FG_PROC_OPTS_INIT { NULL, NULL, NULL, 0, 0, NULL }
+
+struct fg_proc_result {
+	bool exited;		/* exited on its own: status is its code */
+	int status;		/* exit code; -1 when killed by a signal */
+	int signal;		/* the signal that ended it, or 0 */
+	bool timed_out;		/* it was still running at the limit */
+	int64_t duration_ms;	/* from start until it ended */
+	struct fg_buf output;	/* stdout and stderr interleaved, tail */
+	uint64_t total;		/* bytes it wrote */
+	uint64_t dropped;	/* bytes of those not in output (the head) */
+};
+
+/*
+ * Run opts->argv and wait for it.  Returns 0 when the program ran, whatever
+ * its exit status; look at out->exited, status, signal and timed_out.
+ * Fails with FG_ENOTFOUND when the program or opts->dir does not exist,
+ * FG_EDENIED when it is not executable, FG_EINVALID for bad options
+ * (empty argv, an environment entry without a name), FG_ELIMIT for an
+ * output limit over FG_PROC_OUTPUT_LIMIT, FG_EIO when a pipe or fork
+ * failed, FG_ENOMEM.
+ */
+int fg_proc_run(struct fg_proc_result *out, const struct fg_proc_opts *opts,
+    struct fg_err *err);
+
+/* Free the output; the result reads as an empty, never-run command. */
+void fg_proc_result_release(struct fg_proc_result *r);
+
+/*
+ * Write the tree of commit into the empty directory dir, as a fresh
+ * checkout for a command to run in.  Works for bare repositories and for
+ * repositories opened from a hook's quarantine environment; the
+ * repository's index, HEAD and work tree are neither read nor written.
+ * FG_EINVALID when dir is not empty, FG_ENOTFOUND when commit is not in
+ * repo, FG_EIO when writing failed.
+ */
+int fg_proc_checkout(const char *dir, git_repository *repo,
+    const git_oid *commit, struct fg_err *err);
+
+/*
+ * Make a new private (0700) directory under $TMPDIR (or /tmp) named
+ * "flowgate-<tag>-XXXXXX"; *out is the caller's (free()).  tag is made
+ * of letters, digits and '-', anything else is replaced by '-'.
+ */
+int fg_proc_mkdtemp(char **out, const char *tag, struct fg_err *err);
+
+/*
+ * Remove path and everything under it, like "rm -rf" without a shell:
+ * symbolic links are removed, never followed, and other file systems
+ * mounted below are not entered.  Read-only directories are made writable
+ * first.  A path that does not exist is not an error; "" and "/" are
+ * refused with FG_EINVALID.
+ */
+int fg_proc_rmtree(const char *path, struct fg_err *err);
+
+#endif
