@@ -23,11 +23,14 @@ struct seen_node {
 };
 
 #define SEEN_BUCKETS 16384
+/* Group commits through one store handle before it is reopened. */
+#define FG_INBOX_REOPEN 64
 
 struct seen {
 	struct seen *next;
 	char *path;
 	void *store;			/* whd_store_* handle */
+	unsigned appends;		/* through this handle */
 	struct seen_node *buckets[SEEN_BUCKETS];
 	struct seen_node **ring;	/* FG_INBOX_SEEN_MAX, oldest at pos */
 	size_t pos, n;
@@ -273,6 +276,15 @@ write_repo(struct whd_inbox *in, struct whd_delivery **v, size_t n)
 			seen_drop_newest(s);
 	} else {
 		atomic_fetch_add(&in->commits, 1);
+		/*
+		 * Packs the store rolls up stay mapped by a handle that saw
+		 * them, deleted or not: a fresh handle now and then keeps
+		 * the resident size from creeping up.
+		 */
+		if (++s->appends % FG_INBOX_REOPEN == 0) {
+			whd_store_close(s->store);
+			s->store = NULL;
+		}
 		atomic_fetch_add(&in->delivered, nfresh);
 		whd_workers_notify(in->d->workers, fresh[0]->repo,
 		    fresh[0]->path, nfresh);

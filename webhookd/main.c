@@ -10,6 +10,7 @@
  * 0.  Signals are events on the loop, never handlers that do work.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -205,6 +206,22 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 		evtimer_add(d->stop_ev, &grace);
 }
 
+/*
+ * Keep the resident size small and bounded under load: every thread
+ * would get its own malloc arena, libgit2 caches up to 256 MB of objects
+ * per repository and maps pack windows up to gigabytes.  The daemon reads
+ * few objects (inbox and log tips, small records), so small caches cost
+ * nothing.
+ */
+static void
+limit_memory(void)
+{
+	mallopt(M_ARENA_MAX, 2);
+	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(4 << 20));
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(32 << 20));
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)(1 << 20));
+}
+
 static int
 hash_token(void)
 {
@@ -287,6 +304,7 @@ main(int argc, char **argv)
 		    "401\"", FG_SETTINGS_SECRET_ENV);
 	signal(SIGPIPE, SIG_IGN);
 	git_libgit2_init();
+	limit_memory();
 	if (evthread_use_pthreads() < 0) {
 		fg_log_warnx("cannot make libevent thread-safe");
 		goto out;

@@ -197,6 +197,10 @@ worker_main(void *arg)
 		rc = whd_engine_drain(&r->engine, r->repo, r->path,
 		    DRAIN_BATCH, &processed, &remaining, &err);
 
+		/* Drop mapped packs the store has since rolled up. */
+		whd_engine_close(r->engine);
+		r->engine = NULL;
+
 		pthread_mutex_lock(&w->mu);
 		r->busy = false;
 		r->last_ms = mono_ms();
