@@ -45,7 +45,8 @@ open_cached(struct fg_store **out, void **cache, const char *path,
 		*out = *cache;
 		return 0;
 	}
-	rc = fg_store_open(&st, path, FG_STORE_FSYNC, err);
+	rc = fg_store_open(&st, path, FG_STORE_FSYNC | FG_STORE_NO_MAINTAIN,
+	    err);
 	if (rc < 0)
 		return rc;
 	*cache = st;
