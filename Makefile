@@ -15,7 +15,8 @@
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 CC       ?= cc
-PKGS     := libgit2 libevent libevent_pthreads libcurl libcjson yaml-0.1 libcrypto
+PKGS     := libgit2 libevent libevent_pthreads libcurl libcjson yaml-0.1 libcrypto \
+            zlib
 PKG_CONFIG ?= pkg-config
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla

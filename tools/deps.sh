@@ -6,7 +6,8 @@
 set -u
 
 pkgs="build-essential pkg-config git curl libgit2-dev libevent-dev
-libcurl4-openssl-dev libcjson-dev libyaml-dev libcunit1-dev libssl-dev"
+libcurl4-openssl-dev libcjson-dev libyaml-dev libcunit1-dev libssl-dev
+zlib1g-dev"
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then

@@ -1,0 +1,1369 @@
+/*
+ * pack.c - delta-free pack writing and geometric roll-ups (see pack.h).
+ *
+ * Formats, from git's Documentation/gitformat-pack.txt:
+ *   pack: "PACK", version 2, object count (all big-endian 32 bit); per
+ *         object a type-and-size header (7 bits a byte, type in bits 4-6
+ *         of the first) and the zlib-deflated body; then the SHA-1 of all
+ *         preceding bytes.
+ *   idx:  "\377tOc", version 2, a 256-entry fan-out table, the sorted
+ *         object ids, their CRC-32s (of the raw pack entry), their 31-bit
+ *         offsets (high bit set: index into a table of 64-bit offsets), the
+ *         64-bit offsets, the pack's checksum, and the SHA-1 of the index.
+ */
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <git2.h>
+#include <git2/sys/odb_backend.h>
+#include <openssl/evp.h>
+#define ZLIB_CONST
+#include <zlib.h>
+
+#include "buf.h"
+#include "log.h"
+#include "pack.h"
+#include "util.h"
+#include "banned.h"
+
+#define WBUF_SIZE	(256 * 1024)
+#define SHA1_LEN	20
+#define PACK_HDR_LEN	12
+#define IDX_HDR_LEN	(8 + 256 * 4)
+#define IDX_MAX		(1ULL << 32)
+/* Larger objects are refused: zlib's counters are 32 bits wide. */
+#define OBJECT_MAX	(1024UL * 1024 * 1024)
+
+struct entry {
+	git_oid id;
+	uint32_t crc;
+	uint64_t off;
+};
+
+struct fg_pack_writer {
+	char *dir;		/* objects/pack */
+	char *tmp_pack;		/* temporary pack path; NULL once moved */
+	char *tmp_idx;		/* temporary index path; NULL once moved */
+	int fd;
+	bool do_fsync;
+	bool done;
+	uint64_t off;		/* bytes written, buffered ones included */
+	unsigned char *wbuf;
+	size_t wlen;
+	struct entry *ents;
+	size_t n, alloc;
+	size_t *slots;		/* open addressing over ents: index + 1 */
+	size_t nslots;
+	z_stream z;
+	bool z_ready;
+	unsigned char *zbuf;
+	size_t zalloc;
+};
+
+static void
+put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static uint32_t
+get_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static uint64_t
+get_be64(const unsigned char *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+static char *
+path_join(const char *dir, const char *name)
+{
+	struct fg_buf b = FG_BUF_INIT;
+
+	if (fg_buf_printf(&b, "%s/%s", dir, name) < 0) {
+		fg_buf_release(&b);
+		return NULL;
+	}
+	return fg_buf_detach(&b, NULL);
+}
+
+static int
+write_all(int fd, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+fsync_dir(const char *dir)
+{
+	int fd, rc;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* A temporary file in dir named prefix + random; *path is malloc()ed. */
+static int
+make_tmp(char **path, const char *dir, const char *prefix, struct fg_err *err)
+{
+	struct fg_buf b = FG_BUF_INIT;
+	int fd;
+
+	*path = NULL;
+	if (fg_buf_printf(&b, "%s/%sXXXXXX", dir, prefix) < 0)
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	fd = mkostemp(b.ptr, O_CLOEXEC);
+	if (fd < 0) {
+		fg_err_set(err, FG_EIO, "cannot create a file in '%s': %s",
+		    dir, strerror(errno));
+		fg_buf_release(&b);
+		return FG_EIO;
+	}
+	*path = fg_buf_detach(&b, NULL);
+	if (*path == NULL) {
+		close(fd);
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	}
+	return fd;
+}
+
+static int
+sha1_of(unsigned char *out, const void *data, size_t len)
+{
+	unsigned int outlen = 0;
+	EVP_MD_CTX *ctx;
+	int ok;
+
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL)
+		return -1;
+	ok = EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1 &&
+	    EVP_DigestUpdate(ctx, data, len) == 1 &&
+	    EVP_DigestFinal_ex(ctx, out, &outlen) == 1 && outlen == SHA1_LEN;
+	EVP_MD_CTX_free(ctx);
+	return ok ? 0 : -1;
+}
+
+int
+fg_pack_writer_new(struct fg_pack_writer **out, const char *objdir,
+    bool do_fsync, struct fg_err *err)
+{
+	static const unsigned char hdr[PACK_HDR_LEN] = {
+		'P', 'A', 'C', 'K', 0, 0, 0, 2, 0, 0, 0, 0,
+	};
+	struct fg_pack_writer *w;
+	int rc = 0;
+
+	*out = NULL;
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	w->fd = -1;
+	w->do_fsync = do_fsync;
+	w->dir = path_join(objdir, "pack");
+	w->wbuf = malloc(WBUF_SIZE);
+	if (w->dir == NULL || w->wbuf == NULL) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (mkdir(w->dir, 0777) < 0 && errno != EEXIST) {
+		rc = fg_err_set(err, FG_EIO, "cannot create '%s': %s", w->dir,
+		    strerror(errno));
+		goto out;
+	}
+	if (deflateInit(&w->z, Z_DEFAULT_COMPRESSION) != Z_OK) {
+		rc = fg_err_set(err, FG_ENOMEM, "cannot start zlib");
+		goto out;
+	}
+	w->z_ready = true;
+	rc = make_tmp(&w->tmp_pack, w->dir, "tmp_fgpack_", err);
+	if (rc < 0)
+		goto out;
+	w->fd = rc;
+	rc = 0;
+	memcpy(w->wbuf, hdr, sizeof(hdr));
+	w->wlen = sizeof(hdr);
+	w->off = sizeof(hdr);
+	*out = w;
+out:
+	if (rc < 0)
+		fg_pack_writer_free(w);
+	return rc;
+}
+
+static int
+flush_wbuf(struct fg_pack_writer *w, struct fg_err *err)
+{
+	if (w->wlen == 0)
+		return 0;
+	if (write_all(w->fd, w->wbuf, w->wlen) < 0)
+		return fg_err_set(err, FG_EIO, "cannot write '%s': %s",
+		    w->tmp_pack, strerror(errno));
+	w->wlen = 0;
+	return 0;
+}
+
+static int
+put_bytes(struct fg_pack_writer *w, const void *data, size_t len,
+    struct fg_err *err)
+{
+	if (len > WBUF_SIZE - w->wlen && flush_wbuf(w, err) < 0)
+		return FG_EIO;
+	if (len >= WBUF_SIZE) {
+		if (write_all(w->fd, data, len) < 0)
+			return fg_err_set(err, FG_EIO, "cannot write '%s': %s",
+			    w->tmp_pack, strerror(errno));
+	} else {
+		memcpy(w->wbuf + w->wlen, data, len);
+		w->wlen += len;
+	}
+	w->off += len;
+	return 0;
+}
+
+static size_t
+oid_hash(const git_oid *id)
+{
+	size_t h;
+
+	memcpy(&h, id->id, sizeof(h));
+	return h;
+}
+
+/* The slot holding id, or the empty slot where it would go. */
+static size_t
+set_slot(const struct fg_pack_writer *w, const git_oid *id)
+{
+	size_t i = oid_hash(id) & (w->nslots - 1);
+
+	while (w->slots[i] != 0 &&
+	    git_oid_cmp(&w->ents[w->slots[i] - 1].id, id) != 0)
+		i = (i + 1) & (w->nslots - 1);
+	return i;
+}
+
+static int
+set_grow(struct fg_pack_writer *w)
+{
+	size_t nslots = w->nslots ? w->nslots * 2 : 1024, i;
+	size_t *old = w->slots;
+
+	if (nslots > SIZE_MAX / sizeof(*old))
+		return -1;
+	w->slots = calloc(nslots, sizeof(*w->slots));
+	if (w->slots == NULL) {
+		w->slots = old;
+		return -1;
+	}
+	w->nslots = nslots;
+	for (i = 0; i < w->n; i++)
+		w->slots[set_slot(w, &w->ents[i].id)] = i + 1;
+	free(old);
+	return 0;
+}
+
+/* Reserve an entry for id; *fresh is false when id was already added. */
+static int
+reserve_entry(struct fg_pack_writer *w, const git_oid *id, bool *fresh,
+    struct fg_err *err)
+{
+	struct entry *e;
+	size_t slot, alloc;
+
+	*fresh = false;
+	if (w->done)
+		return fg_err_set(err, FG_EINVALID, "pack already written");
+	if ((w->n + 1) * 2 > w->nslots && set_grow(w) < 0)
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	slot = set_slot(w, id);
+	if (w->slots[slot] != 0)
+		return 0;
+	if (w->n >= UINT32_MAX)
+		return fg_err_set(err, FG_ELIMIT, "too many objects for a pack");
+	if (w->n == w->alloc) {
+		alloc = w->alloc ? w->alloc * 2 : 256;
+		if (alloc > SIZE_MAX / sizeof(*e))
+			return fg_err_set(err, FG_ENOMEM, "out of memory");
+		e = realloc(w->ents, alloc * sizeof(*e));
+		if (e == NULL)
+			return fg_err_set(err, FG_ENOMEM, "out of memory");
+		w->ents = e;
+		w->alloc = alloc;
+	}
+	e = &w->ents[w->n];
+	git_oid_cpy(&e->id, id);
+	e->off = w->off;
+	e->crc = 0;
+	w->slots[slot] = ++w->n;
+	*fresh = true;
+	return 0;
+}
+
+int
+fg_pack_writer_add(struct fg_pack_writer *w, const git_oid *id,
+    git_object_t type, const void *data, size_t len, struct fg_err *err)
+{
+	unsigned char hdr[16];
+	size_t hlen = 0, bound, zlen, size = len;
+	struct entry *e;
+	bool fresh;
+	uLong crc;
+	int rc;
+
+	if (type != GIT_OBJECT_COMMIT && type != GIT_OBJECT_TREE &&
+	    type != GIT_OBJECT_BLOB && type != GIT_OBJECT_TAG)
+		return fg_err_set(err, FG_EINVALID, "cannot pack an object of "
+		    "type %d", (int)type);
+	if (len > OBJECT_MAX)
+		return fg_err_set(err, FG_ELIMIT, "object of %zu bytes is too "
+		    "large to pack", len);
+	rc = reserve_entry(w, id, &fresh, err);
+	if (rc < 0 || !fresh)
+		return rc;
+	e = &w->ents[w->n - 1];
+
+	hdr[hlen] = (unsigned char)(((unsigned)type << 4) | (size & 15));
+	size >>= 4;
+	while (size > 0) {
+		hdr[hlen++] |= 0x80;
+		hdr[hlen] = size & 0x7f;
+		size >>= 7;
+	}
+	hlen++;
+
+	bound = deflateBound(&w->z, (uLong)len);
+	if (bound > w->zalloc) {
+		unsigned char *z = realloc(w->zbuf, bound);
+
+		if (z == NULL) {
+			w->n--;
+			return fg_err_set(err, FG_ENOMEM, "out of memory");
+		}
+		w->zbuf = z;
+		w->zalloc = bound;
+	}
+	deflateReset(&w->z);
+	w->z.next_in = data;
+	w->z.avail_in = (uInt)len;
+	w->z.next_out = w->zbuf;
+	w->z.avail_out = (uInt)w->zalloc;
+	if (deflate(&w->z, Z_FINISH) != Z_STREAM_END) {
+		w->n--;
+		return fg_err_set(err, FG_EIO, "zlib could not compress an "
+		    "object");
+	}
+	zlen = w->zalloc - w->z.avail_out;
+	crc = crc32(0, hdr, (uInt)hlen);
+	crc = crc32(crc, w->zbuf, (uInt)zlen);
+	e->crc = (uint32_t)crc;
+	if (put_bytes(w, hdr, hlen, err) < 0 ||
+	    put_bytes(w, w->zbuf, zlen, err) < 0) {
+		/* The file is now inconsistent: refuse to finish it. */
+		w->done = true;
+		return FG_EIO;
+	}
+	return 0;
+}
+
+/* Add an entry copied verbatim from another pack (no delta). */
+static int
+writer_add_raw(struct fg_pack_writer *w, const git_oid *id, uint32_t crc,
+    const unsigned char *entry, size_t len, struct fg_err *err)
+{
+	bool fresh;
+	int rc;
+
+	rc = reserve_entry(w, id, &fresh, err);
+	if (rc < 0 || !fresh)
+		return rc;
+	w->ents[w->n - 1].crc = crc;
+	if (put_bytes(w, entry, len, err) < 0) {
+		w->done = true;
+		return FG_EIO;
+	}
+	return 0;
+}
+
+size_t
+fg_pack_writer_count(const struct fg_pack_writer *w)
+{
+	return w->n;
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	return git_oid_cmp(&((const struct entry *)a)->id,
+	    &((const struct entry *)b)->id);
+}
+
+/* Build the version 2 index of w's (sorted) entries into b. */
+static int
+build_idx(struct fg_buf *b, const struct fg_pack_writer *w,
+    const unsigned char *pack_sha, struct fg_err *err)
+{
+	static const unsigned char magic[8] = { 0xff, 't', 'O', 'c', 0, 0, 0, 2 };
+	uint32_t fan[256] = { 0 }, nlarge = 0, v;
+	unsigned char be[8], sha[SHA1_LEN];
+	size_t i, total;
+
+	for (i = 0; i < w->n; i++)
+		fan[w->ents[i].id.id[0]]++;
+	for (i = 1; i < 256; i++)
+		fan[i] += fan[i - 1];
+	total = IDX_HDR_LEN + w->n * (SHA1_LEN + 8) + 2 * SHA1_LEN;
+	if (fg_buf_grow(b, total) < 0 || fg_buf_add(b, magic, 8) < 0)
+		goto nomem;
+	for (i = 0; i < 256; i++) {
+		put_be32(be, fan[i]);
+		if (fg_buf_add(b, be, 4) < 0)
+			goto nomem;
+	}
+	for (i = 0; i < w->n; i++)
+		if (fg_buf_add(b, w->ents[i].id.id, SHA1_LEN) < 0)
+			goto nomem;
+	for (i = 0; i < w->n; i++) {
+		put_be32(be, w->ents[i].crc);
+		if (fg_buf_add(b, be, 4) < 0)
+			goto nomem;
+	}
+	for (i = 0; i < w->n; i++) {
+		if (w->ents[i].off < 0x80000000ULL)
+			v = (uint32_t)w->ents[i].off;
+		else
+			v = 0x80000000U | nlarge++;
+		put_be32(be, v);
+		if (fg_buf_add(b, be, 4) < 0)
+			goto nomem;
+	}
+	for (i = 0; i < w->n; i++) {
+		if (w->ents[i].off < 0x80000000ULL)
+			continue;
+		put_be32(be, (uint32_t)(w->ents[i].off >> 32));
+		put_be32(be + 4, (uint32_t)w->ents[i].off);
+		if (fg_buf_add(b, be, 8) < 0)
+			goto nomem;
+	}
+	if (fg_buf_add(b, pack_sha, SHA1_LEN) < 0)
+		goto nomem;
+	if (sha1_of(sha, b->ptr, b->len) < 0)
+		return fg_err_set(err, FG_EIO, "cannot compute SHA-1");
+	if (fg_buf_add(b, sha, SHA1_LEN) < 0)
+		goto nomem;
+	return 0;
+nomem:
+	return fg_err_set(err, FG_ENOMEM, "out of memory writing a pack index");
+}
+
+/* Patch the object count into the header, then checksum the whole file. */
+static int
+finish_pack(struct fg_pack_writer *w, unsigned char *sha, struct fg_err *err)
+{
+	unsigned char cnt[4];
+	unsigned int outlen = 0;
+	EVP_MD_CTX *ctx = NULL;
+	uint64_t pos = 0;
+	ssize_t n;
+	int rc = 0;
+
+	if (flush_wbuf(w, err) < 0)
+		return FG_EIO;
+	put_be32(cnt, (uint32_t)w->n);
+	if (pwrite(w->fd, cnt, 4, 8) != 4)
+		return fg_err_set(err, FG_EIO, "cannot write '%s': %s",
+		    w->tmp_pack, strerror(errno));
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1) {
+		rc = fg_err_set(err, FG_EIO, "cannot compute SHA-1");
+		goto out;
+	}
+	while (pos < w->off) {
+		size_t want = w->off - pos < WBUF_SIZE ?
+		    (size_t)(w->off - pos) : WBUF_SIZE;
+
+		n = pread(w->fd, w->wbuf, want, (off_t)pos);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = fg_err_set(err, FG_EIO, "cannot read back '%s'",
+			    w->tmp_pack);
+			goto out;
+		}
+		if (EVP_DigestUpdate(ctx, w->wbuf, (size_t)n) != 1) {
+			rc = fg_err_set(err, FG_EIO, "cannot compute SHA-1");
+			goto out;
+		}
+		pos += (uint64_t)n;
+	}
+	if (EVP_DigestFinal_ex(ctx, sha, &outlen) != 1 || outlen != SHA1_LEN) {
+		rc = fg_err_set(err, FG_EIO, "cannot compute SHA-1");
+		goto out;
+	}
+	if (pwrite(w->fd, sha, SHA1_LEN, (off_t)w->off) != SHA1_LEN) {
+		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s",
+		    w->tmp_pack, strerror(errno));
+		goto out;
+	}
+	if ((w->do_fsync && fsync(w->fd) < 0) || fchmod(w->fd, 0444) < 0) {
+		rc = fg_err_set(err, FG_EIO, "cannot sync '%s': %s",
+		    w->tmp_pack, strerror(errno));
+		goto out;
+	}
+out:
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+static int
+write_idx_file(struct fg_pack_writer *w, const struct fg_buf *idx,
+    struct fg_err *err)
+{
+	int fd, rc = 0;
+
+	fd = make_tmp(&w->tmp_idx, w->dir, "tmp_fgidx_", err);
+	if (fd < 0)
+		return fd;
+	if (write_all(fd, idx->ptr, idx->len) < 0 ||
+	    (w->do_fsync && fsync(fd) < 0) || fchmod(fd, 0444) < 0)
+		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s",
+		    w->tmp_idx, strerror(errno));
+	if (close(fd) < 0 && rc == 0)
+		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s",
+		    w->tmp_idx, strerror(errno));
+	return rc;
+}
+
+int
+fg_pack_writer_commit(struct fg_pack_writer *w, char *name,
+    struct fg_err *err)
+{
+	struct fg_buf idx = FG_BUF_INIT, dst = FG_BUF_INIT;
+	unsigned char sha[SHA1_LEN];
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid shaid;
+	int rc = 0;
+
+	if (name != NULL)
+		name[0] = '\0';
+	if (w->done)
+		return fg_err_set(err, FG_EINVALID, "pack cannot be finished");
+	w->done = true;
+	if (w->n == 0)
+		return 0;
+	rc = finish_pack(w, sha, err);
+	if (rc < 0)
+		goto out;
+	if (close(w->fd) < 0) {
+		w->fd = -1;
+		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s",
+		    w->tmp_pack, strerror(errno));
+		goto out;
+	}
+	w->fd = -1;
+	qsort(w->ents, w->n, sizeof(*w->ents), entry_cmp);
+	rc = build_idx(&idx, w, sha, err);
+	if (rc < 0)
+		goto out;
+	rc = write_idx_file(w, &idx, err);
+	if (rc < 0)
+		goto out;
+	memcpy(shaid.id, sha, SHA1_LEN);
+	git_oid_tostr(hex, sizeof(hex), &shaid);
+
+	/* The pack first, then the index that makes it visible. */
+	if (fg_buf_printf(&dst, "%s/pack-%s.pack", w->dir, hex) < 0) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (rename(w->tmp_pack, dst.ptr) < 0) {
+		rc = fg_err_set(err, FG_EIO, "cannot rename '%s' to '%s': %s",
+		    w->tmp_pack, dst.ptr, strerror(errno));
+		goto out;
+	}
+	free(w->tmp_pack);
+	w->tmp_pack = NULL;
+	fg_buf_reset(&dst);
+	if (fg_buf_printf(&dst, "%s/pack-%s.idx", w->dir, hex) < 0) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (rename(w->tmp_idx, dst.ptr) < 0) {
+		rc = fg_err_set(err, FG_EIO, "cannot rename '%s' to '%s': %s",
+		    w->tmp_idx, dst.ptr, strerror(errno));
+		goto out;
+	}
+	free(w->tmp_idx);
+	w->tmp_idx = NULL;
+	if (w->do_fsync && fsync_dir(w->dir) < 0) {
+		rc = fg_err_set(err, FG_EIO, "cannot sync '%s': %s", w->dir,
+		    strerror(errno));
+		goto out;
+	}
+	if (name != NULL)
+		memcpy(name, hex, sizeof(hex));
+out:
+	fg_buf_release(&idx);
+	fg_buf_release(&dst);
+	return rc;
+}
+
+void
+fg_pack_writer_free(struct fg_pack_writer *w)
+{
+	if (w == NULL)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->tmp_pack != NULL)
+		unlink(w->tmp_pack);
+	if (w->tmp_idx != NULL)
+		unlink(w->tmp_idx);
+	if (w->z_ready)
+		deflateEnd(&w->z);
+	free(w->tmp_pack);
+	free(w->tmp_idx);
+	free(w->dir);
+	free(w->wbuf);
+	free(w->ents);
+	free(w->slots);
+	free(w->zbuf);
+	free(w);
+}
+
+static bool
+is_hex(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return s[len] == '\0';
+}
+
+size_t
+fg_pack_loose_estimate(const char *objdir)
+{
+	struct dirent *de;
+	char *dir;
+	DIR *d;
+	size_t n = 0;
+
+	dir = path_join(objdir, "17");
+	if (dir == NULL)
+		return 0;
+	d = opendir(dir);
+	free(dir);
+	if (d == NULL)
+		return 0;
+	for (;;) {
+		de = readdir(d);
+		if (de == NULL)
+			break;
+		if (strlen(de->d_name) == GIT_OID_HEXSZ - 2 &&
+		    is_hex(de->d_name, GIT_OID_HEXSZ - 2))
+			n++;
+	}
+	closedir(d);
+	return n * 256;
+}
+
+/* Every loose object id under objdir, in *out (free()). */
+static int
+list_loose(git_oid **out, size_t *nout, const char *objdir,
+    struct fg_err *err)
+{
+	struct fg_buf path = FG_BUF_INIT;
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid *ids = NULL, *p;
+	size_t n = 0, alloc = 0;
+	struct dirent *de;
+	int i, rc = 0;
+	DIR *d;
+
+	*out = NULL;
+	*nout = 0;
+	for (i = 0; i < 256; i++) {
+		fg_buf_reset(&path);
+		if (fg_buf_printf(&path, "%s/%02x", objdir, i) < 0) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+		d = opendir(path.ptr);
+		if (d == NULL)
+			continue;
+		for (;;) {
+			de = readdir(d);
+			if (de == NULL)
+				break;
+			if (strlen(de->d_name) != GIT_OID_HEXSZ - 2 ||
+			    !is_hex(de->d_name, GIT_OID_HEXSZ - 2))
+				continue;
+			if (n == alloc) {
+				alloc = alloc ? alloc * 2 : 1024;
+				p = realloc(ids, alloc * sizeof(*ids));
+				if (p == NULL) {
+					closedir(d);
+					rc = fg_err_set(err, FG_ENOMEM,
+					    "out of memory");
+					goto out;
+				}
+				ids = p;
+			}
+			snprintf(hex, sizeof(hex), "%02x%s", i, de->d_name);
+			if (git_oid_fromstr(&ids[n], hex) == 0)
+				n++;
+		}
+		closedir(d);
+	}
+	*out = ids;
+	*nout = n;
+	ids = NULL;
+out:
+	free(ids);
+	fg_buf_release(&path);
+	return rc;
+}
+
+int
+fg_pack_loose(size_t *out, const char *objdir, bool do_fsync,
+    struct fg_err *err)
+{
+	struct fg_pack_writer *w = NULL;
+	struct fg_buf path = FG_BUF_INIT;
+	git_odb_backend *be = NULL;
+	git_odb_object *obj;
+	git_odb *odb = NULL;
+	git_object_t type;
+	git_oid *ids = NULL;
+	bool *packed = NULL;
+	size_t n = 0, i, len, count = 0;
+	char hex[GIT_OID_HEXSZ + 1];
+	int rc;
+
+	if (out != NULL)
+		*out = 0;
+	rc = list_loose(&ids, &n, objdir, err);
+	if (rc < 0 || n == 0)
+		goto out;
+	packed = calloc(n, sizeof(*packed));
+	if (packed == NULL) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (git_odb_new(&odb) < 0 ||
+	    git_odb_backend_loose(&be, objdir, -1, 0, 0, 0) < 0) {
+		rc = fg_err_git(err, FG_EIO, "cannot read loose objects in "
+		    "'%s'", objdir);
+		goto out;
+	}
+	if (git_odb_add_backend(odb, be, 1) < 0) {
+		be->free(be);
+		rc = fg_err_git(err, FG_EIO, "cannot read loose objects");
+		goto out;
+	}
+	rc = fg_pack_writer_new(&w, objdir, do_fsync, err);
+	if (rc < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		/*
+		 * An object we cannot read (vanished because git gc packed it
+		 * meanwhile, or damaged) stays where it is; fsck will tell.
+		 */
+		if (git_odb_read_header(&len, &type, odb, &ids[i]) < 0 ||
+		    len > FG_PACK_LOOSE_OBJECT_MAX)
+			continue;
+		if (git_odb_read(&obj, odb, &ids[i]) < 0) {
+			git_oid_tostr(hex, sizeof(hex), &ids[i]);
+			fg_log_debug("pack: skipping unreadable loose object "
+			    "%s", hex);
+			continue;
+		}
+		rc = fg_pack_writer_add(w, &ids[i], git_odb_object_type(obj),
+		    git_odb_object_data(obj), git_odb_object_size(obj), err);
+		git_odb_object_free(obj);
+		if (rc < 0)
+			goto out;
+		packed[i] = true;
+		count++;
+	}
+	rc = fg_pack_writer_commit(w, NULL, err);
+	if (rc < 0)
+		goto out;
+	/* The pack is in place: the loose copies are now redundant. */
+	for (i = 0; i < n; i++) {
+		if (!packed[i])
+			continue;
+		git_oid_tostr(hex, sizeof(hex), &ids[i]);
+		fg_buf_reset(&path);
+		if (fg_buf_printf(&path, "%s/%.2s/%s", objdir, hex,
+		    hex + 2) < 0) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (unlink(path.ptr) < 0 && errno != ENOENT)
+			fg_log_warn("pack: cannot remove '%s'", path.ptr);
+	}
+	if (out != NULL)
+		*out = count;
+out:
+	fg_pack_writer_free(w);
+	git_odb_free(odb);
+	fg_buf_release(&path);
+	free(ids);
+	free(packed);
+	return rc;
+}
+
+/* An entry of a pack: where it starts and its position in the index. */
+struct slot {
+	uint64_t off;
+	uint32_t at;
+};
+
+/* One pack being considered for, or copied by, a roll-up. */
+struct src {
+	char *base;			/* path without ".idx" / ".pack" */
+	uint32_t count;
+	struct fg_buf idx;
+	unsigned char *pack;		/* mmap()ed */
+	size_t pack_len;
+	struct slot *order;		/* entries sorted by offset */
+	bool opened;
+};
+
+static void
+src_release(struct src *s)
+{
+	if (s->pack != NULL)
+		munmap(s->pack, s->pack_len);
+	fg_buf_release(&s->idx);
+	free(s->order);
+	free(s->base);
+	memset(s, 0, sizeof(*s));
+}
+
+static int
+slot_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct slot *)a)->off;
+	uint64_t y = ((const struct slot *)b)->off;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Read the whole index and map the pack; check that they agree. */
+static int
+src_open(struct src *s, struct fg_err *err)
+{
+	struct fg_buf path = FG_BUF_INIT;
+	const unsigned char *p, *offtab, *large;
+	uint64_t nlarge = 0, want;
+	struct stat st;
+	uint32_t i, v;
+	int fd = -1, rc = 0;
+
+	if (s->opened)
+		return 0;
+	if (fg_buf_printf(&path, "%s.idx", s->base) < 0) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = fg_read_file(&s->idx, path.ptr, IDX_MAX, err);
+	if (rc < 0)
+		goto out;
+	p = (const unsigned char *)s->idx.ptr;
+	if (s->idx.len < IDX_HDR_LEN + 2 * SHA1_LEN ||
+	    memcmp(p, "\377tOc\0\0\0\2", 8) != 0)
+		goto corrupt;
+	s->count = get_be32(p + 8 + 255 * 4);
+	want = IDX_HDR_LEN + (uint64_t)s->count * (SHA1_LEN + 8) +
+	    2 * SHA1_LEN;
+	if (want > s->idx.len)
+		goto corrupt;
+	offtab = p + IDX_HDR_LEN + (size_t)s->count * (SHA1_LEN + 4);
+	for (i = 0; i < s->count; i++)
+		if (get_be32(offtab + (size_t)i * 4) & 0x80000000U)
+			nlarge++;
+	if (want + nlarge * 8 != s->idx.len)
+		goto corrupt;
+	large = offtab + (size_t)s->count * 4;
+
+	fg_buf_reset(&path);
+	if (fg_buf_printf(&path, "%s.pack", s->base) < 0) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	fd = open(path.ptr, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = fg_err_set(err, FG_EIO, "cannot open '%s': %s", path.ptr,
+		    strerror(errno));
+		goto out;
+	}
+	if ((uint64_t)st.st_size < PACK_HDR_LEN + SHA1_LEN)
+		goto corrupt;
+	s->pack_len = (size_t)st.st_size;
+	s->pack = mmap(NULL, s->pack_len, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (s->pack == MAP_FAILED) {
+		s->pack = NULL;
+		rc = fg_err_set(err, FG_EIO, "cannot map '%s': %s", path.ptr,
+		    strerror(errno));
+		goto out;
+	}
+	if (memcmp(s->pack, "PACK", 4) != 0 ||
+	    (get_be32(s->pack + 4) != 2 && get_be32(s->pack + 4) != 3) ||
+	    get_be32(s->pack + 8) != s->count)
+		goto corrupt;
+
+	s->order = calloc(s->count ? s->count : 1, sizeof(*s->order));
+	if (s->order == NULL) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < s->count; i++) {
+		v = get_be32(offtab + (size_t)i * 4);
+		if (v & 0x80000000U) {
+			if ((v & 0x7fffffffU) >= nlarge)
+				goto corrupt;
+			s->order[i].off = get_be64(large +
+			    (size_t)(v & 0x7fffffffU) * 8);
+		} else {
+			s->order[i].off = v;
+		}
+		if (s->order[i].off < PACK_HDR_LEN ||
+		    s->order[i].off >= s->pack_len - SHA1_LEN)
+			goto corrupt;
+		s->order[i].at = i;
+	}
+	qsort(s->order, s->count, sizeof(*s->order), slot_cmp);
+	for (i = 1; i < s->count; i++)
+		if (s->order[i].off == s->order[i - 1].off)
+			goto corrupt;
+	s->opened = true;
+	goto out;
+corrupt:
+	rc = fg_err_set(err, FG_EIO, "pack '%s' is damaged or of an unknown "
+	    "format", s->base);
+out:
+	if (fd >= 0)
+		close(fd);
+	fg_buf_release(&path);
+	return rc;
+}
+
+/* The entry at sorted position k: start and length. */
+static void
+src_entry(const struct src *s, uint32_t k, const unsigned char **start,
+    size_t *len)
+{
+	uint64_t off = s->order[k].off;
+	uint64_t end = k + 1 < s->count ? s->order[k + 1].off :
+	    s->pack_len - SHA1_LEN;
+
+	*start = s->pack + off;
+	*len = (size_t)(end - off);
+}
+
+/* True when any entry is a delta: such packs cannot be copied verbatim. */
+static bool
+src_has_delta(const struct src *s)
+{
+	const unsigned char *e;
+	size_t len;
+	uint32_t k;
+	unsigned type;
+
+	for (k = 0; k < s->count; k++) {
+		src_entry(s, k, &e, &len);
+		type = (e[0] >> 4) & 7;
+		if (type < GIT_OBJECT_COMMIT || type > GIT_OBJECT_TAG)
+			return true;
+	}
+	return false;
+}
+
+static int
+merge_packs(struct src *srcs, size_t n, const char *objdir, bool do_fsync,
+    struct fg_err *err)
+{
+	struct fg_pack_writer *w = NULL;
+	struct fg_buf path = FG_BUF_INIT;
+	char name[FG_PACK_NAME_MAX];
+	const unsigned char *oids, *crcs, *e;
+	git_oid id;
+	size_t i, len;
+	uint32_t k, at, crc;
+	int rc;
+
+	rc = fg_pack_writer_new(&w, objdir, do_fsync, err);
+	if (rc < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		oids = (const unsigned char *)srcs[i].idx.ptr + IDX_HDR_LEN;
+		crcs = oids + (size_t)srcs[i].count * SHA1_LEN;
+		for (k = 0; k < srcs[i].count; k++) {
+			at = srcs[i].order[k].at;
+			src_entry(&srcs[i], k, &e, &len);
+			crc = get_be32(crcs + (size_t)at * 4);
+			if ((uint32_t)crc32(crc32(0, NULL, 0), e,
+			    (uInt)len) != crc) {
+				rc = fg_err_set(err, FG_EIO, "pack '%s' is "
+				    "damaged: bad CRC at offset %llu",
+				    srcs[i].base,
+				    (unsigned long long)srcs[i].order[k].off);
+				goto out;
+			}
+			memcpy(id.id, oids + (size_t)at * SHA1_LEN, SHA1_LEN);
+			rc = writer_add_raw(w, &id, crc, e, len, err);
+			if (rc < 0)
+				goto out;
+		}
+	}
+	rc = fg_pack_writer_commit(w, name, err);
+	if (rc < 0)
+		goto out;
+	/* Index first: a reader that no longer sees it will not open it. */
+	for (i = 0; i < n; i++) {
+		if (strstr(srcs[i].base, name) != NULL)
+			continue;
+		fg_buf_reset(&path);
+		if (fg_buf_printf(&path, "%s.idx", srcs[i].base) == 0 &&
+		    unlink(path.ptr) < 0 && errno != ENOENT)
+			fg_log_warn("pack: cannot remove '%s'", path.ptr);
+		fg_buf_reset(&path);
+		if (fg_buf_printf(&path, "%s.pack", srcs[i].base) == 0 &&
+		    unlink(path.ptr) < 0 && errno != ENOENT)
+			fg_log_warn("pack: cannot remove '%s'", path.ptr);
+	}
+out:
+	fg_pack_writer_free(w);
+	fg_buf_release(&path);
+	return rc;
+}
+
+static bool
+has_companion(const char *dir, const char *stem)
+{
+	static const char *const ext[] = {
+		"keep", "bitmap", "rev", "promisor", "mtimes",
+	};
+	struct fg_buf path = FG_BUF_INIT;
+	bool found = false;
+	size_t i;
+
+	for (i = 0; i < FG_ARRAY_SIZE(ext) && !found; i++) {
+		fg_buf_reset(&path);
+		if (fg_buf_printf(&path, "%s/%s.%s", dir, stem, ext[i]) < 0 ||
+		    access(path.ptr, F_OK) == 0)
+			found = true;
+	}
+	fg_buf_release(&path);
+	return found;
+}
+
+/* Object count of an index, from its fan-out table; 0 when unreadable. */
+static bool
+idx_count(uint32_t *out, const char *path)
+{
+	unsigned char hdr[IDX_HDR_LEN];
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = pread(fd, hdr, sizeof(hdr), 0);
+	close(fd);
+	if (n != (ssize_t)sizeof(hdr) ||
+	    memcmp(hdr, "\377tOc\0\0\0\2", 8) != 0)
+		return false;
+	*out = get_be32(hdr + 8 + 255 * 4);
+	return true;
+}
+
+static int
+src_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct src *)a)->count;
+	uint32_t y = ((const struct src *)b)->count;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Packs that may take part in a roll-up, smallest first. */
+static int
+list_candidates(struct src **out, size_t *nout, const char *dir,
+    uint32_t max_objects, struct fg_err *err)
+{
+	struct fg_buf path = FG_BUF_INIT;
+	struct src *srcs = NULL, *p;
+	struct dirent *de;
+	size_t n = 0, alloc = 0, len;
+	uint32_t count;
+	char stem[NAME_MAX + 1];
+	DIR *d;
+	int rc = 0;
+
+	*out = NULL;
+	*nout = 0;
+	d = opendir(dir);
+	if (d == NULL)
+		return 0;
+	for (;;) {
+		de = readdir(d);
+		if (de == NULL)
+			break;
+		len = strlen(de->d_name);
+		if (strcmp(de->d_name, "multi-pack-index") == 0) {
+			/* git owns this layout; do not disturb it. */
+			n = 0;
+			break;
+		}
+		if (len < 9 || strncmp(de->d_name, "pack-", 5) != 0 ||
+		    strcmp(de->d_name + len - 4, ".idx") != 0)
+			continue;
+		memcpy(stem, de->d_name, len - 4);
+		stem[len - 4] = '\0';
+		fg_buf_reset(&path);
+		if (fg_buf_printf(&path, "%s/%s", dir, de->d_name) < 0) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			break;
+		}
+		if (!idx_count(&count, path.ptr) || count == 0 ||
+		    (max_objects != 0 && count > max_objects) ||
+		    has_companion(dir, stem))
+			continue;
+		if (n == alloc) {
+			alloc = alloc ? alloc * 2 : 16;
+			p = realloc(srcs, alloc * sizeof(*srcs));
+			if (p == NULL) {
+				rc = fg_err_set(err, FG_ENOMEM,
+				    "out of memory");
+				break;
+			}
+			srcs = p;
+		}
+		memset(&srcs[n], 0, sizeof(srcs[n]));
+		srcs[n].count = count;
+		fg_buf_reset(&path);
+		if (fg_buf_printf(&path, "%s/%s", dir, stem) < 0) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			break;
+		}
+		srcs[n].base = fg_buf_detach(&path, NULL);
+		if (srcs[n].base == NULL) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	fg_buf_release(&path);
+	if (rc < 0) {
+		while (n > 0)
+			src_release(&srcs[--n]);
+		free(srcs);
+		return rc;
+	}
+	if (n == 0) {
+		free(srcs);
+		return 0;
+	}
+	qsort(srcs, n, sizeof(*srcs), src_cmp);
+	*out = srcs;
+	*nout = n;
+	return 0;
+}
+
+/*
+ * How many of the smallest packs must be rolled into one so that the rest,
+ * with the new pack, grow by at least a factor of two each (after git's
+ * split_pack_geometry() in builtin/repack.c).
+ */
+static size_t
+geometric_split(const struct src *s, size_t n)
+{
+	uint64_t total = 0;
+	size_t i, split;
+
+	if (n < 2)
+		return 0;
+	for (i = n - 1; i > 0; i--)
+		if (s[i].count < 2ULL * s[i - 1].count)
+			break;
+	split = i;
+	if (split > 0)
+		split++;
+	for (i = 0; i < split; i++)
+		total += s[i].count;
+	for (i = split; i < n; i++) {
+		if (s[i].count >= 2 * total)
+			break;
+		total += s[i].count;
+		split++;
+	}
+	return split >= 2 ? split : 0;
+}
+
+int
+fg_pack_geometric(size_t *out, const char *objdir, uint32_t max_objects,
+    bool do_fsync, struct fg_err *err)
+{
+	struct src *srcs = NULL;
+	char *dir;
+	size_t n = 0, split, i;
+	bool again;
+	int rc;
+
+	if (out != NULL)
+		*out = 0;
+	dir = path_join(objdir, "pack");
+	if (dir == NULL)
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	rc = list_candidates(&srcs, &n, dir, max_objects, err);
+	if (rc < 0)
+		goto out;
+	/*
+	 * Open the packs the split would merge; one that holds deltas (made
+	 * by git) drops out of the geometry and the split is computed again.
+	 */
+	do {
+		again = false;
+		split = geometric_split(srcs, n);
+		for (i = 0; i < split && !again; i++) {
+			rc = src_open(&srcs[i], err);
+			if (rc == 0 && !src_has_delta(&srcs[i]))
+				continue;
+			if (rc < 0)
+				fg_log_warnx("pack: leaving '%s' alone: %s",
+				    srcs[i].base, fg_err_msg(err));
+			rc = 0;
+			src_release(&srcs[i]);
+			memmove(&srcs[i], &srcs[i + 1],
+			    (n - i - 1) * sizeof(*srcs));
+			n--;
+			again = true;
+		}
+	} while (again);
+	if (split == 0)
+		goto out;
+	rc = merge_packs(srcs, split, objdir, do_fsync, err);
+	if (rc == 0 && out != NULL)
+		*out = split;
+out:
+	for (i = 0; i < n; i++)
+		src_release(&srcs[i]);
+	free(srcs);
+	free(dir);
+	return rc;
+}
+
+size_t
+fg_pack_count(const char *objdir)
+{
+	struct dirent *de;
+	size_t n = 0, len;
+	char *dir;
+	DIR *d;
+
+	dir = path_join(objdir, "pack");
+	if (dir == NULL)
+		return 0;
+	d = opendir(dir);
+	free(dir);
+	if (d == NULL)
+		return 0;
+	for (;;) {
+		de = readdir(d);
+		if (de == NULL)
+			break;
+		len = strlen(de->d_name);
+		if (len > 4 && strcmp(de->d_name + len - 4, ".idx") == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void
+clean_dir(const char *dir, const char *const *prefixes, size_t nprefixes,
+    time_t max_age)
+{
+	struct fg_buf path = FG_BUF_INIT;
+	struct dirent *de;
+	struct stat st;
+	time_t now = time(NULL);
+	size_t i;
+	DIR *d;
+
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	for (;;) {
+		de = readdir(d);
+		if (de == NULL)
+			break;
+		for (i = 0; i < nprefixes; i++)
+			if (strncmp(de->d_name, prefixes[i],
+			    strlen(prefixes[i])) == 0)
+				break;
+		if (i == nprefixes)
+			continue;
+		fg_buf_reset(&path);
+		if (fg_buf_printf(&path, "%s/%s", dir, de->d_name) < 0)
+			break;
+		if (lstat(path.ptr, &st) == 0 && S_ISREG(st.st_mode) &&
+		    now - st.st_mtime > max_age && unlink(path.ptr) == 0)
+			fg_log_debug("pack: removed stale '%s'", path.ptr);
+	}
+	closedir(d);
+	fg_buf_release(&path);
+}
+
+void
+fg_pack_clean_tmp(const char *objdir, time_t max_age)
+{
+	static const char *const in_pack[] = { "tmp_fgpack_", "tmp_fgidx_" };
+	static const char *const in_objects[] = { "tmp_object_git2_" };
+	char *dir;
+
+	dir = path_join(objdir, "pack");
+	if (dir != NULL)
+		clean_dir(dir, in_pack, FG_ARRAY_SIZE(in_pack), max_age);
+	free(dir);
+	clean_dir(objdir, in_objects, FG_ARRAY_SIZE(in_objects), max_age);
+}

@@ -1,0 +1,119 @@
+/*
+ * pack.h - write git packfiles ourselves, and keep their number small.
+ *
+ * Why this exists.  libgit2 1.5 writes packs through git_packbuilder, which
+ * searches for deltas between every object and its ten neighbours (about
+ * 60 us per small object here) and cannot be told not to; and every object
+ * written through git_odb_write() rescans objects/pack.  Flowgate records are
+ * small, unrelated JSON files, trees of one entry and commits: deltas buy
+ * nothing.  This module writes delta-free packs directly (zlib for the
+ * entries, SHA-1 from libcrypto for the trailer and the .idx), which is what
+ * lets a batch of records, or a pile of loose objects, become one pack at a
+ * few microseconds an object.
+ *
+ * What it writes is an ordinary version 2 pack and version 2 index, named
+ * pack-<checksum> like git's own, made read-only, in objects/pack.  The .pack
+ * is renamed into place before the .idx: git and libgit2 only see a pack
+ * through its index, so a reader never meets a half-written pack, and a
+ * writer killed at any instant leaves at worst a tmp_fg* file behind, which
+ * fg_pack_clean_tmp() removes once it is old.
+ *
+ * Maintenance (fg_pack_loose, fg_pack_geometric) packs loose objects and
+ * rolls small packs up into bigger ones so that pack sizes form a geometric
+ * progression (git repack --geometric=2): the number of packs grows with the
+ * logarithm of the history, and each object is copied a logarithmic number
+ * of times.  Roll-ups copy entries verbatim (no inflate, no deflate), so they
+ * only touch packs without deltas and without .keep, .bitmap, .rev,
+ * .promisor or .mtimes companions, and nothing at all while a
+ * multi-pack-index exists: packs made by git itself are left to git gc.
+ *
+ * Ownership: a writer is the caller's (fg_pack_writer_free).  Thread-safety:
+ * a writer is used by one thread at a time; the maintenance functions keep
+ * no state but two of them must not run on one repository at once (the
+ * store serializes them with a file lock).
+ */
+#ifndef FG_PACK_H
+#define FG_PACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <git2.h>
+
+#include "err.h"
+
+/* A pack name: "pack-" is not included, 40 hex digits and a NUL. */
+#define FG_PACK_NAME_MAX (GIT_OID_HEXSZ + 1)
+
+struct fg_pack_writer;
+
+/*
+ * Start a pack in objdir/pack (objdir is a repository's objects directory).
+ * With do_fsync the pack, its index and the directory are fsync()ed before
+ * fg_pack_writer_commit() returns.
+ */
+int fg_pack_writer_new(struct fg_pack_writer **out, const char *objdir,
+    bool do_fsync, struct fg_err *err);
+
+/*
+ * Add one object; id must be its object id (the caller hashed it).  An id
+ * already added is skipped, so a pack never holds an object twice.
+ */
+int fg_pack_writer_add(struct fg_pack_writer *w, const git_oid *id,
+    git_object_t type, const void *data, size_t len, struct fg_err *err);
+
+/* How many distinct objects were added. */
+size_t fg_pack_writer_count(const struct fg_pack_writer *w);
+
+/*
+ * Finish the pack and its index and move both into place, the index last.
+ * name (FG_PACK_NAME_MAX bytes, may be NULL) receives the pack's checksum in
+ * hex, or "" when nothing was added (then no file is made).  After a
+ * successful commit the objects are visible to every reader of the
+ * repository; the writer can then only be freed.
+ */
+int fg_pack_writer_commit(struct fg_pack_writer *w, char *name,
+    struct fg_err *err);
+
+/* Free the writer; an uncommitted pack is abandoned and its files removed. */
+void fg_pack_writer_free(struct fg_pack_writer *w);
+
+/*
+ * An estimate of the number of loose objects, from objects/17 as git gc
+ * --auto does: cheap (one directory read), accurate to a few hundred.
+ */
+size_t fg_pack_loose_estimate(const char *objdir);
+
+/*
+ * Put every loose object into one new pack, then delete the loose copies.
+ * Objects larger than FG_PACK_LOOSE_OBJECT_MAX stay loose (git gc handles
+ * those), as does anything that cannot be read.  *out (may be NULL) is the
+ * number of objects packed.
+ */
+#define FG_PACK_LOOSE_OBJECT_MAX (16u * 1024 * 1024)
+
+int fg_pack_loose(size_t *out, const char *objdir, bool do_fsync,
+    struct fg_err *err);
+
+/*
+ * Roll up packs, smallest first, until their sizes (in objects) form a
+ * geometric progression with factor 2.  Packs with more than max_objects
+ * objects are left alone (0: no limit), which bounds how long one call can
+ * take.  *out (may be NULL) is the number of packs that were merged away.
+ */
+int fg_pack_geometric(size_t *out, const char *objdir, uint32_t max_objects,
+    bool do_fsync, struct fg_err *err);
+
+/* The number of packs (.idx files) in objdir/pack. */
+size_t fg_pack_count(const char *objdir);
+
+/*
+ * Remove temporary files that a killed writer left behind: our tmp_fg*
+ * files in objects/pack and libgit2's tmp_object_git2_* files in objects,
+ * when they are older than max_age seconds.
+ */
+void fg_pack_clean_tmp(const char *objdir, time_t max_age);
+
+#endif

@@ -1,0 +1,1387 @@
+/*
+ * store.c - records as commits under refs/flowgate/, notes, compare-and-swap
+ * and packing (see store.h).
+ *
+ * How an append is built.  A store holds three views of one repository:
+ *   repo    the repository opened by path: refs, reads, notes;
+ *   mem     an in-memory repository whose only object database is a
+ *           git_mempack backend: record objects are made there, by
+ *           libgit2's own blob, tree and commit code, which validates every
+ *           id a tree or commit names (the parent is copied in from repo
+ *           first, so a commit can only name a parent that really exists);
+ *   loose   an object database holding only repo's loose-object backend.
+ * A single append then copies its new objects from mem to loose, in the
+ * order blobs, tree, commit, and moves the ref; a batch writes them all as
+ * one pack (pack.h) while it holds the ref's lock.  Writing around
+ * git_odb_write() on repo matters for speed: libgit2 1.5 rescans
+ * objects/pack each time it writes an object it does not have.
+ *
+ * Only the commit depends on the tip, so when a compare-and-swap is lost
+ * an append rebuilds and writes just the commit: the losing commit stays
+ * behind unreachable, like any aborted git write, for git gc to prune.
+ *
+ * Packs come and go under readers.  Maintenance (here or in another
+ * process) packs loose objects and rolls packs up, deleting what it merged.
+ * libgit2 1.5 looks for an object it misses once more after one rescan of
+ * objects/pack, and that rescan can list the old pack (deleted a moment
+ * later) yet miss the new one renamed in while readdir() ran: a read then
+ * fails for an object that is there.  git itself retries in such cases; so
+ * do we (read_object, lookup_commit, and the compare-and-swap loops, which
+ * take a failure that is not a conflict for a transient one a few times),
+ * and roll-ups happen only once packs pile up (PACKS_SOFT_MAX), not after
+ * every write.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <git2.h>
+#include <git2/sys/commit.h>
+#include <git2/sys/mempack.h>
+#include <git2/sys/odb_backend.h>
+#include <git2/sys/repository.h>
+
+#include "log.h"
+#include "pack.h"
+#include "record.h"
+#include "store.h"
+#include "util.h"
+#include "banned.h"
+
+#define NOTES_REF	"refs/notes/flowgate"
+#define FLOCK_NAME	"flowgate.flock"
+/* One single append in this many checks whether loose objects piled up. */
+#define CHECK_EVERY	32
+/* Temporary files of killed writers older than this are removed. */
+#define TMP_MAX_AGE	3600
+/* Automatic roll-ups wait until there are more packs than this. */
+#define PACKS_SOFT_MAX	8
+/* How often a read that missed is retried (see above), and how often a
+ * compare-and-swap loop accepts a failure that is not a conflict. */
+#define READ_RETRIES	4
+#define ODD_FAILURES	3
+
+struct fg_store {
+	git_repository *repo;
+	git_odb *odb;
+	git_repository *mem;
+	git_odb *mem_odb;
+	git_odb_backend *mempack;	/* owned by mem_odb */
+	git_odb *loose;
+	char *gitdir;			/* the common dir, ends in '/' */
+	char *objdir;
+	unsigned flags;
+	size_t auto_threshold;
+	int stale_lock_age;
+	unsigned int seed;
+	struct fg_store_stats stats;
+};
+
+/* A record's objects in mem, before its commit. */
+struct built {
+	git_oid tree;
+	git_oid objs[FG_RECORD_FILES_MAX + 2];	/* blobs, then the tree */
+	size_t nobjs;
+	struct fg_buf msg;
+	git_signature *author;
+	git_signature *committer;
+};
+
+static void
+built_release(struct built *b)
+{
+	fg_buf_release(&b->msg);
+	git_signature_free(b->author);
+	git_signature_free(b->committer);
+	memset(b, 0, sizeof(*b));
+	fg_buf_init(&b->msg);
+}
+
+int
+fg_store_open(struct fg_store **out, const char *repo_path, unsigned flags,
+    struct fg_err *err)
+{
+	struct fg_store *st = NULL;
+	git_odb_backend *be = NULL;
+	struct fg_buf b = FG_BUF_INIT;
+	int rc = 0, grc;
+
+	*out = NULL;
+	git_libgit2_init();
+	if (repo_path == NULL || *repo_path == '\0') {
+		rc = fg_err_set(err, FG_EINVALID, "no repository path");
+		goto out;
+	}
+	if ((flags & FG_STORE_FSYNC) &&
+	    git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1) < 0) {
+		rc = fg_err_git(err, FG_EIO, "cannot turn fsync on");
+		goto out;
+	}
+	st = calloc(1, sizeof(*st));
+	if (st == NULL) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	st->flags = flags;
+	st->auto_threshold = (flags & FG_STORE_NO_MAINTAIN) ? 0 :
+	    FG_STORE_LOOSE_DEFAULT;
+	st->stale_lock_age = FG_STORE_STALE_LOCK_SECS;
+	st->seed = (unsigned int)getpid() ^ (unsigned int)time(NULL) ^
+	    (unsigned int)(uintptr_t)st;
+	grc = git_repository_open_ext(&st->repo, repo_path,
+	    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+	if (grc == GIT_ENOTFOUND) {
+		rc = fg_err_set(err, FG_ENOTFOUND, "no git repository at '%s'",
+		    repo_path);
+		goto out;
+	}
+	if (grc < 0) {
+		rc = fg_err_git(err, FG_EIO, "cannot open '%s'", repo_path);
+		goto out;
+	}
+	if (fg_buf_puts(&b, git_repository_commondir(st->repo)) < 0 ||
+	    (b.len > 0 && b.ptr[b.len - 1] != '/' && fg_buf_putc(&b, '/') < 0))
+		goto nomem;
+	st->gitdir = fg_buf_detach(&b, NULL);
+	if (st->gitdir == NULL || fg_buf_printf(&b, "%sobjects",
+	    st->gitdir) < 0)
+		goto nomem;
+	st->objdir = fg_buf_detach(&b, NULL);
+	if (st->objdir == NULL)
+		goto nomem;
+	if (git_repository_odb(&st->odb, st->repo) < 0 ||
+	    git_odb_new(&st->mem_odb) < 0 ||
+	    git_mempack_new(&st->mempack) < 0) {
+		rc = fg_err_git(err, FG_EIO, "cannot open the object database "
+		    "of '%s'", repo_path);
+		goto out;
+	}
+	if (git_odb_add_backend(st->mem_odb, st->mempack, 1) < 0) {
+		st->mempack->free(st->mempack);
+		st->mempack = NULL;
+		rc = fg_err_git(err, FG_EIO, "cannot set up an in-memory odb");
+		goto out;
+	}
+	if (git_repository_new(&st->mem) < 0 ||
+	    git_repository_set_odb(st->mem, st->mem_odb) < 0 ||
+	    git_odb_new(&st->loose) < 0 ||
+	    git_odb_backend_loose(&be, st->objdir, -1,
+	    (flags & FG_STORE_FSYNC) != 0, 0, 0) < 0) {
+		rc = fg_err_git(err, FG_EIO, "cannot set up the object "
+		    "databases of '%s'", repo_path);
+		goto out;
+	}
+	if (git_odb_add_backend(st->loose, be, 1) < 0) {
+		be->free(be);
+		rc = fg_err_git(err, FG_EIO, "cannot set up the object "
+		    "databases of '%s'", repo_path);
+		goto out;
+	}
+	*out = st;
+	st = NULL;
+	goto out;
+nomem:
+	rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+out:
+	fg_buf_release(&b);
+	if (st != NULL)
+		fg_store_free(st);
+	else if (rc < 0)
+		git_libgit2_shutdown();
+	return rc;
+}
+
+void
+fg_store_free(struct fg_store *st)
+{
+	if (st == NULL)
+		return;
+	git_repository_free(st->mem);
+	git_odb_free(st->mem_odb);
+	git_odb_free(st->loose);
+	git_odb_free(st->odb);
+	git_repository_free(st->repo);
+	free(st->gitdir);
+	free(st->objdir);
+	free(st);
+	git_libgit2_shutdown();
+}
+
+git_repository *
+fg_store_repo(struct fg_store *st)
+{
+	return st->repo;
+}
+
+void
+fg_store_set_auto_maintain(struct fg_store *st, size_t threshold)
+{
+	st->auto_threshold = threshold;
+}
+
+void
+fg_store_set_stale_lock_age(struct fg_store *st, int seconds)
+{
+	st->stale_lock_age = seconds < 1 ? 1 : seconds;
+}
+
+void
+fg_store_get_stats(struct fg_store_stats *out, const struct fg_store *st)
+{
+	*out = st->stats;
+}
+
+/* Refs this module may write: refs/flowgate/<...>, and maybe the notes. */
+static int
+check_write_ref(const char *ref, bool notes_ok, struct fg_err *err)
+{
+	if (!fg_refname_is_valid(ref))
+		return fg_err_set(err, FG_EINVALID, "bad ref name '%.200s'",
+		    ref ? ref : "");
+	if (strncmp(ref, "refs/flowgate/", 14) == 0)
+		return 0;
+	if (notes_ok && strcmp(ref, NOTES_REF) == 0)
+		return 0;
+	return fg_err_set(err, FG_EINVALID, "'%s' is not under refs/flowgate/: "
+	    "the store writes nowhere else", ref);
+}
+
+static int
+check_read_ref(const char *ref, struct fg_err *err)
+{
+	if (!fg_refname_is_valid(ref))
+		return fg_err_set(err, FG_EINVALID, "bad ref name '%.200s'",
+		    ref ? ref : "");
+	return 0;
+}
+
+/* *have is false when ref does not exist. */
+static int
+read_tip(git_oid *out, bool *have, struct fg_store *st, const char *ref,
+    struct fg_err *err)
+{
+	int rc;
+
+	*have = false;
+	rc = git_reference_name_to_id(out, st->repo, ref);
+	if (rc == GIT_ENOTFOUND)
+		return 0;
+	if (rc < 0)
+		return fg_err_git(err, FG_EIO, "cannot read '%s'", ref);
+	*have = true;
+	return 0;
+}
+
+static void
+backoff(struct fg_store *st, unsigned attempt)
+{
+	unsigned cap = attempt < 8 ? 100u << attempt : 25600u;
+	unsigned us = 20 + (unsigned)rand_r(&st->seed) % cap;
+	struct timespec ts = { 0, (long)us * 1000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(unsigned ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* git_odb_read(), retried when packs were replaced meanwhile. */
+static int
+read_object(git_odb_object **out, git_odb *odb, const git_oid *id)
+{
+	unsigned i;
+	int rc;
+
+	for (i = 0;; i++) {
+		rc = git_odb_read(out, odb, id);
+		if (rc != GIT_ENOTFOUND || i == READ_RETRIES)
+			return rc;
+		git_odb_refresh(odb);
+		sleep_ms(i + 1);
+	}
+}
+
+/* git_commit_lookup(), retried likewise. */
+static int
+lookup_commit(git_commit **out, struct fg_store *st, const git_oid *id)
+{
+	unsigned i;
+	int rc;
+
+	for (i = 0;; i++) {
+		rc = git_commit_lookup(out, st->repo, id);
+		if (rc != GIT_ENOTFOUND || i == READ_RETRIES)
+			return rc;
+		git_odb_refresh(st->odb);
+		sleep_ms(i + 1);
+	}
+}
+
+/*
+ * Remove <ref>.lock if it is older than the stale-lock age: its writer was
+ * killed.  Under a file lock, and only if the file is still the same old
+ * one, so two processes cannot both decide and the second remove the
+ * first one's fresh lock.  git never removes a lock; only flowgate does.
+ */
+static void
+break_stale_lock(struct fg_store *st, const char *ref)
+{
+	struct fg_buf path = FG_BUF_INIT, lk = FG_BUF_INIT;
+	struct stat a, b;
+	time_t now = time(NULL);
+	int fd = -1;
+
+	if (fg_buf_printf(&path, "%s%s.lock", st->gitdir, ref) < 0 ||
+	    fg_buf_printf(&lk, "%s%s", st->gitdir, FLOCK_NAME) < 0)
+		goto out;
+	if (lstat(path.ptr, &a) < 0 || now - a.st_mtime < st->stale_lock_age)
+		goto out;
+	fd = open(lk.ptr, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0)
+		goto out;
+	if (lstat(path.ptr, &b) == 0 && b.st_ino == a.st_ino &&
+	    b.st_mtime == a.st_mtime && unlink(path.ptr) == 0) {
+		st->stats.stale_locks++;
+		fg_log_warnx("store: removed stale lock '%s' (%lld s old)",
+		    path.ptr, (long long)(now - a.st_mtime));
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	fg_buf_release(&path);
+	fg_buf_release(&lk);
+}
+
+/* Copy object id from the repository into mem. */
+static int
+copy_to_mem(struct fg_store *st, const git_oid *id, struct fg_err *err)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	git_odb_object *obj = NULL;
+	git_oid got;
+	int rc = 0;
+
+	if (read_object(&obj, st->odb, id) < 0) {
+		git_oid_tostr(hex, sizeof(hex), id);
+		return fg_err_git(err, FG_EIO, "cannot read object %s", hex);
+	}
+	if (git_odb_write(&got, st->mem_odb, git_odb_object_data(obj),
+	    git_odb_object_size(obj), git_odb_object_type(obj)) < 0)
+		rc = fg_err_git(err, FG_ENOMEM, "cannot copy an object");
+	git_odb_object_free(obj);
+	return rc;
+}
+
+/* Copy objects ids[0..n) from mem to the loose object store, in order. */
+static int
+write_loose(struct fg_store *st, const git_oid *ids, size_t n,
+    struct fg_err *err)
+{
+	git_odb_object *obj;
+	git_oid got;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < n && rc == 0; i++) {
+		if (git_odb_read(&obj, st->mem_odb, &ids[i]) < 0)
+			return fg_err_git(err, FG_EIO, "lost an object in "
+			    "memory");
+		if (git_odb_write(&got, st->loose, git_odb_object_data(obj),
+		    git_odb_object_size(obj), git_odb_object_type(obj)) < 0)
+			rc = fg_err_git(err, FG_EIO, "cannot write an object "
+			    "to '%s'", st->objdir);
+		git_odb_object_free(obj);
+	}
+	return rc;
+}
+
+/* Make rec's blobs and tree in mem, its message and signatures. */
+static int
+build_record(struct built *b, struct fg_store *st, const struct fg_record *rec,
+    struct fg_err *err)
+{
+	struct fg_buf json = FG_BUF_INIT;
+	git_treebuilder *tb = NULL;
+	char *name = NULL, *email = NULL;
+	int64_t t;
+	size_t i;
+	int rc;
+
+	rc = fg_record_check(rec, err);
+	if (rc < 0)
+		return rc;
+	t = rec->time != 0 ? rec->time : fg_now();
+	rc = fg_record_message(&b->msg, rec, err);
+	if (rc < 0)
+		goto out;
+	rc = fg_record_author(&name, &email, rec, err);
+	if (rc < 0)
+		goto out;
+	if (git_signature_new(&b->author, name, email, (git_time_t)t, 0) < 0 ||
+	    git_signature_new(&b->committer, FG_RECORD_COMMITTER,
+	    FG_RECORD_COMMITTER_EMAIL, (git_time_t)t, 0) < 0) {
+		rc = fg_err_git(err, FG_EINVALID, "bad actor '%s <%s>'", name,
+		    email);
+		goto out;
+	}
+	if (git_treebuilder_new(&tb, st->mem, NULL) < 0)
+		goto gitfail;
+	if (!rec->no_record_json) {
+		rc = fg_record_json(&json, rec, t, err);
+		if (rc < 0)
+			goto out;
+		if (git_blob_create_from_buffer(&b->objs[b->nobjs], st->mem,
+		    json.ptr, json.len) < 0 ||
+		    git_treebuilder_insert(NULL, tb, "record.json",
+		    &b->objs[b->nobjs], GIT_FILEMODE_BLOB) < 0)
+			goto gitfail;
+		b->nobjs++;
+	}
+	for (i = 0; i < rec->nfiles; i++) {
+		if (git_blob_create_from_buffer(&b->objs[b->nobjs], st->mem,
+		    rec->files[i].len ? rec->files[i].data : "",
+		    rec->files[i].len) < 0 ||
+		    git_treebuilder_insert(NULL, tb, rec->files[i].name,
+		    &b->objs[b->nobjs], GIT_FILEMODE_BLOB) < 0)
+			goto gitfail;
+		b->nobjs++;
+	}
+	if (git_treebuilder_write(&b->tree, tb) < 0)
+		goto gitfail;
+	git_oid_cpy(&b->objs[b->nobjs++], &b->tree);
+	goto out;
+gitfail:
+	rc = fg_err_git(err, FG_EIO, "cannot build record '%s'", rec->kind);
+out:
+	git_treebuilder_free(tb);
+	fg_buf_release(&json);
+	free(name);
+	free(email);
+	return rc;
+}
+
+/* The commit of b with parent (or none), in mem. */
+static int
+make_commit(git_oid *out, struct fg_store *st, const struct built *b,
+    const git_oid *parent, bool copy_parent, struct fg_err *err)
+{
+	const git_oid *parents[1] = { parent };
+	int rc;
+
+	if (parent != NULL && copy_parent) {
+		rc = copy_to_mem(st, parent, err);
+		if (rc < 0)
+			return rc;
+	}
+	if (git_commit_create_from_ids(out, st->mem, NULL, b->author,
+	    b->committer, NULL, b->msg.ptr, &b->tree, parent ? 1 : 0,
+	    parents) < 0)
+		return fg_err_git(err, FG_EIO, "cannot make a commit");
+	return 0;
+}
+
+static int maintain(struct fg_store *st, size_t threshold, bool geometric,
+    uint32_t merge_max, struct fg_err *err);
+
+/* After a write: pack loose objects or roll packs up, never failing it. */
+static void
+auto_maintain(struct fg_store *st, bool batch)
+{
+	struct fg_err e = FG_ERR_INIT;
+
+	if (st->auto_threshold == 0)
+		return;
+	if (!batch && (unsigned)rand_r(&st->seed) % CHECK_EVERY != 0)
+		return;
+	if (maintain(st, st->auto_threshold, batch, FG_STORE_AUTO_MERGE_MAX,
+	    &e) < 0)
+		fg_log_warnx("store: maintenance of '%s' failed: %s",
+		    st->gitdir, e.msg);
+}
+
+int
+fg_store_append(git_oid *out, struct fg_store *st, const char *ref,
+    const struct fg_record *rec, struct fg_err *err)
+{
+	struct built b;
+	git_reference *r = NULL;
+	git_oid tip, commit, zero;
+	bool have;
+	int64_t deadline;
+	unsigned attempt, odd = 0;
+	int rc, grc;
+
+	memset(&b, 0, sizeof(b));
+	fg_buf_init(&b.msg);
+	memset(&zero, 0, sizeof(zero));
+	rc = check_write_ref(ref, false, err);
+	if (rc < 0)
+		return rc;
+	rc = build_record(&b, st, rec, err);
+	if (rc < 0)
+		goto out;
+	rc = write_loose(st, b.objs, b.nobjs, err);
+	if (rc < 0)
+		goto out;
+	deadline = mono_ms() + FG_STORE_RETRY_SECS * 1000;
+	for (attempt = 0;; attempt++) {
+		rc = read_tip(&tip, &have, st, ref, err);
+		if (rc < 0)
+			goto out;
+		rc = make_commit(&commit, st, &b, have ? &tip : NULL, true,
+		    err);
+		if (rc < 0)
+			goto out;
+		rc = write_loose(st, &commit, 1, err);
+		if (rc < 0)
+			goto out;
+		/* A zero old id means "must not exist yet", checked locked. */
+		grc = git_reference_create_matching(&r, st->repo, ref, &commit,
+		    1, have ? &tip : &zero, "flowgate: append");
+		git_reference_free(r);
+		r = NULL;
+		if (grc == 0)
+			break;
+		if (grc != GIT_EMODIFIED && grc != GIT_ELOCKED &&
+		    grc != GIT_EEXISTS && ++odd > ODD_FAILURES) {
+			rc = fg_err_git(err, FG_EIO, "cannot update '%s'", ref);
+			goto out;
+		}
+		st->stats.retries++;
+		if (grc == GIT_ELOCKED)
+			break_stale_lock(st, ref);
+		else if (grc != GIT_EMODIFIED && grc != GIT_EEXISTS)
+			git_odb_refresh(st->odb);
+		if (mono_ms() > deadline) {
+			rc = fg_err_git(err, FG_ECONFLICT, "gave up appending "
+			    "to '%s' after %u attempts", ref, attempt + 1);
+			goto out;
+		}
+		backoff(st, attempt);
+	}
+	git_oid_cpy(out, &commit);
+	st->stats.appends++;
+out:
+	git_mempack_reset(st->mempack);
+	built_release(&b);
+	if (rc == 0)
+		auto_maintain(st, false);
+	return rc;
+}
+
+/* Lock ref for a batch, waiting for other writers; *tx is the caller's. */
+static int
+lock_ref(git_transaction **tx, struct fg_store *st, const char *ref,
+    struct fg_err *err)
+{
+	int64_t deadline = mono_ms() + FG_STORE_RETRY_SECS * 1000;
+	unsigned attempt;
+	int grc;
+
+	for (attempt = 0;; attempt++) {
+		if (git_transaction_new(tx, st->repo) < 0)
+			return fg_err_git(err, FG_EIO, "cannot lock '%s'", ref);
+		grc = git_transaction_lock_ref(*tx, ref);
+		if (grc == 0)
+			return 0;
+		git_transaction_free(*tx);
+		*tx = NULL;
+		if (grc != GIT_ELOCKED)
+			return fg_err_git(err, FG_EIO, "cannot lock '%s'", ref);
+		st->stats.retries++;
+		break_stale_lock(st, ref);
+		if (mono_ms() > deadline)
+			return fg_err_git(err, FG_ECONFLICT, "gave up waiting "
+			    "for the lock on '%s'", ref);
+		backoff(st, attempt);
+	}
+}
+
+/* Write objects ids[0..n) from mem as one pack. */
+static int
+write_pack(struct fg_store *st, const git_oid *ids, size_t n,
+    struct fg_err *err)
+{
+	struct fg_pack_writer *w = NULL;
+	git_odb_object *obj;
+	size_t i;
+	int rc;
+
+	rc = fg_pack_writer_new(&w, st->objdir,
+	    (st->flags & FG_STORE_FSYNC) != 0, err);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < n; i++) {
+		if (git_odb_read(&obj, st->mem_odb, &ids[i]) < 0) {
+			rc = fg_err_git(err, FG_EIO, "lost an object in memory");
+			goto out;
+		}
+		rc = fg_pack_writer_add(w, &ids[i], git_odb_object_type(obj),
+		    git_odb_object_data(obj), git_odb_object_size(obj), err);
+		git_odb_object_free(obj);
+		if (rc < 0)
+			goto out;
+	}
+	rc = fg_pack_writer_commit(w, NULL, err);
+	if (rc == 0)
+		st->stats.packs_written++;
+out:
+	fg_pack_writer_free(w);
+	return rc;
+}
+
+int
+fg_store_append_batch(git_oid *out, struct fg_store *st, const char *ref,
+    const struct fg_record *recs, size_t n, struct fg_err *err)
+{
+	git_transaction *tx = NULL;
+	struct built b;
+	git_oid *ids = NULL, *commits = NULL, tip;
+	size_t nids = 0, i, j;
+	bool have;
+	int rc;
+
+	memset(&b, 0, sizeof(b));
+	fg_buf_init(&b.msg);
+	rc = check_write_ref(ref, false, err);
+	if (rc < 0)
+		return rc;
+	if (n == 0 || n > FG_STORE_BATCH_MAX)
+		return fg_err_set(err, n ? FG_ELIMIT : FG_EINVALID, "a batch "
+		    "holds 1 to %d records, not %zu", FG_STORE_BATCH_MAX, n);
+	for (i = 0; i < n; i++) {
+		rc = fg_record_check(&recs[i], err);
+		if (rc < 0)
+			return rc;
+	}
+	ids = calloc(n * (FG_RECORD_FILES_MAX + 3), sizeof(*ids));
+	commits = calloc(n, sizeof(*commits));
+	if (ids == NULL || commits == NULL) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = lock_ref(&tx, st, ref, err);
+	if (rc < 0)
+		goto out;
+	rc = read_tip(&tip, &have, st, ref, err);
+	if (rc < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		rc = build_record(&b, st, &recs[i], err);
+		if (rc < 0)
+			goto out;
+		rc = make_commit(&commits[i], st, &b, i > 0 ? &commits[i - 1] :
+		    have ? &tip : NULL, i == 0, err);
+		if (rc < 0)
+			goto out;
+		for (j = 0; j < b.nobjs; j++)
+			git_oid_cpy(&ids[nids++], &b.objs[j]);
+		git_oid_cpy(&ids[nids++], &commits[i]);
+		built_release(&b);
+	}
+	rc = write_pack(st, ids, nids, err);
+	if (rc < 0)
+		goto out;
+	if (git_transaction_set_target(tx, ref, &commits[n - 1], NULL,
+	    "flowgate: append batch") < 0 || git_transaction_commit(tx) < 0) {
+		rc = fg_err_git(err, FG_EIO, "cannot update '%s'", ref);
+		goto out;
+	}
+	if (out != NULL)
+		memcpy(out, commits, n * sizeof(*commits));
+	st->stats.appends += n;
+out:
+	git_transaction_free(tx);
+	git_mempack_reset(st->mempack);
+	built_release(&b);
+	free(ids);
+	free(commits);
+	if (rc == 0)
+		auto_maintain(st, true);
+	return rc;
+}
+
+int
+fg_store_tip(git_oid *out, struct fg_store *st, const char *ref,
+    struct fg_err *err)
+{
+	bool have;
+	int rc;
+
+	rc = check_read_ref(ref, err);
+	if (rc < 0)
+		return rc;
+	rc = read_tip(out, &have, st, ref, err);
+	if (rc == 0 && !have)
+		return fg_err_set(err, FG_ENOTFOUND, "no ref '%s'", ref);
+	return rc;
+}
+
+int
+fg_store_read_file_at(struct fg_buf *out, struct fg_store *st,
+    const git_oid *commit, const char *name, struct fg_err *err)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	git_commit *c = NULL;
+	git_tree *tree = NULL;
+	git_tree_entry *e = NULL;
+	git_blob *blob = NULL;
+	int rc = 0, grc;
+
+	git_oid_tostr(hex, sizeof(hex), commit);
+	grc = lookup_commit(&c, st, commit);
+	if (grc == GIT_ENOTFOUND)
+		return fg_err_set(err, FG_ENOTFOUND, "no commit %s", hex);
+	if (grc < 0)
+		return fg_err_git(err, FG_EIO, "cannot read commit %s", hex);
+	if (git_commit_tree(&tree, c) < 0) {
+		rc = fg_err_git(err, FG_EIO, "cannot read the tree of %s", hex);
+		goto out;
+	}
+	grc = git_tree_entry_bypath(&e, tree, name);
+	if (grc == GIT_ENOTFOUND || (grc == 0 &&
+	    git_tree_entry_type(e) != GIT_OBJECT_BLOB)) {
+		rc = fg_err_set(err, FG_ENOTFOUND, "no file '%s' in %.7s",
+		    name, hex);
+		goto out;
+	}
+	if (grc < 0 || git_blob_lookup(&blob, st->repo,
+	    git_tree_entry_id(e)) < 0) {
+		rc = fg_err_git(err, FG_EIO, "cannot read '%s' in %.7s", name,
+		    hex);
+		goto out;
+	}
+	if (fg_buf_add(out, git_blob_rawcontent(blob),
+	    (size_t)git_blob_rawsize(blob)) < 0)
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+out:
+	git_blob_free(blob);
+	git_tree_entry_free(e);
+	git_tree_free(tree);
+	git_commit_free(c);
+	return rc;
+}
+
+int
+fg_store_read_file(struct fg_buf *out, struct fg_store *st, const char *ref,
+    const char *name, struct fg_err *err)
+{
+	git_oid tip;
+	int rc;
+
+	rc = fg_store_tip(&tip, st, ref, err);
+	if (rc < 0)
+		return rc;
+	return fg_store_read_file_at(out, st, &tip, name, err);
+}
+
+int
+fg_store_ref_cas(struct fg_store *st, const char *ref, const git_oid *old_id,
+    const git_oid *new_id, struct fg_err *err)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	git_reference *r = NULL;
+	git_oid zero;
+	int64_t deadline;
+	unsigned attempt;
+	int rc, grc;
+
+	memset(&zero, 0, sizeof(zero));
+	rc = check_write_ref(ref, true, err);
+	if (rc < 0)
+		return rc;
+	if (!git_odb_exists(st->odb, new_id)) {
+		git_oid_tostr(hex, sizeof(hex), new_id);
+		return fg_err_set(err, FG_ENOTFOUND, "no object %s", hex);
+	}
+	deadline = mono_ms() + FG_STORE_RETRY_SECS * 1000;
+	for (attempt = 0;; attempt++) {
+		grc = git_reference_create_matching(&r, st->repo, ref, new_id,
+		    1, old_id != NULL ? old_id : &zero, "flowgate: cas");
+		git_reference_free(r);
+		r = NULL;
+		if (grc == 0)
+			return 0;
+		if (grc == GIT_EMODIFIED || grc == GIT_EEXISTS)
+			return fg_err_set(err, FG_ECONFLICT, "'%s' moved", ref);
+		if (grc != GIT_ELOCKED)
+			return fg_err_git(err, FG_EIO, "cannot update '%s'", ref);
+		st->stats.retries++;
+		break_stale_lock(st, ref);
+		if (mono_ms() > deadline)
+			return fg_err_git(err, FG_ECONFLICT, "gave up waiting "
+			    "for the lock on '%s'", ref);
+		backoff(st, attempt);
+	}
+}
+
+/*
+ * Walking.  The iterator owns the current commit and its trailers; the
+ * entry's pointers point into them.
+ */
+struct fg_store_iter {
+	struct fg_store *st;
+	char *want[FG_FIELD_COUNT];	/* copies of the query's filters */
+	size_t limit;
+	git_oid next;
+	bool have_next;
+	size_t returned;
+	size_t scanned;
+	git_commit *cur;
+	git_message_trailer_array tarr;
+	bool have_tarr;
+	struct fg_trailer *trailers;
+	struct fg_buf subject;
+	struct fg_buf body;
+	struct fg_store_entry entry;
+};
+
+int
+fg_store_iter_new(struct fg_store_iter **out, struct fg_store *st,
+    const char *ref, const struct fg_store_query *q, struct fg_err *err)
+{
+	struct fg_store_iter *it;
+	const char *v;
+	int f, rc;
+
+	*out = NULL;
+	rc = check_read_ref(ref, err);
+	if (rc < 0)
+		return rc;
+	it = calloc(1, sizeof(*it));
+	if (it == NULL)
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	it->st = st;
+	fg_buf_init(&it->subject);
+	fg_buf_init(&it->body);
+	for (f = 0; q != NULL && f < FG_FIELD_COUNT; f++) {
+		v = fg_record_query_value(q, (enum fg_record_field)f);
+		if (v == NULL || *v == '\0')
+			continue;
+		it->want[f] = strdup(v);
+		if (it->want[f] == NULL) {
+			fg_store_iter_free(it);
+			return fg_err_set(err, FG_ENOMEM, "out of memory");
+		}
+	}
+	it->limit = q != NULL ? q->limit : 0;
+	rc = read_tip(&it->next, &it->have_next, st, ref, err);
+	if (rc < 0) {
+		fg_store_iter_free(it);
+		return rc;
+	}
+	*out = it;
+	return 0;
+}
+
+static void
+iter_drop_current(struct fg_store_iter *it)
+{
+	if (it->have_tarr)
+		git_message_trailer_array_free(&it->tarr);
+	it->have_tarr = false;
+	git_commit_free(it->cur);
+	it->cur = NULL;
+	free(it->trailers);
+	it->trailers = NULL;
+}
+
+static const char *
+tarr_get(const git_message_trailer_array *a, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < a->count; i++)
+		if (strcasecmp(a->trailers[i].key, key) == 0)
+			return a->trailers[i].value;
+	return NULL;
+}
+
+static bool
+iter_matches(const struct fg_store_iter *it)
+{
+	const char *v;
+	int f;
+
+	for (f = 0; f < FG_FIELD_COUNT; f++) {
+		if (it->want[f] == NULL)
+			continue;
+		v = tarr_get(&it->tarr,
+		    fg_record_field_trailer((enum fg_record_field)f));
+		if (v == NULL)
+			return false;
+		if (f == FG_FIELD_COMMIT) {
+			if (strncasecmp(v, it->want[f],
+			    strlen(it->want[f])) != 0)
+				return false;
+		} else if (strcmp(v, it->want[f]) != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Subject and body of the current commit, trailers excluded. */
+static int
+iter_fill(struct fg_store_iter *it)
+{
+	const char *msg = git_commit_message(it->cur), *nl, *body, *last;
+	const git_signature *a = git_commit_author(it->cur);
+	size_t i, len, blen;
+
+	fg_buf_reset(&it->subject);
+	fg_buf_reset(&it->body);
+	nl = strchr(msg, '\n');
+	len = nl != NULL ? (size_t)(nl - msg) : strlen(msg);
+	if (fg_buf_add(&it->subject, msg, len) < 0)
+		return FG_ENOMEM;
+	body = nl != NULL ? nl + 1 : msg + len;
+	while (*body == '\n')
+		body++;
+	blen = strlen(body);
+	/* The last paragraph holds the trailers, when there are any. */
+	if (it->tarr.count > 0) {
+		last = NULL;
+		for (i = 0; i + 1 < blen; i++)
+			if (body[i] == '\n' && body[i + 1] == '\n')
+				last = body + i;
+		blen = last != NULL ? (size_t)(last - body) : 0;
+	}
+	while (blen > 0 && body[blen - 1] == '\n')
+		blen--;
+	if (fg_buf_add(&it->body, body, blen) < 0)
+		return FG_ENOMEM;
+	if (it->tarr.count > 0) {
+		it->trailers = calloc(it->tarr.count, sizeof(*it->trailers));
+		if (it->trailers == NULL)
+			return FG_ENOMEM;
+		for (i = 0; i < it->tarr.count; i++) {
+			it->trailers[i].key = it->tarr.trailers[i].key;
+			it->trailers[i].value = it->tarr.trailers[i].value;
+		}
+	}
+	git_oid_cpy(&it->entry.id, git_commit_id(it->cur));
+	it->entry.time = (int64_t)a->when.time;
+	it->entry.subject = it->subject.ptr;
+	it->entry.body = it->body.ptr;
+	it->entry.author_name = a->name;
+	it->entry.author_email = a->email;
+	it->entry.trailers = it->trailers;
+	it->entry.ntrailers = it->tarr.count;
+	return 0;
+}
+
+int
+fg_store_iter_next(const struct fg_store_entry **out, struct fg_store_iter *it,
+    struct fg_err *err)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+
+	*out = NULL;
+	iter_drop_current(it);
+	while (it->have_next && (it->limit == 0 || it->returned < it->limit)) {
+		if (lookup_commit(&it->cur, it->st, &it->next) < 0) {
+			git_oid_tostr(hex, sizeof(hex), &it->next);
+			it->have_next = false;
+			return fg_err_git(err, FG_EIO, "cannot read commit %s",
+			    hex);
+		}
+		it->scanned++;
+		if (git_commit_parentcount(it->cur) > 0)
+			git_oid_cpy(&it->next, git_commit_parent_id(it->cur, 0));
+		else
+			it->have_next = false;
+		if (git_message_trailers(&it->tarr,
+		    git_commit_message(it->cur)) < 0) {
+			iter_drop_current(it);
+			return fg_err_git(err, FG_ENOMEM, "cannot parse a "
+			    "message");
+		}
+		it->have_tarr = true;
+		if (!iter_matches(it)) {
+			iter_drop_current(it);
+			continue;
+		}
+		if (iter_fill(it) < 0) {
+			iter_drop_current(it);
+			return fg_err_set(err, FG_ENOMEM, "out of memory");
+		}
+		it->returned++;
+		*out = &it->entry;
+		return 0;
+	}
+	return 0;
+}
+
+size_t
+fg_store_iter_scanned(const struct fg_store_iter *it)
+{
+	return it->scanned;
+}
+
+void
+fg_store_iter_free(struct fg_store_iter *it)
+{
+	int f;
+
+	if (it == NULL)
+		return;
+	iter_drop_current(it);
+	for (f = 0; f < FG_FIELD_COUNT; f++)
+		free(it->want[f]);
+	fg_buf_release(&it->subject);
+	fg_buf_release(&it->body);
+	free(it);
+}
+
+const char *
+fg_store_entry_get(const struct fg_store_entry *e, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < e->ntrailers; i++)
+		if (strcasecmp(e->trailers[i].key, key) == 0)
+			return e->trailers[i].value;
+	return NULL;
+}
+
+/* The note on target in the notes commit c, as an object; NULL if none. */
+static int
+note_read(cJSON **out, struct fg_store *st, git_commit *c,
+    const git_oid *target, struct fg_err *err)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	git_note *note = NULL;
+	const char *msg;
+	int rc, grc;
+
+	*out = NULL;
+	git_oid_tostr(hex, sizeof(hex), target);
+	grc = git_note_commit_read(&note, st->repo, c, target);
+	if (grc == GIT_ENOTFOUND)
+		return 0;
+	if (grc < 0)
+		return fg_err_git(err, FG_EIO, "cannot read the note on %s",
+		    hex);
+	msg = git_note_message(note);
+	rc = fg_json_parse(out, msg, strlen(msg), err);
+	if (rc == 0 && !cJSON_IsObject(*out)) {
+		cJSON_Delete(*out);
+		*out = NULL;
+		rc = FG_EINVALID;
+	}
+	if (rc < 0)
+		rc = fg_err_set(err, FG_EINVALID, "the note on %s in %s is not "
+		    "a JSON object", hex, NOTES_REF);
+	git_note_free(note);
+	return rc;
+}
+
+int
+fg_store_note_get(cJSON **out, struct fg_store *st, const git_oid *target,
+    struct fg_err *err)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	git_commit *c = NULL;
+	git_oid tip;
+	bool have;
+	int rc;
+
+	*out = NULL;
+	git_oid_tostr(hex, sizeof(hex), target);
+	rc = read_tip(&tip, &have, st, NOTES_REF, err);
+	if (rc < 0)
+		return rc;
+	if (!have)
+		return fg_err_set(err, FG_ENOTFOUND, "no note on %s", hex);
+	if (lookup_commit(&c, st, &tip) < 0)
+		return fg_err_git(err, FG_EIO, "cannot read %s", NOTES_REF);
+	rc = note_read(out, st, c, target, err);
+	git_commit_free(c);
+	if (rc == 0 && *out == NULL)
+		return fg_err_set(err, FG_ENOTFOUND, "no note on %s", hex);
+	return rc;
+}
+
+/* cur with keys applied (null removes); a new tree, the caller's. */
+static cJSON *
+note_apply(const cJSON *cur, const cJSON *keys)
+{
+	const cJSON *k;
+	cJSON *res, *dup;
+
+	res = cur != NULL ? cJSON_Duplicate(cur, 1) : cJSON_CreateObject();
+	if (res == NULL)
+		return NULL;
+	cJSON_ArrayForEach(k, keys) {
+		if (k->string == NULL)
+			continue;
+		cJSON_DeleteItemFromObjectCaseSensitive(res, k->string);
+		if (cJSON_IsNull(k))
+			continue;
+		dup = cJSON_Duplicate(k, 1);
+		if (dup == NULL) {
+			cJSON_Delete(res);
+			return NULL;
+		}
+		cJSON_AddItemToObject(res, k->string, dup);
+	}
+	return res;
+}
+
+/* "notes: set a, b on 1a2b3c4" with its trailers. */
+static int
+note_message(struct fg_buf *out, const cJSON *keys, const git_oid *target)
+{
+	struct fg_buf list = FG_BUF_INIT;
+	char hex[GIT_OID_HEXSZ + 1];
+	const cJSON *k;
+	int rc = 0;
+
+	git_oid_tostr(hex, sizeof(hex), target);
+	cJSON_ArrayForEach(k, keys) {
+		if (k->string == NULL)
+			continue;
+		if ((list.len > 0 && fg_buf_puts(&list, ", ") < 0) ||
+		    fg_buf_puts(&list, k->string) < 0) {
+			rc = FG_ENOMEM;
+			goto out;
+		}
+	}
+	if (fg_buf_puts(out, "notes: set ") < 0 ||
+	    fg_record_escape_line(out, list.ptr, 120) < 0 ||
+	    fg_buf_printf(out, " on %.7s\n\nFlowgate-Kind: note\n"
+	    "Flowgate-Commit: %s\n", hex, hex) < 0)
+		rc = FG_ENOMEM;
+out:
+	fg_buf_release(&list);
+	return rc;
+}
+
+int
+fg_store_note_merge(struct fg_store *st, const git_oid *target,
+    const cJSON *keys, const char *actor_name, const char *actor_email,
+    struct fg_err *err)
+{
+	struct fg_record who;
+	struct fg_buf msg = FG_BUF_INIT;
+	git_signature *author = NULL, *committer = NULL;
+	git_commit *parent = NULL, *made = NULL;
+	git_reference *r = NULL;
+	cJSON *cur = NULL, *next = NULL;
+	char *name = NULL, *email = NULL, *text = NULL;
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid tip, zero, ncommit, commit;
+	const git_oid *parents[1] = { &tip };
+	int64_t deadline, t = fg_now();
+	unsigned attempt, odd = 0;
+	bool have;
+	int rc, grc;
+
+	memset(&zero, 0, sizeof(zero));
+	memset(&who, 0, sizeof(who));
+	git_oid_tostr(hex, sizeof(hex), target);
+	if (!cJSON_IsObject(keys))
+		return fg_err_set(err, FG_EINVALID, "note keys must be a JSON "
+		    "object");
+	if (!git_odb_exists(st->odb, target))
+		return fg_err_set(err, FG_ENOTFOUND, "no object %s to annotate",
+		    hex);
+	who.actor_name = actor_name;
+	who.actor_email = actor_email;
+	rc = fg_record_author(&name, &email, &who, err);
+	if (rc < 0)
+		return rc;
+	if (git_signature_new(&author, name, email, (git_time_t)t, 0) < 0 ||
+	    git_signature_new(&committer, FG_RECORD_COMMITTER,
+	    FG_RECORD_COMMITTER_EMAIL, (git_time_t)t, 0) < 0) {
+		rc = fg_err_git(err, FG_EINVALID, "bad actor");
+		goto out;
+	}
+	if (note_message(&msg, keys, target) < 0) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	deadline = mono_ms() + FG_STORE_RETRY_SECS * 1000;
+	for (attempt = 0;; attempt++) {
+		git_commit_free(parent);
+		parent = NULL;
+		cJSON_Delete(cur);
+		cJSON_Delete(next);
+		cJSON_free(text);
+		cur = next = NULL;
+		text = NULL;
+		rc = read_tip(&tip, &have, st, NOTES_REF, err);
+		if (rc < 0)
+			goto out;
+		if (have && lookup_commit(&parent, st, &tip) < 0) {
+			rc = fg_err_git(err, FG_EIO, "cannot read %s",
+			    NOTES_REF);
+			goto out;
+		}
+		if (parent != NULL) {
+			rc = note_read(&cur, st, parent, target, err);
+			if (rc < 0)
+				goto out;
+		}
+		next = note_apply(cur, keys);
+		if (next == NULL) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (cur != NULL && cJSON_Compare(cur, next, 1))
+			break;
+		text = cJSON_Print(next);
+		if (text == NULL) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+		/*
+		 * libgit2 builds the notes tree (fan-out included) in a commit
+		 * of its own; ours reuses the tree with a readable message.
+		 */
+		if (git_note_commit_create(&ncommit, NULL, st->repo, parent,
+		    author, committer, target, text, 1) < 0 ||
+		    lookup_commit(&made, st, &ncommit) < 0 ||
+		    git_commit_create_from_ids(&commit, st->repo, NULL, author,
+		    committer, NULL, msg.ptr, git_commit_tree_id(made),
+		    have ? 1 : 0, parents) < 0) {
+			grc = GIT_ERROR;
+		} else {
+			grc = git_reference_create_matching(&r, st->repo,
+			    NOTES_REF, &commit, 1, have ? &tip : &zero,
+			    "flowgate: note");
+			git_reference_free(r);
+			r = NULL;
+		}
+		git_commit_free(made);
+		made = NULL;
+		if (grc == 0)
+			break;
+		if (grc != GIT_EMODIFIED && grc != GIT_ELOCKED &&
+		    grc != GIT_EEXISTS && ++odd > ODD_FAILURES) {
+			rc = fg_err_git(err, FG_EIO, "cannot write the note on "
+			    "%s", hex);
+			goto out;
+		}
+		st->stats.retries++;
+		if (grc == GIT_ELOCKED)
+			break_stale_lock(st, NOTES_REF);
+		else if (grc != GIT_EMODIFIED && grc != GIT_EEXISTS)
+			git_odb_refresh(st->odb);
+		if (mono_ms() > deadline) {
+			rc = fg_err_git(err, FG_ECONFLICT, "gave up writing the "
+			    "note on %s after %u attempts", hex, attempt + 1);
+			goto out;
+		}
+		backoff(st, attempt);
+	}
+out:
+	git_commit_free(parent);
+	git_commit_free(made);
+	git_signature_free(author);
+	git_signature_free(committer);
+	cJSON_Delete(cur);
+	cJSON_Delete(next);
+	cJSON_free(text);
+	fg_buf_release(&msg);
+	free(name);
+	free(email);
+	return rc;
+}
+
+/*
+ * Pack loose objects past threshold (0: any), then, if geometric or
+ * anything was packed, roll packs up.  Skipped (returning 0) when another
+ * process holds the maintenance lock.
+ */
+static int
+maintain(struct fg_store *st, size_t threshold, bool geometric,
+    uint32_t merge_max, struct fg_err *err)
+{
+	struct fg_buf lk = FG_BUF_INIT;
+	bool do_fsync = (st->flags & FG_STORE_FSYNC) != 0;
+	bool loose;
+	size_t packed = 0, merged = 0;
+	int fd = -1, rc = 0;
+
+	loose = threshold == 0 ||
+	    fg_pack_loose_estimate(st->objdir) >= threshold;
+	if (!loose && !geometric)
+		return 0;
+	if (fg_buf_printf(&lk, "%s%s", st->gitdir, FLOCK_NAME) < 0) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	fd = open(lk.ptr, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		rc = fg_err_set(err, FG_EIO, "cannot open '%s': %s", lk.ptr,
+		    strerror(errno));
+		goto out;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK)
+			rc = fg_err_set(err, FG_EIO, "cannot lock '%s': %s",
+			    lk.ptr, strerror(errno));
+		goto out;
+	}
+	if (loose) {
+		fg_pack_clean_tmp(st->objdir, TMP_MAX_AGE);
+		rc = fg_pack_loose(&packed, st->objdir, do_fsync, err);
+		if (rc < 0)
+			goto out;
+		st->stats.loose_packed += packed;
+		if (packed > 0)
+			st->stats.packs_written++;
+	}
+	/* Automatic roll-ups (merge_max set) wait for packs to pile up. */
+	if ((geometric || packed > 0) && (merge_max == 0 ||
+	    fg_pack_count(st->objdir) > PACKS_SOFT_MAX)) {
+		rc = fg_pack_geometric(&merged, st->objdir, merge_max, do_fsync,
+		    err);
+		if (rc < 0)
+			goto out;
+		st->stats.packs_merged += merged;
+		if (merged > 0)
+			st->stats.packs_written++;
+	}
+	if (packed > 0 || merged > 0)
+		fg_log_debug("store: maintenance repo=%s loose_packed=%zu "
+		    "packs_merged=%zu", st->gitdir, packed, merged);
+out:
+	if (fd >= 0)
+		close(fd);
+	fg_buf_release(&lk);
+	return rc;
+}
+
+int
+fg_store_maintain(struct fg_store *st, size_t loose_threshold,
+    struct fg_err *err)
+{
+	return maintain(st, loose_threshold, true, 0, err);
+}

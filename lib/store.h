@@ -1,0 +1,336 @@
+/*
+ * store.h - flowgate's state, kept as commits under refs/flowgate/ and as
+ * notes under refs/notes/flowgate (DESIGN.md section 3).
+ *
+ * PURPOSE
+ *   There is no database: every event flowgate records is a commit on a log
+ *   ref (refs/flowgate/activity, inbox, envs/<env>, pulls/<n>, ...), whose
+ *   tree holds only that record's files, whose parent is the previous
+ *   record, whose message a person reads with "git log" and whose trailers
+ *   (Flowgate-Kind:, Flowgate-Status:, ...) a program queries.  Facts about
+ *   commits of the project (statuses, gate verdicts, deployments) are JSON
+ *   notes on them.  This module is the only code that writes either.
+ *
+ *   An append costs the same whatever the length of the history: a few new
+ *   objects (blobs, a one-level tree, a commit) and one compare-and-swap of
+ *   the ref.  Loose objects are packed as they pile up (every append checks
+ *   cheaply, by sampling objects/17 as git gc --auto does) and packs are
+ *   rolled up geometrically, so readers and git log stay fast too.
+ *
+ * CALLING SEQUENCE
+ *   fg_store_open(&st, path, flags, &err);    by path, never from the env
+ *   fg_store_append(&id, st, "refs/flowgate/activity", &rec, &err);
+ *   fg_store_append_batch(ids, st, "refs/flowgate/inbox", recs, n, &err);
+ *   fg_store_read_file(&buf, st, "refs/flowgate/envs/prod",
+ *       "deployment.json", &err);
+ *   fg_store_iter_new(&it, st, ref, &query, &err);
+ *   while (fg_store_iter_next(&e, it, &err) == 0 && e != NULL) ...;
+ *   fg_store_iter_free(it);
+ *   fg_store_note_merge(st, &commit, keys, "alice", NULL, &err);
+ *   fg_store_free(st);
+ *
+ *   In a pre-receive hook, open the store on the repository's path (the
+ *   plain-path handle ignores GIT_OBJECT_DIRECTORY and writes to the main
+ *   object store), and name pushed commits only by hex id in record fields:
+ *   records never point at a pushed object, which may still be quarantined
+ *   (notes/git-hooks-internals.md section 5).  Notes on pushed commits
+ *   belong in post-receive, after the objects migrated.
+ *
+ * REFS
+ *   Every ref name from a caller is checked with fg_refname_is_valid(), and
+ *   only refs/flowgate/<...> and refs/notes/flowgate are ever written
+ *   (FG_EINVALID otherwise).  Each update is a compare-and-swap on the old
+ *   tip (git_reference_create_matching), which fails with GIT_EMODIFIED when
+ *   another writer moved the ref and GIT_ELOCKED while another writer (git
+ *   or libgit2) holds <ref>.lock; appends and note merges retry both after
+ *   a short randomized backoff, up to FG_STORE_RETRY_SECS.  A <ref>.lock
+ *   older than the stale-lock age (FG_STORE_STALE_LOCK_SECS, see
+ *   fg_store_set_stale_lock_age) was left by a killed writer and is removed.
+ *
+ * ERRORS
+ *   Functions return 0 or a negative FG_E* code and fill err:
+ *   FG_EINVALID   bad ref name or record (unknown kind syntax, bad file
+ *                 name, non-object JSON, ...);
+ *   FG_ELIMIT     a trailer value, file or batch over its limit;
+ *   FG_ENOTFOUND  no such repository, ref, file in a record, or object;
+ *   FG_ECONFLICT  fg_store_ref_cas lost its race, or an append gave up
+ *                 after FG_STORE_RETRY_SECS of contention;
+ *   FG_EIO        libgit2 or the disk failed (its message is kept);
+ *   FG_ENOMEM.
+ *   A failed append leaves the ref as it was; objects it wrote may remain
+ *   unreachable (git gc removes them), never half-visible.
+ *
+ * DURABILITY
+ *   Without FG_STORE_FSYNC a writer killed at any instant (kill -9) leaves
+ *   every ref pointing at a complete commit: objects are complete files
+ *   before the ref moves, packs are complete before their index appears.
+ *   To survive power loss as well, open with FG_STORE_FSYNC (the inbox
+ *   does): objects, packs, refs and their directories are fsync()ed.
+ *   libgit2's switch for that (GIT_OPT_ENABLE_FSYNC_GITDIR) is global, so
+ *   this flag turns it on for every repository the process writes from
+ *   then on, and it is never turned off again.
+ *
+ * OWNERSHIP AND THREADS
+ *   struct fg_store is the caller's (fg_store_free).  One store is used by
+ *   one thread at a time; threads and processes each open their own and
+ *   may append to the same refs concurrently: nothing is lost or written
+ *   twice.  Pointers in a struct fg_store_entry are borrowed from the
+ *   iterator until the next fg_store_iter_next() or fg_store_iter_free().
+ *
+ * RECORDS
+ *   Subject: one line a person understands ("deploy prod: 1a2b3c4
+ *   succeeded in 42s").  Outside text cannot forge a line: control
+ *   characters become \n, \r, \t or \xNN, so do bytes that are not UTF-8;
+ *   a subject longer than FG_RECORD_SUBJECT_MAX bytes is cut and ends in
+ *   "...".  Body: a few lines; in it, a line that git would read as a
+ *   trailer ("Key: value") or as the start of a patch ("---") is indented
+ *   by two spaces, so only the last paragraph, written by us, holds
+ *   trailers.  A body longer than FG_RECORD_BODY_MAX is cut in the commit;
+ *   record.json keeps up to FG_RECORD_TEXT_MAX of it, and of the subject.
+ *   Trailers, in this order when set: Flowgate-Kind, -Stage, -Env,
+ *   -Commit, -Status, -Run, -Delivery, -Event, then the record's own
+ *   Flowgate-* trailers.  A value is trimmed, escaped as the subject is,
+ *   and may not exceed FG_RECORD_VALUE_MAX bytes (FG_ELIMIT).
+ *   Author: the actor (default "flowgate <flowgate@localhost>"); committer:
+ *   "flowgate <flowgate@localhost>"; both at the record's time.
+ *   Tree: record.json (schemas/record.schema.json) unless no_record_json,
+ *   and the record's files.
+ */
+#ifndef FG_STORE_H
+#define FG_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <git2.h>
+
+#include "buf.h"
+#include "err.h"
+
+/* Limits (bytes unless said otherwise). */
+#define FG_RECORD_SUBJECT_MAX	200		/* commit subject */
+#define FG_RECORD_BODY_MAX	(8 * 1024)	/* commit body */
+#define FG_RECORD_TEXT_MAX	(64 * 1024)	/* subject, body in record.json */
+#define FG_RECORD_VALUE_MAX	256		/* one trailer value */
+#define FG_RECORD_ACTOR_MAX	256		/* actor name or email */
+#define FG_RECORD_TRAILERS_MAX	16		/* extra Flowgate-* trailers */
+#define FG_RECORD_FILES_MAX	64		/* files in one record */
+#define FG_RECORD_FILE_MAX	(64 * 1024 * 1024)	/* one file */
+#define FG_STORE_BATCH_MAX	10000		/* records in one batch */
+#define FG_STORE_RETRY_SECS	60		/* give up a contended append */
+#define FG_STORE_STALE_LOCK_SECS 20		/* a <ref>.lock this old is dead */
+
+/*
+ * Loose objects at which appends pack them (about 350 single appends), and
+ * the biggest pack an append's roll-up will copy; fg_store_maintain() with
+ * threshold 0 has no such bound.
+ */
+#define FG_STORE_LOOSE_DEFAULT	1024
+#define FG_STORE_AUTO_MERGE_MAX	(256u * 1024)
+
+struct fg_store;
+
+/* A trailer: key ("Flowgate-Gate") and single-line value. */
+struct fg_trailer {
+	const char *key;
+	const char *value;
+};
+
+/*
+ * A file in a record's tree: a plain name (no '/', not "." or "..", not
+ * ".git", not "record.json" unless no_record_json), any bytes.
+ */
+struct fg_file {
+	const char *name;
+	const void *data;
+	size_t len;
+};
+
+/*
+ * What to record.  All pointers are borrowed for the call; NULL or "" means
+ * absent.  kind is required ([a-z][a-z0-9._-]*, at most 64 bytes: push,
+ * gate, promote, deploy, delivery, ...), and so is subject.
+ */
+struct fg_record {
+	const char *kind;
+	const char *subject;
+	const char *body;
+	const char *stage, *env, *commit, *status, *run, *delivery, *event;
+	const char *actor_name, *actor_email;
+	int64_t time;			/* seconds since the epoch; 0: fg_now() */
+	const cJSON *data;		/* an object: record.json's "data" */
+	const struct fg_trailer *trailers;	/* extra Flowgate-* trailers */
+	size_t ntrailers;
+	const struct fg_file *files;
+	size_t nfiles;
+	bool no_record_json;		/* the tree holds only files */
+};
+
+/* fg_store_open() flags. */
+#define FG_STORE_FSYNC		0x1	/* fsync everything (process-wide!) */
+#define FG_STORE_NO_MAINTAIN	0x2	/* appends never pack loose objects */
+
+/*
+ * Open the repository at repo_path (a bare repository, a .git directory or
+ * a work tree; no search upwards, environment ignored).  FG_ENOTFOUND when
+ * there is none.
+ */
+int fg_store_open(struct fg_store **out, const char *repo_path,
+    unsigned flags, struct fg_err *err);
+
+void fg_store_free(struct fg_store *st);
+
+/* The repository, borrowed from st for its lifetime. */
+git_repository *fg_store_repo(struct fg_store *st);
+
+/*
+ * Appends pack loose objects once about threshold of them exist (0: never).
+ * Default FG_STORE_LOOSE_DEFAULT, or 0 with FG_STORE_NO_MAINTAIN.
+ */
+void fg_store_set_auto_maintain(struct fg_store *st, size_t threshold);
+
+/*
+ * A <ref>.lock older than this many seconds (at least 1) is taken for the
+ * leftover of a killed writer and removed.  Too small a value lets a live
+ * writer that stalled that long lose its update; the default is
+ * FG_STORE_STALE_LOCK_SECS.
+ */
+void fg_store_set_stale_lock_age(struct fg_store *st, int seconds);
+
+/*
+ * Append rec to ref (refs/flowgate/...): blobs, a tree of this record's
+ * files only, a commit whose parent is the ref's tip (none for a new ref),
+ * then a compare-and-swap of the ref, retried on conflict.  *out is the new
+ * commit's id.
+ */
+int fg_store_append(git_oid *out, struct fg_store *st, const char *ref,
+    const struct fg_record *rec, struct fg_err *err);
+
+/*
+ * Append n records (1 to FG_STORE_BATCH_MAX) as a chain of n commits with
+ * one ref update: group commit.  Their objects are built in memory
+ * (git_mempack) and written as one pack, so nothing goes loose; the ref is
+ * locked while the pack is written, then moved.  out receives n ids, in
+ * order (out[n - 1] is the new tip); it may be NULL.
+ */
+int fg_store_append_batch(git_oid *out, struct fg_store *st, const char *ref,
+    const struct fg_record *recs, size_t n, struct fg_err *err);
+
+/* The tip of ref; FG_ENOTFOUND when it does not exist. */
+int fg_store_tip(git_oid *out, struct fg_store *st, const char *ref,
+    struct fg_err *err);
+
+/*
+ * Append to out the file name (a path in the tree, "a/b" allowed) of the
+ * commit ref points at (fg_store_read_file) or of commit (..._at).
+ * FG_ENOTFOUND when the ref, commit or file does not exist.
+ */
+int fg_store_read_file(struct fg_buf *out, struct fg_store *st,
+    const char *ref, const char *name, struct fg_err *err);
+int fg_store_read_file_at(struct fg_buf *out, struct fg_store *st,
+    const git_oid *commit, const char *name, struct fg_err *err);
+
+/*
+ * Compare-and-swap a cursor ref (refs/flowgate/inbox-done): set ref to
+ * new_id if it points at old_id, or if it does not exist when old_id is
+ * NULL.  FG_ECONFLICT when it moved (nothing is retried but a held lock).
+ * new_id must exist in the repository.
+ */
+int fg_store_ref_cas(struct fg_store *st, const char *ref,
+    const git_oid *old_id, const git_oid *new_id, struct fg_err *err);
+
+/*
+ * Walking a log, newest first.  Filters compare trailer values exactly,
+ * except commit, which matches a prefix of Flowgate-Commit; NULL or ""
+ * matches anything.  limit 0 means no limit.  Commits are read one by one
+ * as fg_store_iter_next() asks for them: a walk with limit N and no filter
+ * parses N commits.
+ */
+struct fg_store_query {
+	const char *kind, *stage, *env, *commit, *status, *run, *delivery,
+	    *event;
+	size_t limit;
+};
+
+struct fg_store_entry {
+	git_oid id;
+	int64_t time;			/* author time, seconds since epoch */
+	const char *subject;		/* first line of the message */
+	const char *body;		/* between subject and trailers; "" */
+	const char *author_name;
+	const char *author_email;
+	const struct fg_trailer *trailers;	/* the last paragraph */
+	size_t ntrailers;
+};
+
+struct fg_store_iter;
+
+/*
+ * Start a walk of ref.  A ref that does not exist gives an empty walk; a
+ * bad ref name is FG_EINVALID.
+ */
+int fg_store_iter_new(struct fg_store_iter **out, struct fg_store *st,
+    const char *ref, const struct fg_store_query *q, struct fg_err *err);
+
+/* *out is the next matching record, or NULL at the end (returning 0). */
+int fg_store_iter_next(const struct fg_store_entry **out,
+    struct fg_store_iter *it, struct fg_err *err);
+
+/* How many commits the walk has parsed so far. */
+size_t fg_store_iter_scanned(const struct fg_store_iter *it);
+
+void fg_store_iter_free(struct fg_store_iter *it);
+
+/* The value of trailer key ("Flowgate-Status") in e, or NULL. */
+const char *fg_store_entry_get(const struct fg_store_entry *e,
+    const char *key);
+
+/*
+ * Notes: a JSON object per annotated object under refs/notes/flowgate
+ * (read with git log --notes=flowgate).  fg_store_note_merge sets the
+ * top-level keys of keys (an object) in the note on target, keeping the
+ * others; a key whose value is null is removed.  The notes ref moves by
+ * compare-and-swap, retried, as appends do; writing what the note already
+ * says changes nothing.  actor_name/actor_email (may be NULL) author the
+ * notes commit.  FG_ENOTFOUND when target is not in the repository,
+ * FG_EINVALID when keys is not an object or the note is not one.
+ *
+ * Cost: libgit2 keeps notes in one flat tree, so a merge rewrites a tree
+ * of one entry per annotated object.
+ */
+int fg_store_note_merge(struct fg_store *st, const git_oid *target,
+    const cJSON *keys, const char *actor_name, const char *actor_email,
+    struct fg_err *err);
+
+/* The note on target as a JSON object (cJSON_Delete); FG_ENOTFOUND. */
+int fg_store_note_get(cJSON **out, struct fg_store *st, const git_oid *target,
+    struct fg_err *err);
+
+/*
+ * Maintenance: when about loose_threshold loose objects exist (0: always),
+ * put them in one pack and delete them; then roll small packs up into
+ * bigger ones (a geometric progression, factor 2); remove temporary files
+ * killed writers left.  Only delta-free packs are rolled up (ours; git's
+ * own are git gc's business).  Returns 0 at once when another process is
+ * maintaining the repository.  Appends call this themselves (see
+ * fg_store_set_auto_maintain); a daemon may call it from a timer.
+ */
+int fg_store_maintain(struct fg_store *st, size_t loose_threshold,
+    struct fg_err *err);
+
+/* Counters since open, for tests and benchmarks. */
+struct fg_store_stats {
+	uint64_t appends;		/* records appended */
+	uint64_t retries;		/* compare-and-swap attempts lost */
+	uint64_t stale_locks;		/* dead <ref>.lock files removed */
+	uint64_t packs_written;		/* by batches and maintenance */
+	uint64_t loose_packed;		/* loose objects moved into packs */
+	uint64_t packs_merged;		/* packs rolled up into others */
+};
+
+void fg_store_get_stats(struct fg_store_stats *out,
+    const struct fg_store *st);
+
+#endif

@@ -1,0 +1,1462 @@
+/*
+ * test_store.c - the state store: records, walks, notes, batches, packing,
+ * and what many writers, hostile text and kill -9 must not break.
+ *
+ * Every test makes its own bare repository with git and checks the result
+ * with git itself (git log, git notes, git fsck --strict) as well as through
+ * the store, so a record that only our own reader understands fails.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "buf.h"
+#include "pack.h"
+#include "record.h"
+#include "store.h"
+#include "unit.h"
+#include "util.h"
+
+#define ACT "refs/flowgate/activity"
+
+static int repo_seq;
+
+static bool
+streq(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+/* A fresh bare repository; the path is static until the next call. */
+static const char *
+new_repo(void)
+{
+	static char path[4096];
+
+	snprintf(path, sizeof(path), "%s/repo%d.git", fg_unit_tmpdir(),
+	    ++repo_seq);
+	CU_ASSERT_FATAL(fg_unit_sh("git init -q --bare '%s'", path) == 0);
+	return path;
+}
+
+/* Run a shell command, append its stdout to out; returns exit status. */
+static int
+capture(struct fg_buf *out, const char *fmt, ...)
+{
+	char cmd[8192], chunk[4096];
+	va_list ap;
+	size_t n;
+	FILE *p;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	p = popen(cmd, "r");
+	if (p == NULL)
+		return -1;
+	for (;;) {
+		n = fread(chunk, 1, sizeof(chunk), p);
+		if (n == 0)
+			break;
+		fg_buf_add(out, chunk, n);
+	}
+	rc = pclose(p);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static long
+count_of(const char *fmt, const char *repo)
+{
+	struct fg_buf b = FG_BUF_INIT;
+	long n = -1;
+
+	if (capture(&b, fmt, repo) == 0)
+		n = strtol(b.ptr, NULL, 10);
+	fg_buf_release(&b);
+	return n;
+}
+
+static long
+commits(const char *repo, const char *ref)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "git -C '%%s' rev-list --count %s", ref);
+	return count_of(cmd, repo);
+}
+
+static long
+loose_objects(const char *repo)
+{
+	return count_of("git -C '%s' count-objects -v | sed -n "
+	    "'s/^count: //p'", repo);
+}
+
+/*
+ * git fsck --strict exits 0 and says nothing but notices (an unborn HEAD)
+ * and dangling objects (lost compare-and-swap rounds leave those).
+ */
+static bool
+fsck_clean(const char *repo)
+{
+	struct fg_buf b = FG_BUF_INIT;
+	int rc;
+	bool ok;
+
+	rc = capture(&b, "git -C '%s' fsck --strict --no-dangling 2>&1 | "
+	    "grep -v '^notice: HEAD points to an unborn branch'; "
+	    "git -C '%s' fsck --strict >/dev/null 2>&1", repo, repo);
+	ok = rc == 0 && b.len == 0;
+	if (!ok)
+		fprintf(stderr, "fsck of %s (exit %d):\n%s\n", repo, rc, b.ptr);
+	fg_buf_release(&b);
+	return ok;
+}
+
+/* The objects directory of st's repository (static buffer). */
+static const char *
+objdir_of(struct fg_store *st)
+{
+	static char path[4096];
+
+	snprintf(path, sizeof(path), "%sobjects",
+	    git_repository_path(fg_store_repo(st)));
+	return path;
+}
+
+static struct fg_store *
+open_store(const char *repo, unsigned flags)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_store *st = NULL;
+
+	if (fg_store_open(&st, repo, flags, &err) != 0)
+		fprintf(stderr, "open: %s\n", err.msg);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	return st;
+}
+
+static int
+append(struct fg_store *st, const char *ref, const char *kind,
+    const char *subject, git_oid *id)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_record r;
+	git_oid tmp;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.kind = kind;
+	r.subject = subject;
+	rc = fg_store_append(id ? id : &tmp, st, ref, &r, &err);
+	if (rc != 0)
+		fprintf(stderr, "append: %s\n", err.msg);
+	return rc;
+}
+
+static void
+test_store_open_refuses_a_missing_repository(void)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_store *st = NULL;
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/nothing-here", fg_unit_tmpdir());
+	CU_ASSERT_EQUAL(fg_store_open(&st, path, 0, &err), FG_ENOTFOUND);
+	CU_ASSERT_PTR_NULL(st);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "nothing-here"));
+	CU_ASSERT_EQUAL(fg_store_open(&st, "", 0, &err), FG_EINVALID);
+}
+
+static void
+test_store_append_round_trip(void)
+{
+	const char *repo = new_repo();
+	struct fg_store *st = open_store(repo, 0);
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf b = FG_BUF_INIT;
+	struct fg_record r;
+	cJSON *data, *json = NULL;
+	const cJSON *v;
+	git_oid id1, id2, tip;
+	char hex1[GIT_OID_HEXSZ + 1], cmd[256];
+
+	data = cJSON_Parse("{\"duration\": 42, \"url\": \"https://x\"}");
+	memset(&r, 0, sizeof(r));
+	r.kind = "deploy";
+	r.subject = "deploy prod: 1a2b3c4 succeeded in 42s";
+	r.body = "Deployed by the pipeline.";
+	r.stage = "production";
+	r.env = "prod";
+	r.commit = "1a2b3c4d5e6f7a8b9c0d1a2b3c4d5e6f7a8b9c0d";
+	r.status = "succeeded";
+	r.run = "run-7";
+	r.actor_name = "Alice Example";
+	r.actor_email = "alice@example.com";
+	r.time = 1795428000;	/* 2026-11-23T10:00:00Z */
+	r.data = data;
+	CU_ASSERT_EQUAL_FATAL(fg_store_append(&id1, st, ACT, &r, &err), 0);
+	r.subject = "deploy prod: 2b3c4d5 failed in 3s";
+	r.status = "failed";
+	CU_ASSERT_EQUAL_FATAL(fg_store_append(&id2, st, ACT, &r, &err), 0);
+	CU_ASSERT_EQUAL(fg_store_tip(&tip, st, ACT, &err), 0);
+	CU_ASSERT(git_oid_equal(&tip, &id2));
+	CU_ASSERT_EQUAL(commits(repo, ACT), 2);
+
+	/* The parent is the previous record, and nothing else. */
+	git_oid_tostr(hex1, sizeof(hex1), &id1);
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' log -1 --format='%%P|%%an|%%ae"
+	    "|%%cn|%%ce|%%at|%%ct|%%s' %s", repo, ACT), 0);
+	snprintf(cmd, sizeof(cmd), "%s|Alice Example|alice@example.com|"
+	    "flowgate|flowgate@localhost|1795428000|1795428000|deploy prod: "
+	    "2b3c4d5 failed in 3s\n", hex1);
+	CU_ASSERT_STRING_EQUAL(b.ptr, cmd);
+	fg_buf_reset(&b);
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' log -1 --format="
+	    "'%%(trailers:key=Flowgate-Status,valueonly)' %s", repo, ACT), 0);
+	CU_ASSERT_STRING_EQUAL(b.ptr, "failed\n\n");
+
+	/* record.json, read back through the store. */
+	fg_buf_reset(&b);
+	CU_ASSERT_EQUAL_FATAL(fg_store_read_file(&b, st, ACT, "record.json",
+	    &err), 0);
+	CU_ASSERT_EQUAL_FATAL(fg_json_parse(&json, b.ptr, b.len, &err), 0);
+	CU_ASSERT_EQUAL(cJSON_GetObjectItem(json, "version")->valuedouble, 1);
+	CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(json, "kind")->valuestring,
+	    "deploy");
+	CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(json, "time")->valuestring,
+	    "2026-11-23T10:00:00Z");
+	CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(json, "status")->valuestring,
+	    "failed");
+	v = cJSON_GetObjectItem(json, "actor");
+	CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(v, "name")->valuestring,
+	    "Alice Example");
+	v = cJSON_GetObjectItem(json, "data");
+	CU_ASSERT_EQUAL(cJSON_GetObjectItem(v, "duration")->valuedouble, 42);
+	cJSON_Delete(json);
+
+	/* Missing file, missing ref. */
+	CU_ASSERT_EQUAL(fg_store_read_file(&b, st, ACT, "nope", &err),
+	    FG_ENOTFOUND);
+	CU_ASSERT_EQUAL(fg_store_read_file(&b, st, "refs/flowgate/envs/none",
+	    "record.json", &err), FG_ENOTFOUND);
+	CU_ASSERT_EQUAL(fg_store_tip(&tip, st, "refs/flowgate/none", &err),
+	    FG_ENOTFOUND);
+	CU_ASSERT(fsck_clean(repo));
+	cJSON_Delete(data);
+	fg_buf_release(&b);
+	fg_store_free(st);
+}
+
+static void
+test_store_append_refuses_refs_outside_flowgate(void)
+{
+	static const char *const bad[] = {
+		"refs/heads/main", "refs/flowgate/../heads/x",
+		"refs/flowgate/a..b", "refs/flowgate/x.lock", "flowgate",
+		"refs/notes/flowgate", "refs/flowgate/a b", "",
+	};
+	struct fg_store *st = open_store(new_repo(), 0);
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_record r;
+	git_oid id;
+	size_t i;
+
+	memset(&r, 0, sizeof(r));
+	r.kind = "push";
+	r.subject = "push";
+	for (i = 0; i < FG_ARRAY_SIZE(bad); i++)
+		CU_ASSERT_EQUAL(fg_store_append(&id, st, bad[i], &r, &err),
+		    FG_EINVALID);
+	CU_ASSERT_EQUAL(fg_store_append(&id, st, NULL, &r, &err), FG_EINVALID);
+	fg_store_free(st);
+}
+
+static void
+test_store_append_refuses_bad_records(void)
+{
+	struct fg_store *st = open_store(new_repo(), 0);
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_record r;
+	struct fg_file files[2];
+	struct fg_trailer tr[2];
+	cJSON *arr = cJSON_CreateArray();
+	git_oid id;
+
+	memset(&r, 0, sizeof(r));
+	r.subject = "s";
+	r.kind = "Deploy";
+	CU_ASSERT_EQUAL(fg_store_append(&id, st, ACT, &r, &err), FG_EINVALID);
+	r.kind = NULL;
+	CU_ASSERT_EQUAL(fg_store_append(&id, st, ACT, &r, &err), FG_EINVALID);
+	r.kind = "deploy";
+	r.subject = " \n ";
+	CU_ASSERT_EQUAL(fg_store_append(&id, st, ACT, &r, &err), FG_EINVALID);
+	r.subject = "s";
+	r.data = arr;
+	CU_ASSERT_EQUAL(fg_store_append(&id, st, ACT, &r, &err), FG_EINVALID);
+	r.data = NULL;
+
+	memset(files, 0, sizeof(files));
+	r.files = files;
+	r.nfiles = 1;
+	files[0].name = "a/b";
+	CU_ASSERT_EQUAL(fg_store_append(&id, st, ACT, &r, &err), FG_EINVALID);
+	files[0].name = ".gitmodules";
+	CU_ASSERT_EQUAL(fg_store_append(&id, st, ACT, &r, &err), FG_EINVALID);
+	files[0].name = "..";
+	CU_ASSERT_EQUAL(fg_store_append(&id, st, ACT, &r, &err), FG_EINVALID);
+	files[0].name = "record.json";
+	CU_ASSERT_EQUAL(fg_store_append(&id, st, ACT, &r, &err), FG_EINVALID);
+	files[0].name = "log";
+	files[1].name = "log";
+	r.nfiles = 2;
+	CU_ASSERT_EQUAL(fg_store_append(&id, st, ACT, &r, &err), FG_EINVALID);
+	r.nfiles = 0;
+
+	r.trailers = tr;
+	r.ntrailers = 1;
+	tr[0].key = "X-Forged";
+	tr[0].value = "1";
+	CU_ASSERT_EQUAL(fg_store_append(&id, st, ACT, &r, &err), FG_EINVALID);
+	tr[0].key = "flowgate-status";
+	CU_ASSERT_EQUAL(fg_store_append(&id, st, ACT, &r, &err), FG_EINVALID);
+	tr[0].key = "Flowgate-Gate: x";
+	CU_ASSERT_EQUAL(fg_store_append(&id, st, ACT, &r, &err), FG_EINVALID);
+	tr[0].key = "Flowgate-Gate";
+	tr[1] = tr[0];
+	r.ntrailers = 2;
+	CU_ASSERT_EQUAL(fg_store_append(&id, st, ACT, &r, &err), FG_EINVALID);
+	r.ntrailers = 1;
+	CU_ASSERT_EQUAL(fg_store_append(&id, st, ACT, &r, &err), 0);
+	/* Nothing refused was written. */
+	CU_ASSERT_EQUAL(commits(git_repository_path(fg_store_repo(st)), ACT),
+	    1);
+	cJSON_Delete(arr);
+	fg_store_free(st);
+}
+
+static void
+test_store_files_round_trip_with_nul_bytes(void)
+{
+	const char *repo = new_repo();
+	struct fg_store *st = open_store(repo, 0);
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf b = FG_BUF_INIT;
+	struct fg_record r;
+	struct fg_file files[2];
+	unsigned char bin[1000];
+	git_oid id;
+	size_t i;
+
+	for (i = 0; i < sizeof(bin); i++)
+		bin[i] = (unsigned char)(i * 7);	/* NULs and 0xff alike */
+	memset(&r, 0, sizeof(r));
+	memset(files, 0, sizeof(files));
+	r.kind = "deploy";
+	r.subject = "deploy qa: ok";
+	r.files = files;
+	r.nfiles = 2;
+	r.no_record_json = true;
+	files[0].name = "deployment.json";
+	files[0].data = "{\"state\": \"ok\"}\n";
+	files[0].len = strlen(files[0].data);
+	files[1].name = "log";
+	files[1].data = bin;
+	files[1].len = sizeof(bin);
+	CU_ASSERT_EQUAL_FATAL(fg_store_append(&id, st, "refs/flowgate/envs/qa",
+	    &r, &err), 0);
+	CU_ASSERT_EQUAL(fg_store_read_file(&b, st, "refs/flowgate/envs/qa",
+	    "log", &err), 0);
+	CU_ASSERT_EQUAL(b.len, sizeof(bin));
+	CU_ASSERT(b.len == sizeof(bin) && memcmp(b.ptr, bin, b.len) == 0);
+	fg_buf_reset(&b);
+	CU_ASSERT_EQUAL(fg_store_read_file(&b, st, "refs/flowgate/envs/qa",
+	    "deployment.json", &err), 0);
+	CU_ASSERT_STRING_EQUAL(b.ptr, "{\"state\": \"ok\"}\n");
+	fg_buf_reset(&b);
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' ls-tree --name-only "
+	    "refs/flowgate/envs/qa", repo), 0);
+	CU_ASSERT_STRING_EQUAL(b.ptr, "deployment.json\nlog\n");
+	CU_ASSERT(fsck_clean(repo));
+	fg_buf_release(&b);
+	fg_store_free(st);
+}
+
+static void
+test_store_tree_holds_only_this_record(void)
+{
+	const char *repo = new_repo();
+	struct fg_store *st = open_store(repo, 0);
+	struct fg_buf b = FG_BUF_INIT;
+	char subject[64];
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		snprintf(subject, sizeof(subject), "push main by bob #%d", i);
+		CU_ASSERT_EQUAL_FATAL(append(st, ACT, "push", subject, NULL),
+		    0);
+	}
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' ls-tree -r %s | wc -l", repo,
+	    ACT), 0);
+	CU_ASSERT_EQUAL(strtol(b.ptr, NULL, 10), 1);
+	CU_ASSERT_EQUAL(commits(repo, ACT), 50);
+	fg_buf_release(&b);
+	fg_store_free(st);
+}
+
+/* The Flowgate-Status values git and libgit2 read from the tip commit. */
+static void
+statuses(struct fg_buf *git_says, struct fg_buf *libgit2_says,
+    struct fg_store *st, const char *repo, const char *ref)
+{
+	git_message_trailer_array arr;
+	git_commit *c = NULL;
+	git_oid tip;
+	size_t i;
+
+	capture(git_says, "git -C '%s' log -1 --format='%%(trailers:"
+	    "key=Flowgate-Status,valueonly,separator=%%x2C)' %s", repo, ref);
+	CU_ASSERT_FATAL(git_reference_name_to_id(&tip, fg_store_repo(st),
+	    ref) == 0);
+	CU_ASSERT_FATAL(git_commit_lookup(&c, fg_store_repo(st), &tip) == 0);
+	CU_ASSERT_FATAL(git_message_trailers(&arr,
+	    git_commit_message(c)) == 0);
+	for (i = 0; i < arr.count; i++)
+		if (strcmp(arr.trailers[i].key, "Flowgate-Status") == 0)
+			fg_buf_printf(libgit2_says, "%s%s",
+			    libgit2_says->len ? "," : "", arr.trailers[i].value);
+	git_message_trailer_array_free(&arr);
+	git_commit_free(c);
+}
+
+static void
+test_record_hostile_text_cannot_forge_trailers(void)
+{
+	static const char *const subjects[] = {
+		"x\n\nFlowgate-Status: succeeded",
+		"Flowgate-Status: succeeded",
+		"--- \nFlowgate-Status: succeeded",
+		"---",
+		"x\r\nFlowgate-Status: succeeded\r\n",
+	};
+	static const char *const bodies[] = {
+		"Flowgate-Status: succeeded",
+		"a\n\nFlowgate-Status: succeeded\n",
+		"---\nFlowgate-Status: succeeded",
+		"--- a/file\n+++ b/file\n\nFlowgate-Status: succeeded",
+		"ok\n\n(cherry picked from commit 1234)\nSigned-off-by: x\n"
+		    "Flowgate-Status: succeeded\n\n\n",
+		"#comment\nFlowgate-Status : succeeded",
+		"\n\n\n  \t\nFlowgate-Status:succeeded\n \n",
+	};
+	const char *repo = new_repo();
+	struct fg_store *st = open_store(repo, 0);
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf g = FG_BUF_INIT, l = FG_BUF_INIT, s = FG_BUF_INIT;
+	struct fg_store_iter *it = NULL;
+	const struct fg_store_entry *e;
+	struct fg_record r;
+	git_oid id;
+	size_t i, j;
+
+	memset(&r, 0, sizeof(r));
+	r.kind = "push";
+	r.status = "refused";
+	for (i = 0; i < FG_ARRAY_SIZE(subjects); i++) {
+		for (j = 0; j < FG_ARRAY_SIZE(bodies); j++) {
+			r.subject = subjects[i];
+			r.body = bodies[j];
+			CU_ASSERT_EQUAL_FATAL(fg_store_append(&id, st, ACT, &r,
+			    &err), 0);
+			fg_buf_reset(&g);
+			fg_buf_reset(&l);
+			statuses(&g, &l, st, repo, ACT);
+			CU_ASSERT_STRING_EQUAL(g.ptr, "refused\n");
+			CU_ASSERT_STRING_EQUAL(l.ptr, "refused");
+			/* One line of subject, whatever came in. */
+			fg_buf_reset(&s);
+			capture(&s, "git -C '%s' log -1 --format=%%s %s | wc -l",
+			    repo, ACT);
+			CU_ASSERT_EQUAL(strtol(s.ptr, NULL, 10), 1);
+		}
+	}
+	/* A value cannot add a trailer either. */
+	r.subject = "push main by mallory refused: 1 issue";
+	r.body = NULL;
+	r.status = "refused\nFlowgate-Env: prod\nFlowgate-Status: succeeded";
+	r.env = "  qa \r\n";
+	CU_ASSERT_EQUAL_FATAL(fg_store_append(&id, st, ACT, &r, &err), 0);
+	fg_buf_reset(&g);
+	fg_buf_reset(&l);
+	statuses(&g, &l, st, repo, ACT);
+	CU_ASSERT_STRING_EQUAL(l.ptr,
+	    "refused\\nFlowgate-Env: prod\\nFlowgate-Status: succeeded");
+	fg_buf_reset(&g);
+	capture(&g, "git -C '%s' log -1 --format='%%(trailers:key=Flowgate-Env,"
+	    "valueonly)' %s", repo, ACT);
+	CU_ASSERT_STRING_EQUAL(g.ptr, "qa\n\n");
+
+	/* Our own walk agrees: the filter sees only our status. */
+	{
+		struct fg_store_query q;
+
+		memset(&q, 0, sizeof(q));
+		q.status = "succeeded";
+		CU_ASSERT_EQUAL_FATAL(fg_store_iter_new(&it, st, ACT, &q, &err),
+		    0);
+		CU_ASSERT_EQUAL(fg_store_iter_next(&e, it, &err), 0);
+		CU_ASSERT_PTR_NULL(e);
+		fg_store_iter_free(it);
+		q.status = NULL;
+		q.limit = 1;
+		CU_ASSERT_EQUAL_FATAL(fg_store_iter_new(&it, st, ACT, &q, &err),
+		    0);
+		CU_ASSERT_EQUAL(fg_store_iter_next(&e, it, &err), 0);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+		CU_ASSERT_EQUAL(e->ntrailers, 3);
+		CU_ASSERT(streq(fg_store_entry_get(e, "Flowgate-Env"), "qa"));
+		CU_ASSERT(streq(fg_store_entry_get(e, "Flowgate-Status"),
+		    "refused\\nFlowgate-Env: prod\\nFlowgate-Status: "
+		    "succeeded"));
+		fg_store_iter_free(it);
+	}
+	CU_ASSERT(fsck_clean(repo));
+	fg_buf_release(&g);
+	fg_buf_release(&l);
+	fg_buf_release(&s);
+	fg_store_free(st);
+}
+
+static void
+test_record_escape_line(void)
+{
+	static const struct {
+		const char *in;
+		size_t max;
+		const char *out;
+	} cases[] = {
+		{ "plain text", 100, "plain text" },
+		{ "a\nb\rc\td", 100, "a\\nb\\rc\\td" },
+		{ "\x1b[31mred\x1b[0m", 100, "\\x1b[31mred\\x1b[0m" },
+		{ "caf\xc3\xa9 \xe2\x9c\x93", 100, "caf\xc3\xa9 \xe2\x9c\x93" },
+		{ "bad \xff\xfe end", 100, "bad \\xff\\xfe end" },
+		{ "overlong \xc0\xaf", 100, "overlong \\xc0\\xaf" },
+		{ "csi \xc2\x9b" "2J", 100, "csi \\xc2\\x9b2J" },
+		{ "cut \xc3\xa9\xc3\xa9\xc3\xa9", 10, "cut \xc3\xa9\xc3\xa9\xc3\xa9" },
+		{ "cut \xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 10, "cut \xc3\xa9..." },
+		{ "0123456789", 10, "0123456789" },
+		{ "0123456789a", 10, "0123456..." },
+		{ "\x7f", 10, "\\x7f" },
+	};
+	struct fg_buf b = FG_BUF_INIT;
+	size_t i;
+
+	for (i = 0; i < FG_ARRAY_SIZE(cases); i++) {
+		fg_buf_reset(&b);
+		CU_ASSERT_EQUAL(fg_record_escape_line(&b, cases[i].in,
+		    cases[i].max), 0);
+		CU_ASSERT_STRING_EQUAL(b.ptr, cases[i].out);
+		CU_ASSERT(b.len <= cases[i].max);
+	}
+	fg_buf_reset(&b);
+	CU_ASSERT_EQUAL(fg_record_utf8(&b, "a\xff" "b\n", 100), 0);
+	CU_ASSERT_STRING_EQUAL(b.ptr, "a\xef\xbf\xbd" "b\n");
+	fg_buf_release(&b);
+}
+
+static char *
+big_string(size_t len, char fill)
+{
+	char *s = malloc(len + 1);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	memset(s, fill, len);
+	s[len] = '\0';
+	return s;
+}
+
+static void
+test_record_limits_hold_with_1mb_strings(void)
+{
+	const char *repo = new_repo();
+	struct fg_store *st = open_store(repo, 0);
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf b = FG_BUF_INIT;
+	struct fg_record r;
+	char *mb = big_string(1024 * 1024, 'x');
+	char *lines = big_string(1024 * 1024, 'y');
+	cJSON *json = NULL, *data;
+	const cJSON *v;
+	git_oid id;
+	size_t i;
+
+	for (i = 99; i < 1024 * 1024; i += 100)
+		lines[i] = '\n';
+	data = cJSON_CreateObject();
+	cJSON_AddStringToObject(data, "payload", mb);
+	memset(&r, 0, sizeof(r));
+	r.kind = "push";
+	r.subject = mb;
+	r.body = lines;
+	r.actor_name = mb;
+	r.actor_email = mb;
+	r.data = data;
+	CU_ASSERT_EQUAL_FATAL(fg_store_append(&id, st, ACT, &r, &err), 0);
+
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' log -1 --format=%%s %s", repo,
+	    ACT), 0);
+	CU_ASSERT_EQUAL(b.len, FG_RECORD_SUBJECT_MAX + 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(b.ptr, "...\n"));
+	fg_buf_reset(&b);
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' log -1 --format=%%b %s", repo,
+	    ACT), 0);
+	CU_ASSERT(b.len < FG_RECORD_BODY_MAX + 200);
+	CU_ASSERT_PTR_NOT_NULL(strstr(b.ptr, "record.json has the rest"));
+	fg_buf_reset(&b);
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' log -1 --format=%%an %s", repo,
+	    ACT), 0);
+	CU_ASSERT(b.len <= FG_RECORD_ACTOR_MAX + 1);
+
+	fg_buf_reset(&b);
+	CU_ASSERT_EQUAL_FATAL(fg_store_read_file(&b, st, ACT, "record.json",
+	    &err), 0);
+	CU_ASSERT_EQUAL_FATAL(fg_json_parse(&json, b.ptr, b.len, &err), 0);
+	v = cJSON_GetObjectItem(json, "subject");
+	CU_ASSERT(strlen(v->valuestring) <= FG_RECORD_TEXT_MAX);
+	v = cJSON_GetObjectItem(json, "body");
+	CU_ASSERT(strlen(v->valuestring) <= FG_RECORD_TEXT_MAX);
+	v = cJSON_GetObjectItem(cJSON_GetObjectItem(json, "data"), "payload");
+	CU_ASSERT_EQUAL(strlen(v->valuestring), 1024 * 1024);
+	cJSON_Delete(json);
+
+	/* A trailer value that long is refused, not cut. */
+	r.env = mb;
+	CU_ASSERT_EQUAL(fg_store_append(&id, st, ACT, &r, &err), FG_ELIMIT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "Flowgate-Env"));
+	CU_ASSERT_EQUAL(commits(repo, ACT), 1);
+	CU_ASSERT(fsck_clean(repo));
+	cJSON_Delete(data);
+	free(mb);
+	free(lines);
+	fg_buf_release(&b);
+	fg_store_free(st);
+}
+
+/*
+ * record.json checked against what schemas/record.schema.json says, by
+ * hand: the schema validator is another module.
+ */
+static void
+check_record_json(const cJSON *j)
+{
+	static const char *const allowed[] = {
+		"version", "kind", "subject", "time", "actor", "stage", "env",
+		"commit", "status", "run", "delivery", "event", "body",
+		"trailers", "data",
+	};
+	const cJSON *k, *actor;
+	int64_t t;
+	size_t i;
+
+	CU_ASSERT_FATAL(cJSON_IsObject(j));
+	CU_ASSERT(cJSON_IsNumber(cJSON_GetObjectItem(j, "version")) &&
+	    cJSON_GetObjectItem(j, "version")->valuedouble == 1);
+	CU_ASSERT(cJSON_IsString(cJSON_GetObjectItem(j, "kind")) &&
+	    fg_record_kind_is_valid(cJSON_GetObjectItem(j, "kind")->valuestring));
+	CU_ASSERT(cJSON_IsString(cJSON_GetObjectItem(j, "subject")));
+	CU_ASSERT(cJSON_IsString(cJSON_GetObjectItem(j, "time")) &&
+	    fg_parse_utc(&t, cJSON_GetObjectItem(j, "time")->valuestring) == 0);
+	actor = cJSON_GetObjectItem(j, "actor");
+	CU_ASSERT(cJSON_IsObject(actor) &&
+	    cJSON_IsString(cJSON_GetObjectItem(actor, "name")) &&
+	    cJSON_IsString(cJSON_GetObjectItem(actor, "email")) &&
+	    cJSON_GetArraySize(actor) == 2);
+	cJSON_ArrayForEach(k, j) {
+		for (i = 0; i < FG_ARRAY_SIZE(allowed); i++)
+			if (strcmp(k->string, allowed[i]) == 0)
+				break;
+		CU_ASSERT(i < FG_ARRAY_SIZE(allowed));
+		if (i >= 5 && i <= 12)
+			CU_ASSERT(cJSON_IsString(k) &&
+			    strlen(k->valuestring) <= FG_RECORD_VALUE_MAX);
+	}
+	if (cJSON_GetObjectItem(j, "data") != NULL)
+		CU_ASSERT(cJSON_IsObject(cJSON_GetObjectItem(j, "data")));
+}
+
+static void
+test_record_json_follows_the_schema(void)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf b = FG_BUF_INIT;
+	struct fg_trailer tr[1] = { { "Flowgate-Gate", "approvals" } };
+	struct fg_record r;
+	cJSON *j = NULL, *data;
+
+	data = cJSON_Parse("{\"issues\": [\"a\", \"b\"], \"n\": 2}");
+	memset(&r, 0, sizeof(r));
+	r.kind = "gate";
+	r.subject = "gate approvals on 1a2b3c4: \xff failed";
+	r.body = "not \xc0 utf-8";
+	r.stage = "production";
+	r.status = "failed";
+	r.event = "push";
+	r.delivery = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+	r.trailers = tr;
+	r.ntrailers = 1;
+	r.data = data;
+	CU_ASSERT_EQUAL_FATAL(fg_record_json(&b, &r, 1795428000, &err), 0);
+	CU_ASSERT(fg_utf8_is_valid(b.ptr, b.len));
+	CU_ASSERT_EQUAL_FATAL(fg_json_parse(&j, b.ptr, b.len, &err), 0);
+	check_record_json(j);
+	CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(cJSON_GetObjectItem(j,
+	    "actor"), "name")->valuestring, "flowgate");
+	CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(cJSON_GetObjectItem(j,
+	    "trailers"), "Flowgate-Gate")->valuestring, "approvals");
+	CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItem(
+	    cJSON_GetObjectItem(j, "data"), "issues")), 2);
+	cJSON_Delete(j);
+	cJSON_Delete(data);
+	fg_buf_release(&b);
+}
+
+static void
+test_store_walk_is_newest_first_filtered_and_lazy(void)
+{
+	static const char *const envs[] = { "prod", "qa", "uat" };
+	const char *repo = new_repo();
+	struct fg_store *st = open_store(repo, 0);
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_store_iter *it = NULL;
+	const struct fg_store_entry *e;
+	struct fg_store_query q;
+	struct fg_record r;
+	git_oid ids[30];
+	char subject[64], hex[GIT_OID_HEXSZ + 1];
+	int i, n;
+
+	memset(&r, 0, sizeof(r));
+	for (i = 0; i < 30; i++) {
+		snprintf(subject, sizeof(subject), "record %d", i);
+		r.kind = i % 3 == 0 ? "deploy" : "push";
+		r.subject = subject;
+		r.body = i % 2 ? "line one\nline two" : NULL;
+		r.env = envs[i % 3];
+		r.status = i % 5 == 0 ? "failed" : "succeeded";
+		r.commit = i == 7 ? "abcdef0123456789abcdef0123456789abcdef01" :
+		    NULL;
+		r.actor_name = "carol";
+		r.time = 1795428000 + i;
+		CU_ASSERT_EQUAL_FATAL(fg_store_append(&ids[i], st, ACT, &r,
+		    &err), 0);
+	}
+
+	/* No filter, limit 5: exactly five commits parsed, newest first. */
+	memset(&q, 0, sizeof(q));
+	q.limit = 5;
+	CU_ASSERT_EQUAL_FATAL(fg_store_iter_new(&it, st, ACT, &q, &err), 0);
+	for (n = 0; fg_store_iter_next(&e, it, &err) == 0 && e != NULL; n++) {
+		CU_ASSERT(git_oid_equal(&e->id, &ids[29 - n]));
+		CU_ASSERT_EQUAL(e->time, 1795428000 + 29 - n);
+		CU_ASSERT_STRING_EQUAL(e->author_name, "carol");
+	}
+	CU_ASSERT_EQUAL(n, 5);
+	CU_ASSERT_EQUAL(fg_store_iter_scanned(it), 5);
+	fg_store_iter_free(it);
+
+	/* Filters: deploys to prod that failed: records 0, 15. */
+	memset(&q, 0, sizeof(q));
+	q.kind = "deploy";
+	q.env = "prod";
+	q.status = "failed";
+	CU_ASSERT_EQUAL_FATAL(fg_store_iter_new(&it, st, ACT, &q, &err), 0);
+	CU_ASSERT_EQUAL(fg_store_iter_next(&e, it, &err), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+	CU_ASSERT_STRING_EQUAL(e->subject, "record 15");
+	CU_ASSERT_STRING_EQUAL(e->body, "line one\nline two");
+	CU_ASSERT_STRING_EQUAL(fg_store_entry_get(e, "Flowgate-Kind"),
+	    "deploy");
+	CU_ASSERT_EQUAL(fg_store_iter_next(&e, it, &err), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+	CU_ASSERT_STRING_EQUAL(e->subject, "record 0");
+	CU_ASSERT_STRING_EQUAL(e->body, "");
+	CU_ASSERT_EQUAL(fg_store_iter_next(&e, it, &err), 0);
+	CU_ASSERT_PTR_NULL(e);
+	CU_ASSERT_EQUAL(fg_store_iter_scanned(it), 30);
+	fg_store_iter_free(it);
+
+	/* A limit stops the walk at the last match it needs. */
+	q.status = NULL;
+	q.limit = 2;
+	CU_ASSERT_EQUAL_FATAL(fg_store_iter_new(&it, st, ACT, &q, &err), 0);
+	for (n = 0; fg_store_iter_next(&e, it, &err) == 0 && e != NULL; n++)
+		;
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(fg_store_iter_scanned(it), 6);	/* 29 .. 24 */
+	fg_store_iter_free(it);
+
+	/* Commit matches by prefix. */
+	memset(&q, 0, sizeof(q));
+	q.commit = "abcdef0";
+	CU_ASSERT_EQUAL_FATAL(fg_store_iter_new(&it, st, ACT, &q, &err), 0);
+	CU_ASSERT_EQUAL(fg_store_iter_next(&e, it, &err), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+	git_oid_tostr(hex, sizeof(hex), &e->id);
+	CU_ASSERT(git_oid_equal(&e->id, &ids[7]));
+	fg_store_iter_free(it);
+
+	/* A missing ref is an empty walk; a bad one an error. */
+	CU_ASSERT_EQUAL_FATAL(fg_store_iter_new(&it, st, "refs/flowgate/none",
+	    NULL, &err), 0);
+	CU_ASSERT_EQUAL(fg_store_iter_next(&e, it, &err), 0);
+	CU_ASSERT_PTR_NULL(e);
+	fg_store_iter_free(it);
+	CU_ASSERT_EQUAL(fg_store_iter_new(&it, st, "refs/../x", NULL, &err),
+	    FG_EINVALID);
+	fg_store_free(st);
+}
+
+/* A commit on refs/heads/main to annotate; its id in *out. */
+static void
+project_commit(git_oid *out, const char *repo, const char *what)
+{
+	struct fg_buf b = FG_BUF_INIT;
+
+	CU_ASSERT_FATAL(capture(&b, "cd '%s' && t=$(printf '' | git mktree) "
+	    "&& GIT_AUTHOR_NAME=a GIT_AUTHOR_EMAIL=a@x GIT_COMMITTER_NAME=a "
+	    "GIT_COMMITTER_EMAIL=a@x git commit-tree -m '%s' $t", repo,
+	    what) == 0);
+	CU_ASSERT_FATAL(git_oid_fromstrn(out, b.ptr, GIT_OID_HEXSZ) == 0);
+	fg_buf_release(&b);
+}
+
+static void
+test_store_notes_merge_keys(void)
+{
+	const char *repo = new_repo();
+	struct fg_store *st = open_store(repo, 0);
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf b = FG_BUF_INIT;
+	cJSON *keys, *note = NULL, *shown = NULL;
+	git_oid c, tip1, tip2, missing;
+	char hex[GIT_OID_HEXSZ + 1];
+
+	project_commit(&c, repo, "feature");
+	git_oid_tostr(hex, sizeof(hex), &c);
+	CU_ASSERT_EQUAL(fg_store_note_get(&note, st, &c, &err), FG_ENOTFOUND);
+
+	keys = cJSON_Parse("{\"status\": {\"ci/build\": \"success\"}}");
+	CU_ASSERT_EQUAL_FATAL(fg_store_note_merge(st, &c, keys, "ci", NULL,
+	    &err), 0);
+	cJSON_Delete(keys);
+	keys = cJSON_Parse("{\"gate\": {\"production\": \"passed\"}}");
+	CU_ASSERT_EQUAL_FATAL(fg_store_note_merge(st, &c, keys, "alice",
+	    "alice@example.com", &err), 0);
+	cJSON_Delete(keys);
+	CU_ASSERT_EQUAL_FATAL(fg_store_note_get(&note, st, &c, &err), 0);
+	CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(cJSON_GetObjectItem(note,
+	    "status"), "ci/build")->valuestring, "success");
+	CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(cJSON_GetObjectItem(note,
+	    "gate"), "production")->valuestring, "passed");
+
+	/* git itself reads the same note. */
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' notes --ref flowgate show %s",
+	    repo, hex), 0);
+	CU_ASSERT_EQUAL_FATAL(fg_json_parse(&shown, b.ptr, b.len, &err), 0);
+	CU_ASSERT(cJSON_Compare(note, shown, 1));
+	cJSON_Delete(shown);
+	cJSON_Delete(note);
+	fg_buf_reset(&b);
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' log -1 --format='%%an|%%s' "
+	    "refs/notes/flowgate", repo), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(b.ptr, "alice|notes: set gate on "));
+
+	/* Saying it again changes nothing; null removes. */
+	CU_ASSERT_EQUAL(fg_store_tip(&tip1, st, "refs/notes/flowgate", &err), 0);
+	keys = cJSON_Parse("{\"gate\": {\"production\": \"passed\"}}");
+	CU_ASSERT_EQUAL(fg_store_note_merge(st, &c, keys, NULL, NULL, &err), 0);
+	cJSON_Delete(keys);
+	CU_ASSERT_EQUAL(fg_store_tip(&tip2, st, "refs/notes/flowgate", &err), 0);
+	CU_ASSERT(git_oid_equal(&tip1, &tip2));
+	keys = cJSON_Parse("{\"status\": null}");
+	CU_ASSERT_EQUAL(fg_store_note_merge(st, &c, keys, NULL, NULL, &err), 0);
+	cJSON_Delete(keys);
+	CU_ASSERT_EQUAL_FATAL(fg_store_note_get(&note, st, &c, &err), 0);
+	CU_ASSERT_PTR_NULL(cJSON_GetObjectItem(note, "status"));
+	CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItem(note, "gate"));
+	cJSON_Delete(note);
+
+	/* Bad input. */
+	keys = cJSON_Parse("[1]");
+	CU_ASSERT_EQUAL(fg_store_note_merge(st, &c, keys, NULL, NULL, &err),
+	    FG_EINVALID);
+	cJSON_Delete(keys);
+	keys = cJSON_Parse("{\"a\": 1}");
+	git_oid_fromstr(&missing, "1111111111111111111111111111111111111111");
+	CU_ASSERT_EQUAL(fg_store_note_merge(st, &missing, keys, NULL, NULL,
+	    &err), FG_ENOTFOUND);
+	cJSON_Delete(keys);
+	CU_ASSERT(fsck_clean(repo));
+	fg_buf_release(&b);
+	fg_store_free(st);
+}
+
+static void
+test_store_batch_is_one_pack_and_no_loose_objects(void)
+{
+	const char *repo = new_repo();
+	struct fg_store *st = open_store(repo, FG_STORE_NO_MAINTAIN);
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf b = FG_BUF_INIT;
+	struct fg_record recs[100];
+	char subjects[100][32], hex[GIT_OID_HEXSZ + 1];
+	git_oid ids[100], first, tip;
+	size_t packs;
+	int i;
+
+	CU_ASSERT_EQUAL_FATAL(append(st, "refs/flowgate/inbox", "delivery",
+	    "first", &first), 0);
+	CU_ASSERT_EQUAL_FATAL(fg_store_maintain(st, 0, &err), 0);
+	CU_ASSERT_EQUAL(loose_objects(repo), 0);
+	packs = fg_pack_count(objdir_of(st));
+	memset(recs, 0, sizeof(recs));
+	for (i = 0; i < 100; i++) {
+		snprintf(subjects[i], sizeof(subjects[i]), "delivery %d", i);
+		recs[i].kind = "delivery";
+		recs[i].subject = subjects[i];
+		recs[i].delivery = subjects[i] + 9;
+	}
+	CU_ASSERT_EQUAL_FATAL(fg_store_append_batch(ids, st,
+	    "refs/flowgate/inbox", recs, 100, &err), 0);
+	CU_ASSERT_EQUAL(commits(repo, "refs/flowgate/inbox"), 101);
+	CU_ASSERT_EQUAL(loose_objects(repo), 0);
+	CU_ASSERT_EQUAL(fg_pack_count(objdir_of(st)), packs + 1);
+	CU_ASSERT_EQUAL(fg_store_tip(&tip, st, "refs/flowgate/inbox", &err), 0);
+	CU_ASSERT(git_oid_equal(&tip, &ids[99]));
+	/* A chain: each record's parent is the one before. */
+	for (i = 0; i < 100; i++) {
+		git_oid_tostr(hex, sizeof(hex), i ? &ids[i - 1] : &first);
+		fg_buf_reset(&b);
+		capture(&b, "git -C '%s' rev-parse %.40s^", repo,
+		    git_oid_tostr_s(&ids[i]));
+		CU_ASSERT(strncmp(b.ptr, hex, GIT_OID_HEXSZ) == 0);
+	}
+	fg_buf_reset(&b);
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' log --format=%%s -2 "
+	    "refs/flowgate/inbox", repo), 0);
+	CU_ASSERT_STRING_EQUAL(b.ptr, "delivery 99\ndelivery 98\n");
+
+	CU_ASSERT_EQUAL(fg_store_append_batch(ids, st, "refs/flowgate/inbox",
+	    recs, 0, &err), FG_EINVALID);
+	CU_ASSERT_EQUAL(fg_store_append_batch(ids, st, "refs/flowgate/inbox",
+	    recs, FG_STORE_BATCH_MAX + 1, &err), FG_ELIMIT);
+	recs[50].kind = "BAD";
+	CU_ASSERT_EQUAL(fg_store_append_batch(ids, st, "refs/flowgate/inbox",
+	    recs, 100, &err), FG_EINVALID);
+	CU_ASSERT_EQUAL(commits(repo, "refs/flowgate/inbox"), 101);
+	CU_ASSERT(fsck_clean(repo));
+	fg_buf_release(&b);
+	fg_store_free(st);
+}
+
+static void
+test_store_ref_cas_moves_cursors(void)
+{
+	const char *repo = new_repo();
+	struct fg_store *st = open_store(repo, 0);
+	struct fg_err err = FG_ERR_INIT;
+	git_oid a, b, tip, missing;
+
+	CU_ASSERT_EQUAL_FATAL(append(st, "refs/flowgate/inbox", "delivery",
+	    "one", &a), 0);
+	CU_ASSERT_EQUAL_FATAL(append(st, "refs/flowgate/inbox", "delivery",
+	    "two", &b), 0);
+	CU_ASSERT_EQUAL(fg_store_ref_cas(st, "refs/flowgate/inbox-done", NULL,
+	    &a, &err), 0);
+	CU_ASSERT_EQUAL(fg_store_ref_cas(st, "refs/flowgate/inbox-done", NULL,
+	    &b, &err), FG_ECONFLICT);
+	CU_ASSERT_EQUAL(fg_store_ref_cas(st, "refs/flowgate/inbox-done", &b,
+	    &b, &err), FG_ECONFLICT);
+	CU_ASSERT_EQUAL(fg_store_ref_cas(st, "refs/flowgate/inbox-done", &a,
+	    &b, &err), 0);
+	CU_ASSERT_EQUAL(fg_store_tip(&tip, st, "refs/flowgate/inbox-done",
+	    &err), 0);
+	CU_ASSERT(git_oid_equal(&tip, &b));
+	CU_ASSERT_EQUAL(fg_store_ref_cas(st, "refs/heads/main", NULL, &b, &err),
+	    FG_EINVALID);
+	git_oid_fromstr(&missing, "2222222222222222222222222222222222222222");
+	CU_ASSERT_EQUAL(fg_store_ref_cas(st, "refs/flowgate/x", NULL, &missing,
+	    &err), FG_ENOTFOUND);
+	CU_ASSERT_EQUAL(commits(repo, "refs/flowgate/inbox-done"), 2);
+	fg_store_free(st);
+}
+
+static void
+test_store_maintain_packs_loose_objects_and_rolls_up_packs(void)
+{
+	const char *repo = new_repo();
+	struct fg_store *st = open_store(repo, FG_STORE_NO_MAINTAIN);
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_store_stats stats;
+	struct fg_record recs[10];
+	struct fg_store_iter *it = NULL;
+	const struct fg_store_entry *e;
+	const char *objdir;
+	char subject[32];
+	int i, n;
+
+	objdir = objdir_of(st);
+	for (i = 0; i < 200; i++) {
+		snprintf(subject, sizeof(subject), "push %d", i);
+		CU_ASSERT_EQUAL_FATAL(append(st, ACT, "push", subject, NULL), 0);
+	}
+	CU_ASSERT(loose_objects(repo) >= 400);
+	CU_ASSERT_EQUAL(fg_store_maintain(st, 1u << 30, &err), 0);
+	CU_ASSERT(loose_objects(repo) >= 400);	/* under the threshold */
+	CU_ASSERT_EQUAL(fg_store_maintain(st, 0, &err), 0);
+	CU_ASSERT_EQUAL(loose_objects(repo), 0);
+	fg_store_get_stats(&stats, st);
+	CU_ASSERT(stats.loose_packed >= 400);
+
+	/* Ten one-record batches: ten packs, rolled up geometrically. */
+	memset(recs, 0, sizeof(recs));
+	recs[0].kind = "push";
+	for (i = 0; i < 10; i++) {
+		snprintf(subject, sizeof(subject), "batch %d", i);
+		recs[0].subject = subject;
+		CU_ASSERT_EQUAL_FATAL(fg_store_append_batch(NULL, st, ACT, recs,
+		    1, &err), 0);
+	}
+	CU_ASSERT(fg_pack_count(objdir) >= 10);
+	CU_ASSERT_EQUAL(fg_store_maintain(st, 0, &err), 0);
+	CU_ASSERT(fg_pack_count(objdir) <= 3);
+	fg_store_get_stats(&stats, st);
+	CU_ASSERT(stats.packs_merged >= 9);
+
+	/* Everything is still there, for git and for us. */
+	CU_ASSERT_EQUAL(commits(repo, ACT), 210);
+	CU_ASSERT_EQUAL_FATAL(fg_store_iter_new(&it, st, ACT, NULL, &err), 0);
+	for (n = 0; fg_store_iter_next(&e, it, &err) == 0 && e != NULL; n++)
+		;
+	CU_ASSERT_EQUAL(n, 210);
+	fg_store_iter_free(it);
+	CU_ASSERT(fsck_clean(repo));
+	fg_store_free(st);
+}
+
+static void
+test_store_removes_stale_ref_locks(void)
+{
+	const char *repo = new_repo();
+	struct fg_store *st = open_store(repo, 0);
+	struct fg_store_stats stats;
+	char lock[4096];
+	pid_t pid;
+	int status;
+
+	CU_ASSERT_EQUAL_FATAL(append(st, ACT, "push", "one", NULL), 0);
+	/* Dead: a writer killed an hour ago. */
+	snprintf(lock, sizeof(lock), "%s/%s.lock", repo, ACT);
+	CU_ASSERT_FATAL(fg_unit_sh("echo x > '%s' && touch -d '1 hour ago' "
+	    "'%s'", lock, lock) == 0);
+	fg_store_set_stale_lock_age(st, 2);
+	CU_ASSERT_EQUAL(append(st, ACT, "push", "two", NULL), 0);
+	fg_store_get_stats(&stats, st);
+	CU_ASSERT_EQUAL(stats.stale_locks, 1);
+
+	/* Alive: held for a moment by someone else, then released. */
+	CU_ASSERT_FATAL(fg_unit_sh("echo x > '%s'", lock) == 0);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		usleep(300 * 1000);
+		unlink(lock);
+		_exit(0);
+	}
+	CU_ASSERT_EQUAL(append(st, ACT, "push", "three", NULL), 0);
+	waitpid(pid, &status, 0);
+	fg_store_get_stats(&stats, st);
+	CU_ASSERT_EQUAL(stats.stale_locks, 1);
+	CU_ASSERT(stats.retries > 0);
+	CU_ASSERT_EQUAL(commits(repo, ACT), 3);
+	fg_store_free(st);
+}
+
+/*
+ * Many writers.  Each child opens its own store, as separate processes
+ * (hooks, the daemon, the CLI) do, and reports failure by exit status.
+ */
+#define WRITERS		4
+#define PER_WRITER	1000
+#define NOTES_PER_WRITER 250
+
+static void
+run_children(const char *repo, int n, void (*fn)(const char *, int))
+{
+	pid_t pids[16];
+	int i, status;
+
+	for (i = 0; i < n; i++) {
+		pids[i] = fork();
+		CU_ASSERT_FATAL(pids[i] >= 0);
+		if (pids[i] == 0) {
+			fn(repo, i);
+			_exit(0);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		CU_ASSERT(waitpid(pids[i], &status, 0) == pids[i]);
+		CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+}
+
+static void
+appender(const char *repo, int k)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_store *st = NULL;
+	struct fg_store_stats stats;
+	struct fg_record r;
+	char subject[64], run[16];
+	git_oid id;
+	int i;
+
+	if (fg_store_open(&st, repo, 0, &err) < 0)
+		_exit(1);
+	memset(&r, 0, sizeof(r));
+	r.kind = "push";
+	r.subject = subject;
+	r.run = run;
+	r.actor_name = "writer";
+	for (i = 0; i < PER_WRITER; i++) {
+		snprintf(subject, sizeof(subject), "writer %d record %d", k, i);
+		snprintf(run, sizeof(run), "%d", k);
+		if (fg_store_append(&id, st, ACT, &r, &err) < 0) {
+			fprintf(stderr, "writer %d: %s\n", k, err.msg);
+			_exit(1);
+		}
+	}
+	fg_store_get_stats(&stats, st);
+	fprintf(stderr, "writer %d: %d appends, %llu retries\n", k, PER_WRITER,
+	    (unsigned long long)stats.retries);
+	fg_store_free(st);
+}
+
+static void
+test_store_concurrent_appends_lose_nothing(void)
+{
+	const char *repo = new_repo();
+	struct fg_buf b = FG_BUF_INIT;
+
+	run_children(repo, WRITERS, appender);
+	CU_ASSERT_EQUAL(commits(repo, ACT), WRITERS * PER_WRITER);
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' log --format=%%s %s | sort | "
+	    "uniq -d | wc -l; git -C '%s' log --format=%%s %s | sort -u | "
+	    "wc -l", repo, ACT, repo, ACT), 0);
+	CU_ASSERT_STRING_EQUAL(b.ptr, "0\n4000\n");
+	fg_buf_reset(&b);
+	/* Each writer's records are all there, in its own order. */
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' log --reverse --format=%%s %s "
+	    "| awk '{ if ($4 != n[$2]++) bad++ } END { print bad + 0 }'", repo,
+	    ACT), 0);
+	CU_ASSERT_STRING_EQUAL(b.ptr, "0\n");
+	CU_ASSERT(fsck_clean(repo));
+	fg_buf_release(&b);
+}
+
+static git_oid note_targets[WRITERS + 1];
+
+static void
+noter(const char *repo, int k)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_store *st = NULL;
+	char key[32];
+	cJSON *keys;
+	int i;
+
+	if (fg_store_open(&st, repo, 0, &err) < 0)
+		_exit(1);
+	for (i = 0; i < NOTES_PER_WRITER; i++) {
+		snprintf(key, sizeof(key), "w%d-%d", k, i);
+		keys = cJSON_CreateObject();
+		cJSON_AddNumberToObject(keys, key, i);
+		if (fg_store_note_merge(st, &note_targets[k], keys, "noter",
+		    NULL, &err) < 0 ||
+		    fg_store_note_merge(st, &note_targets[WRITERS], keys,
+		    "noter", NULL, &err) < 0) {
+			fprintf(stderr, "noter %d: %s\n", k, err.msg);
+			_exit(1);
+		}
+		cJSON_Delete(keys);
+	}
+	fg_store_free(st);
+}
+
+static void
+test_store_concurrent_notes_lose_nothing(void)
+{
+	const char *repo = new_repo();
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_store *st;
+	cJSON *note = NULL;
+	char what[16], key[32];
+	int k, i, missing = 0;
+
+	for (k = 0; k <= WRITERS; k++) {
+		snprintf(what, sizeof(what), "c%d", k);
+		project_commit(&note_targets[k], repo, what);
+	}
+	run_children(repo, WRITERS, noter);
+	st = open_store(repo, 0);
+	for (k = 0; k < WRITERS; k++) {
+		CU_ASSERT_EQUAL_FATAL(fg_store_note_get(&note, st,
+		    &note_targets[k], &err), 0);
+		CU_ASSERT_EQUAL(cJSON_GetArraySize(note), NOTES_PER_WRITER);
+		cJSON_Delete(note);
+	}
+	CU_ASSERT_EQUAL_FATAL(fg_store_note_get(&note, st,
+	    &note_targets[WRITERS], &err), 0);
+	CU_ASSERT_EQUAL(cJSON_GetArraySize(note), WRITERS * NOTES_PER_WRITER);
+	for (k = 0; k < WRITERS; k++) {
+		for (i = 0; i < NOTES_PER_WRITER; i++) {
+			snprintf(key, sizeof(key), "w%d-%d", k, i);
+			if (cJSON_GetObjectItem(note, key) == NULL)
+				missing++;
+		}
+	}
+	CU_ASSERT_EQUAL(missing, 0);
+	cJSON_Delete(note);
+	/* One notes commit per change that changed something. */
+	CU_ASSERT_EQUAL(commits(repo, "refs/notes/flowgate"),
+	    2 * WRITERS * NOTES_PER_WRITER);
+	CU_ASSERT(fsck_clean(repo));
+	fg_store_free(st);
+}
+
+static void
+mixed_writer(const char *repo, int k)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_store *st = NULL;
+	struct fg_record recs[25];
+	char subject[64];
+	git_oid id;
+	int i, j;
+
+	if (fg_store_open(&st, repo, 0, &err) < 0)
+		_exit(1);
+	memset(recs, 0, sizeof(recs));
+	for (i = 0; i < 25; i++) {
+		recs[i].kind = "delivery";
+		recs[i].subject = "batched";
+	}
+	for (i = 0; i < 40; i++) {
+		if (k % 2 == 0) {
+			for (j = 0; j < 25; j++)
+				recs[j].delivery = k ? "b" : "a";
+			if (fg_store_append_batch(NULL, st, ACT, recs, 25,
+			    &err) < 0) {
+				fprintf(stderr, "batcher %d: %s\n", k, err.msg);
+				_exit(1);
+			}
+		} else {
+			for (j = 0; j < 25; j++) {
+				snprintf(subject, sizeof(subject), "single %d "
+				    "%d %d", k, i, j);
+				recs[0].subject = subject;
+				if (fg_store_append(&id, st, ACT, &recs[0],
+				    &err) < 0) {
+					fprintf(stderr, "appender %d: %s\n", k,
+					    err.msg);
+					_exit(1);
+				}
+			}
+		}
+	}
+	fg_store_free(st);
+}
+
+static void
+test_store_concurrent_batches_and_appends_lose_nothing(void)
+{
+	const char *repo = new_repo();
+
+	run_children(repo, 4, mixed_writer);
+	CU_ASSERT_EQUAL(commits(repo, ACT), 4 * 40 * 25);
+	CU_ASSERT(fsck_clean(repo));
+}
+
+/* Appends, batches, notes and cursor moves, until killed. */
+static void
+crash_writer(const char *repo, int k)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_store *st = NULL;
+	struct fg_record recs[20];
+	char subject[64], key[32];
+	git_oid id, done, tip;
+	bool have_done = false;
+	cJSON *keys;
+	int i, j;
+
+	if (fg_store_open(&st, repo, 0, &err) < 0)
+		_exit(1);
+	fg_store_set_stale_lock_age(st, 1);
+	fg_store_set_auto_maintain(st, 64);
+	memset(recs, 0, sizeof(recs));
+	for (i = 0;; i++) {
+		snprintf(subject, sizeof(subject), "crash %d %d", k, i);
+		for (j = 0; j < 20; j++) {
+			recs[j].kind = "push";
+			recs[j].subject = subject;
+		}
+		switch (i % 4) {
+		case 0:
+			if (fg_store_append(&id, st, ACT, &recs[0], &err) < 0)
+				_exit(1);
+			break;
+		case 1:
+			if (fg_store_append_batch(NULL, st, ACT, recs, 20,
+			    &err) < 0)
+				_exit(1);
+			break;
+		case 2:
+			if (fg_store_tip(&tip, st, ACT, &err) < 0)
+				break;
+			snprintf(key, sizeof(key), "k%d", i);
+			keys = cJSON_CreateObject();
+			cJSON_AddStringToObject(keys, key, subject);
+			if (fg_store_note_merge(st, &tip, keys, NULL, NULL,
+			    &err) < 0)
+				_exit(1);
+			cJSON_Delete(keys);
+			break;
+		default:
+			if (fg_store_tip(&tip, st, ACT, &err) < 0)
+				break;
+			if (fg_store_ref_cas(st, "refs/flowgate/cursor",
+			    have_done ? &done : NULL, &tip, &err) == 0) {
+				done = tip;
+				have_done = true;
+			}
+			break;
+		}
+	}
+}
+
+static void
+test_store_kill_9_leaves_complete_commits(void)
+{
+	const char *repo = new_repo();
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf b = FG_BUF_INIT, file = FG_BUF_INIT;
+	struct fg_store_iter *it = NULL;
+	const struct fg_store_entry *e;
+	struct fg_store *st;
+	cJSON *json;
+	pid_t pids[2];
+	unsigned int seed = (unsigned int)time(NULL);
+	int round, i, status, n = 0, bad = 0;
+
+	for (round = 0; round < 15; round++) {
+		for (i = 0; i < 2; i++) {
+			pids[i] = fork();
+			CU_ASSERT_FATAL(pids[i] >= 0);
+			if (pids[i] == 0) {
+				crash_writer(repo, i);
+				_exit(0);
+			}
+		}
+		usleep((useconds_t)(20000 + rand_r(&seed) % 150000));
+		for (i = 0; i < 2; i++) {
+			kill(pids[i], SIGKILL);
+			waitpid(pids[i], &status, 0);
+			CU_ASSERT(WIFSIGNALED(status));
+		}
+	}
+	/* Every ref resolves to a commit; git finds nothing wrong. */
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' for-each-ref "
+	    "--format='%%(objecttype)' | sort | uniq -c", repo), 0);
+	CU_ASSERT_PTR_NULL(strstr(b.ptr, "blob"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(b.ptr, "commit"));
+	CU_ASSERT(fsck_clean(repo));
+
+	/* Every reachable record is whole. */
+	st = open_store(repo, 0);
+	CU_ASSERT_EQUAL_FATAL(fg_store_iter_new(&it, st, ACT, NULL, &err), 0);
+	while (fg_store_iter_next(&e, it, &err) == 0 && e != NULL) {
+		n++;
+		fg_buf_reset(&file);
+		json = NULL;
+		if (fg_store_read_file_at(&file, st, &e->id, "record.json",
+		    &err) < 0 || fg_json_parse(&json, file.ptr, file.len,
+		    &err) < 0 || fg_store_entry_get(e, "Flowgate-Kind") == NULL)
+			bad++;
+		cJSON_Delete(json);
+	}
+	fg_store_iter_free(it);
+	CU_ASSERT(n > 0);
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(commits(repo, ACT), n);
+
+	/* And the store still takes writes, stale locks or not. */
+	fg_store_set_stale_lock_age(st, 1);
+	CU_ASSERT_EQUAL(append(st, ACT, "push", "after the crashes", NULL), 0);
+	CU_ASSERT_EQUAL(fg_store_maintain(st, 0, &err), 0);
+	CU_ASSERT(fsck_clean(repo));
+	fg_store_free(st);
+	fg_buf_release(&b);
+	fg_buf_release(&file);
+}
+
+static CU_TestInfo tests[] = {
+	{ "open refuses a missing repository",
+	    test_store_open_refuses_a_missing_repository },
+	{ "append round trip", test_store_append_round_trip },
+	{ "append refuses refs outside refs/flowgate",
+	    test_store_append_refuses_refs_outside_flowgate },
+	{ "append refuses bad records", test_store_append_refuses_bad_records },
+	{ "files round trip with NUL bytes",
+	    test_store_files_round_trip_with_nul_bytes },
+	{ "tree holds only this record", test_store_tree_holds_only_this_record },
+	{ "hostile text cannot forge trailers",
+	    test_record_hostile_text_cannot_forge_trailers },
+	{ "escape line", test_record_escape_line },
+	{ "limits hold with 1 MB strings",
+	    test_record_limits_hold_with_1mb_strings },
+	{ "record.json follows the schema", test_record_json_follows_the_schema },
+	{ "walk is newest first, filtered and lazy",
+	    test_store_walk_is_newest_first_filtered_and_lazy },
+	{ "notes merge keys", test_store_notes_merge_keys },
+	{ "batch is one pack and no loose objects",
+	    test_store_batch_is_one_pack_and_no_loose_objects },
+	{ "ref cas moves cursors", test_store_ref_cas_moves_cursors },
+	{ "maintain packs loose objects and rolls up packs",
+	    test_store_maintain_packs_loose_objects_and_rolls_up_packs },
+	{ "removes stale ref locks", test_store_removes_stale_ref_locks },
+	{ "4 x 1000 concurrent appends lose nothing",
+	    test_store_concurrent_appends_lose_nothing },
+	{ "concurrent notes lose nothing",
+	    test_store_concurrent_notes_lose_nothing },
+	{ "concurrent batches and appends lose nothing",
+	    test_store_concurrent_batches_and_appends_lose_nothing },
+	{ "kill -9 leaves complete commits",
+	    test_store_kill_9_leaves_complete_commits },
+	CU_TEST_INFO_NULL,
+};
+
+FG_UNIT_MAIN("store", tests)
