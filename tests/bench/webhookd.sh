@@ -58,22 +58,22 @@ local f = io.open("$T/pr.json", "rb")
 local body = f:read("*a")
 f:close()
 local n = 0
-local tid = 0
+local counter = 1
+-- setup() runs in the main state; "id" becomes a global of the thread's.
 function setup(thread)
-	tid = tid + 1
-	thread:set("tid", tid)
+	thread:set("id", counter)
+	counter = counter + 1
 end
 function request()
 	n = n + 1
 	return wrk.format("POST", nil, {
 		["Content-Type"] = "application/json",
 		["X-GitHub-Event"] = "pull_request",
-		["X-GitHub-Delivery"] = "bench-" .. tid .. "-" .. n .. "-" .. os.time(),
+		["X-GitHub-Delivery"] = "bench-" .. id .. "-" .. n .. "-" .. os.time(),
 		["X-Hub-Signature-256"] = "sha256=$SIG",
 	}, body)
 end
 function done(summary, latency, requests)
-	local codes = 0
 	io.write(string.format("RESULT %.0f %.2f %.2f %d %d\n",
 	    summary.requests / (summary.duration / 1e6),
 	    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
