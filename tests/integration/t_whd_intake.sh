@@ -244,6 +244,20 @@ like "a good file is applied" "$(cat "$T/whd.log")" "event=reloaded"
 r=$(gh pull_request "$B" after-good-hup)
 like "with its new limits" "$r" "^413 "
 
+# Connections over the limit are closed at once.
+kill -TERM "$WHD_PID"; wait "$WHD_PID"
+printf 'version: 1\nroot: %s\nlimits: {connections: 1}\n' "$ROOT" > "$T/one.yaml"
+whd_start --config "$T/one.yaml"
+bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT; sleep 2" &
+holder=$!
+sleep 0.5
+r=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$URL/healthz")
+is "a connection over the limit is closed" "$r" "000"
+wait "$holder"
+sleep 1.2
+r=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$URL/healthz")
+is "and once one is free the next is served" "$r" "200"
+
 whd_stop
 is "SIGTERM exits 0" "$WHD_RC" 0
 like "after saying so" "$(tail -n 2 "$T/whd.log")" "event=stopped"
