@@ -43,5 +43,6 @@ int cmd_init(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_templates(int argc, char **argv);
 int cmd_pipeline(int argc, char **argv);
+int cmd_activity(int argc, char **argv);
 
 #endif

@@ -26,6 +26,7 @@ static const struct command {
 	{ "config", cmd_config, "check, show or apply the pipeline config" },
 	{ "templates", cmd_templates, "list the built-in templates" },
 	{ "pipeline", cmd_pipeline, "show the pipeline's stages" },
+	{ "activity", cmd_activity, "what happened, newest first" },
 };
 
 static void

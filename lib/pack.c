@@ -744,7 +744,7 @@ list_loose(git_oid **out, size_t *nout, const char *objdir,
 				}
 				ids = p;
 			}
-			snprintf(hex, sizeof(hex), "%02x%s", i, de->d_name);
+			snprintf(hex, sizeof(hex), "%02x%.38s", i, de->d_name);
 			if (git_oid_fromstr(&ids[n], hex) == 0)
 				n++;
 		}
