@@ -22,9 +22,9 @@
  * (queue_max): past it, submit refuses with FG_ELIMIT and the daemon
  * answers 503, so overload never queues without limit.
  *
- * The store.  inbox.c reaches the repository only through the three
- * whd_store_* functions below (store.c), so the store library behind
- * them can change without touching the batching.
+ * The store.  inbox.c reaches the repository only through the
+ * whd_store_* functions below (inbox_store.c), so the store library
+ * behind them can change without touching the batching.
  */
 #ifndef FG_WHD_INBOX_H
 #define FG_WHD_INBOX_H
@@ -82,8 +82,8 @@ void whd_delivery_free(struct whd_delivery *d);
 
 /*
  * Start the writer thread.  batch_max bounds the deliveries per commit,
- * queue_max the bytes waiting.  fsync: write each group commit with
- * fsync (always, except in tests of the batching itself).
+ * queue_max the bytes waiting.  Every group commit is fsync'd
+ * (inbox_store.c opens the store with FG_STORE_FSYNC).
  */
 int whd_inbox_new(struct whd_inbox **out, struct whd *d, int batch_max,
     uint64_t queue_max, struct fg_err *err);

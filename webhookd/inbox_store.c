@@ -7,9 +7,9 @@
  * and the Flowgate-Delivery and Flowgate-Event trailers; a batch is
  * appended with fg_store_append_batch (one pack, one ref update, fsync).
  *
- * Until lib/store.h is part of the tree this builds a stand-in that
- * refuses every write, so the daemon answers 500 and acknowledges
- * nothing it has not stored.
+ * Built without lib/store.h (a tree from before the store was merged)
+ * this is a stand-in that refuses every write, so the daemon answers 500
+ * and acknowledges nothing it has not stored.
  */
 #include <stdio.h>
 #include <stdlib.h>
