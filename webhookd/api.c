@@ -38,18 +38,9 @@
 #include "pool.h"
 #include "schema.h"
 #include "template.h"
+#include "store.h"
 #include "util.h"
 #include "whd.h"
-
-#if defined(__has_include)
-#if __has_include("store.h")
-#define WHD_HAVE_STORE 1
-#endif
-#endif
-
-#ifdef WHD_HAVE_STORE
-#include "store.h"
-#endif
 #include "banned.h"
 
 #define API_LIMIT_DEFAULT 50
@@ -182,8 +173,6 @@ out:
 	git_repository_free(repo);
 }
 
-#ifdef WHD_HAVE_STORE
-
 static cJSON *
 entry_json(const struct fg_store_entry *e)
 {
@@ -301,8 +290,6 @@ out:
 	fg_store_free(st);
 }
 
-#endif
-
 static void
 api_run(struct whd_task *t)
 {
@@ -312,12 +299,7 @@ api_run(struct whd_task *t)
 	switch (at->op) {
 	case API_PIPELINE:
 		run_pipeline(at);
-		return;
-	default:
 		break;
-	}
-#ifdef WHD_HAVE_STORE
-	switch (at->op) {
 	case API_ACTIVITY:
 		run_log(at, "refs/flowgate/activity", NULL);
 		break;
@@ -328,14 +310,7 @@ api_run(struct whd_task *t)
 	case API_PULL:
 		run_pull(at);
 		break;
-	default:
-		break;
 	}
-#else
-	(void)ref;
-	task_error(at, 503, "unavailable", "this build has no store "
-	    "(lib/store.h)");
-#endif
 }
 
 static void

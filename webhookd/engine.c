@@ -11,9 +11,6 @@
  *   3. inbox-done moves to the last processed commit.
  * A crash anywhere repeats at most the current batch, and the checks in
  * 1 and 2 make the repetition write nothing twice.
- *
- * Until lib/store.h is part of the tree this builds a stand-in that
- * processes nothing.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,20 +22,10 @@
 #include "log.h"
 #include "util.h"
 
-#if defined(__has_include)
-#if __has_include("store.h")
-#define WHD_HAVE_STORE 1
-#endif
-#endif
-
-#ifdef WHD_HAVE_STORE
 #include <git2.h>
 
 #include "store.h"
-#endif
 #include "banned.h"
-
-#ifdef WHD_HAVE_STORE
 
 #define INBOX_REF "refs/flowgate/inbox"
 #define DONE_REF "refs/flowgate/inbox-done"
@@ -550,27 +537,3 @@ whd_engine_close(void *cache)
 {
 	fg_store_free(cache);
 }
-
-#else /* !WHD_HAVE_STORE */
-
-int
-whd_engine_drain(void **cache, const char *repo, const char *path,
-    size_t max, size_t *processed, size_t *remaining, struct fg_err *err)
-{
-	(void)cache;
-	(void)repo;
-	(void)path;
-	(void)max;
-	(void)err;
-	*processed = 0;
-	*remaining = 0;
-	return 0;
-}
-
-void
-whd_engine_close(void *cache)
-{
-	(void)cache;
-}
-
-#endif

@@ -6,10 +6,6 @@
  * its tree holding event.json and payload, its message a readable subject
  * and the Flowgate-Delivery and Flowgate-Event trailers; a batch is
  * appended with fg_store_append_batch (one pack, one ref update, fsync).
- *
- * Built without lib/store.h (a tree from before the store was merged)
- * this is a stand-in that refuses every write, so the daemon answers 500
- * and acknowledges nothing it has not stored.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,22 +13,11 @@
 
 #include "inbox.h"
 #include "log.h"
-#include "util.h"
-
-#if defined(__has_include)
-#if __has_include("store.h")
-#define WHD_HAVE_STORE 1
-#endif
-#endif
-
-#ifdef WHD_HAVE_STORE
 #include "store.h"
-#endif
+#include "util.h"
 #include "banned.h"
 
 #define INBOX_REF "refs/flowgate/inbox"
-
-#ifdef WHD_HAVE_STORE
 
 static int
 open_cached(struct fg_store **out, void **cache, const char *path,
@@ -169,40 +154,3 @@ whd_store_close(void *cache)
 {
 	fg_store_free(cache);
 }
-
-#else /* !WHD_HAVE_STORE */
-
-int
-whd_store_append(char commit[41], void **cache, const char *path,
-    struct whd_delivery **v, size_t n, struct fg_err *err)
-{
-	(void)cache;
-	(void)path;
-	(void)v;
-	(void)n;
-	commit[0] = '\0';
-	return fg_err_set(err, FG_EIO, "this build has no store (lib/store.h)"
-	    ": nothing can be recorded");
-}
-
-int
-whd_store_seen(void **cache, const char *path, size_t max,
-    void (*fn)(const char *id, void *payload), void *payload,
-    struct fg_err *err)
-{
-	(void)cache;
-	(void)path;
-	(void)max;
-	(void)fn;
-	(void)payload;
-	(void)err;
-	return 0;
-}
-
-void
-whd_store_close(void *cache)
-{
-	(void)cache;
-}
-
-#endif
