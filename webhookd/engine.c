@@ -16,15 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
-#include "event.h"
-#include "pull.h"
-#include "log.h"
-#include "util.h"
-
 #include <git2.h>
 
+#include "engine.h"
+#include "event.h"
+#include "log.h"
+#include "pull.h"
 #include "store.h"
+#include "util.h"
 #include "banned.h"
 
 #define INBOX_REF "refs/flowgate/inbox"
