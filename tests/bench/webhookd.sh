@@ -1,0 +1,194 @@
+#!/bin/sh
+# webhookd.sh - flowgate-webhookd against adnanh/webhook and a bare
+# libevent server, with wrk on 127.0.0.1 and signed ~9 KB GitHub
+# pull_request deliveries (each with its own delivery id).
+#
+#   flowgate-webhookd   every delivery verified, normalized and fsync'd
+#                       into refs/flowgate/inbox (group commit) before 202
+#   webhook /bin/true   adnanh/webhook verifying the same signature and
+#                       running /bin/true (its default: answer at once)
+#   webhook no command  the same hook without a command
+#   bare202 HMAC        libevent answering 202 after the HMAC check
+#
+# Prints requests/s and p50/p99 latency of each, flowgate's peak RSS, and
+# the ratios; then an overload run (256 connections, a small queue) that
+# must answer 503 rather than grow.  Not part of 'make check'.
+#
+#   DURATION=10 CONNS=32 sh tests/bench/webhookd.sh
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-32}
+THREADS=${THREADS:-2}
+KEY=bench-secret
+CORPUS=${FLOWGATE_SHARED:-$top/../shared}/corpus/webhooks
+
+for p in wrk webhook jq; do
+	if ! command -v $p >/dev/null 2>&1; then
+		if [ "$(id -u)" -eq 0 ]; then
+			apt-get install -y -qq $p >/dev/null 2>&1 ||
+			    { apt-get update -qq && apt-get install -y -qq $p; } >/dev/null 2>&1
+		fi
+		command -v $p >/dev/null 2>&1 || { echo "bench: needs $p" >&2; exit 1; }
+	fi
+done
+[ -x "$top/tests/bench/bare202" ] || make -C "$top" tests/bench/bare202 >/dev/null
+T=$(mktemp -d "${TMPDIR:-/tmp}/fg-bench-XXXXXX")
+pids=""
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+jq -c '{action, number, pull_request: (.pull_request |
+    del(.head.repo, .base.repo, ._links)), repository: {id: .repository.id,
+    full_name: .repository.full_name, name: .repository.name,
+    owner: .repository.owner}, sender}' \
+    "$CORPUS/github/pull_request.opened.json" > "$T/pr.json"
+SIG=$(openssl dgst -sha256 -hmac "$KEY" < "$T/pr.json" | sed 's/^.*= //')
+mkdir -p "$T/repos/Codertocat"
+git init -q --bare "$T/repos/Codertocat/Hello-World.git"
+
+# Each request carries a fresh delivery id: flowgate would answer a
+# repeated one 200 duplicate without writing it.
+cat > "$T/post.lua" <<EOF
+local f = io.open("$T/pr.json", "rb")
+local body = f:read("*a")
+f:close()
+local n = 0
+local counter = 1
+-- setup() runs in the main state; "id" becomes a global of the thread's.
+function setup(thread)
+	thread:set("id", counter)
+	counter = counter + 1
+end
+function request()
+	n = n + 1
+	return wrk.format("POST", nil, {
+		["Content-Type"] = "application/json",
+		["X-GitHub-Event"] = "pull_request",
+		["X-GitHub-Delivery"] = "bench-" .. id .. "-" .. n .. "-" .. os.time(),
+		["X-Hub-Signature-256"] = "sha256=$SIG",
+	}, body)
+end
+function done(summary, latency, requests)
+	io.write(string.format("RESULT %.0f %.2f %.2f %d %d\n",
+	    summary.requests / (summary.duration / 1e6),
+	    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+	    summary.errors.status, summary.requests))
+end
+EOF
+
+port() {
+	echo $(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000 ))
+}
+
+wait_up() {
+	i=0
+	while [ $i -lt 100 ]; do
+		curl -s -o /dev/null "$1" && return 0
+		sleep 0.05
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# bench NAME URL [PID]: run wrk; record "NAME rps p50 p99 non2xx rss".
+bench() {
+	rss=0
+	if [ -n "${3:-}" ]; then
+		( while kill -0 "$3" 2>/dev/null; do
+			grep VmRSS /proc/"$3"/status 2>/dev/null | awk '{print $2}'
+			sleep 0.2
+		done ) > "$T/rss.$1" &
+		sampler=$!
+	fi
+	wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s "$T/post.lua" "$2" \
+	    > "$T/wrk.$1" 2>&1
+	res=$(grep '^RESULT' "$T/wrk.$1" | cut -d' ' -f2-)
+	if [ -n "${3:-}" ]; then
+		kill "$sampler" 2>/dev/null
+		wait "$sampler" 2>/dev/null
+		rss=$(sort -n "$T/rss.$1" | tail -n 1)
+	fi
+	echo "$1 $res ${rss:-0}" >> "$T/results"
+}
+
+: > "$T/results"
+
+# flowgate-webhookd
+P=$(port)
+FLOWGATE_WEBHOOK_SECRET=$KEY "$top/webhookd/flowgate-webhookd" \
+    --root "$T/repos" --listen "127.0.0.1:$P" 2>/dev/null &
+fpid=$!
+pids="$pids $fpid"
+wait_up "http://127.0.0.1:$P/healthz" || { echo "bench: webhookd did not start" >&2; exit 1; }
+bench flowgate "http://127.0.0.1:$P/hooks/github" "$fpid"
+commits=$(curl -s "http://127.0.0.1:$P/metrics" | sed -n 's/^flowgate_inbox_commits_total //p')
+dels=$(curl -s "http://127.0.0.1:$P/metrics" | sed -n 's/^flowgate_inbox_deliveries_total //p')
+kill "$fpid"; wait "$fpid" 2>/dev/null
+
+# adnanh/webhook, with /bin/true and with no command.
+cat > "$T/hooks.json" <<EOF
+[
+  { "id": "github", "execute-command": "/bin/true",
+    "command-working-directory": "$T",
+    "trigger-rule": { "match": { "type": "payload-hmac-sha256",
+      "secret": "$KEY",
+      "parameter": { "source": "header", "name": "X-Hub-Signature-256" } } } },
+  { "id": "nocmd", "execute-command": "",
+    "trigger-rule": { "match": { "type": "payload-hmac-sha256",
+      "secret": "$KEY",
+      "parameter": { "source": "header", "name": "X-Hub-Signature-256" } } } }
+]
+EOF
+P=$(port)
+webhook -hooks "$T/hooks.json" -ip 127.0.0.1 -port "$P" >/dev/null 2>&1 &
+wpid=$!
+pids="$pids $wpid"
+wait_up "http://127.0.0.1:$P/" || { echo "bench: webhook did not start" >&2; exit 1; }
+bench webhook-true "http://127.0.0.1:$P/hooks/github"
+bench webhook-nocmd "http://127.0.0.1:$P/hooks/nocmd"
+kill "$wpid"; wait "$wpid" 2>/dev/null
+
+# bare libevent, HMAC checked.
+P=$(port)
+"$top/tests/bench/bare202" --listen "127.0.0.1:$P" --secret "$KEY" &
+bpid=$!
+pids="$pids $bpid"
+wait_up "http://127.0.0.1:$P/" || { echo "bench: bare202 did not start" >&2; exit 1; }
+bench bare202 "http://127.0.0.1:$P/hooks/github"
+kill "$bpid"; wait "$bpid" 2>/dev/null
+
+echo "wrk: $THREADS threads, $CONNS connections, ${DURATION}s each; body $(wc -c < "$T/pr.json" | tr -d ' ') bytes"
+printf '%-16s %10s %9s %9s %9s %9s\n' server 'req/s' 'p50 ms' 'p99 ms' 'non-2xx' 'RSS MB'
+while read -r name rps p50 p99 bad total rss; do
+	printf '%-16s %10s %9s %9s %9s %9s\n' "$name" "$rps" "$p50" "$p99" "$bad" \
+	    "$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')"
+done < "$T/results"
+f=$(awk '$1 == "flowgate" { print $2 }' "$T/results")
+echo "flowgate: $dels deliveries in $commits group commits (fsync'd)"
+for other in webhook-true webhook-nocmd bare202; do
+	o=$(awk -v n=$other '$1 == n { print $2 }' "$T/results")
+	awk -v f="$f" -v o="$o" -v n="$other" \
+	    'BEGIN { if (o > 0) printf "flowgate / %-14s %.2fx\n", n, f / o }'
+done
+
+# Overload: many connections, a small queue; 503s, and RSS stays bounded.
+cat > "$T/small.yaml" <<EOF
+version: 1
+root: $T/repos
+secret: {env: FLOWGATE_WEBHOOK_SECRET}
+limits: {queue: 1MB, backlog: 2000}
+EOF
+P=$(port)
+FLOWGATE_WEBHOOK_SECRET=$KEY "$top/webhookd/flowgate-webhookd" \
+    --config "$T/small.yaml" --listen "127.0.0.1:$P" 2>/dev/null &
+fpid=$!
+pids="$pids $fpid"
+wait_up "http://127.0.0.1:$P/healthz"
+CONNS=256 bench overload "http://127.0.0.1:$P/hooks/github" "$fpid"
+kill "$fpid"; wait "$fpid" 2>/dev/null
+awk '$1 == "overload" { printf "overload (256 connections, queue 1 MB, backlog 2000): %s req/s, %s non-2xx (503), peak RSS %.1f MB\n", $2, $5, $7 / 1024 }' "$T/results"

@@ -1,0 +1,126 @@
+#!/bin/sh
+# t_whd_load.sh - durability under load: 1,000 deliveries from 4
+# concurrent clients are all recorded exactly once; a kill -9 in the
+# middle of 2,000 more loses no acknowledged delivery, and after a
+# restart (and the clients' retries) every delivery is processed exactly
+# once.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/whd.sh"
+
+ROOT=$T/repos
+mkdir -p "$ROOT/Codertocat"
+APP=$ROOT/Codertocat/Hello-World.git
+git init -q --bare "$APP"
+export FLOWGATE_WEBHOOK_SECRET=$WHD_KEY
+
+# A compact pull_request delivery (about 9 KB).
+jq -c '{action, number, pull_request: (.pull_request |
+    del(.head.repo, .base.repo, ._links)), repository: {id: .repository.id,
+    full_name: .repository.full_name, name: .repository.name,
+    owner: .repository.owner}, sender}' \
+    "$CORPUS/github/pull_request.opened.json" > "$T/pr.json"
+SIG=$(sign "$WHD_KEY" "$T/pr.json")
+
+# clients PREFIX N CLIENTS: curl config files, one per client, each
+# posting N/CLIENTS deliveries with ids PREFIX-<client>-<i>.
+clients() {
+	_c=1
+	while [ $_c -le "$3" ]; do
+		_i=1
+		: > "$T/$1.$_c.cfg"
+		while [ $_i -le $(($2 / $3)) ]; do
+			cat >> "$T/$1.$_c.cfg" <<EOF
+url = "$URL/hooks/github"
+data-binary = "@$T/pr.json"
+header = "Content-Type: application/json"
+header = "X-GitHub-Event: pull_request"
+header = "X-GitHub-Delivery: $1-$_c-$_i"
+header = "X-Hub-Signature-256: sha256=$SIG"
+output = "/dev/null"
+silent
+write-out = "%{http_code} $1-$_c-$_i\\n"
+next
+EOF
+			_i=$((_i + 1))
+		done
+		_c=$((_c + 1))
+	done
+}
+
+# run PREFIX CLIENTS: run the clients in parallel; results in $T/PREFIX.out
+run() {
+	_c=1 _pids=""
+	while [ $_c -le "$2" ]; do
+		curl -K "$T/$1.$_c.cfg" > "$T/$1.$_c.out" 2>/dev/null &
+		_pids="$_pids $!"
+		_c=$((_c + 1))
+	done
+	wait $_pids
+	cat "$T/$1".*.out > "$T/$1.out"
+}
+
+count() {
+	git --git-dir="$APP" rev-list --count "$1" 2>/dev/null || echo 0
+}
+
+deliveries() {
+	git --git-dir="$APP" log --format='%(trailers:key=Flowgate-Delivery,valueonly)' \
+	    "$1" | grep -v '^$' | sort
+}
+
+whd_start --root "$ROOT" || done_testing
+
+# 1,000 deliveries, 4 clients.
+clients a 1000 4
+run a 4
+is "1000 deliveries answered 202" "$(grep -c '^202 ' "$T/a.out")" 1000
+is "the inbox holds 1000" "$(count refs/flowgate/inbox)" 1000
+is "each once" "$(deliveries refs/flowgate/inbox | uniq | wc -l | tr -d ' ')" 1000
+ok "all processed" wait_processed "$APP"
+is "1000 activity records" "$(count refs/flowgate/activity)" 1000
+is "each delivery once in the activity" \
+    "$(deliveries refs/flowgate/activity | uniq | wc -l | tr -d ' ')" 1000
+m=$(curl -s "$URL/metrics")
+like "group commits batched the load" "$m" "flowgate_inbox_deliveries_total 1000"
+commits=$(echo "$m" | sed -n 's/^flowgate_inbox_commits_total //p')
+ok "fewer group commits ($commits) than deliveries" test "$commits" -lt 1000
+
+# The same ids again: all duplicates, nothing appended.
+run a 4
+is "repeats are 200 duplicate" "$(grep -c '^200 ' "$T/a.out")" 1000
+is "and not appended" "$(count refs/flowgate/inbox)" 1000
+
+# kill -9 in the middle of 2,000.
+clients b 2000 4
+run b 4 &
+runner=$!
+sleep 1
+kill -9 "$WHD_PID"
+wait "$runner"
+grep '^20[02] ' "$T/b.out" | cut -d' ' -f2 | sort > "$T/acked1"
+acked=$(wc -l < "$T/acked1" | tr -d ' ')
+ok "some were acknowledged before the kill ($acked)" test "$acked" -gt 0
+deliveries refs/flowgate/inbox > "$T/inbox1"
+is "every acknowledged delivery is in the inbox" \
+    "$(comm -23 "$T/acked1" "$T/inbox1" | head -n 5)" ""
+
+# Restart; the clients retry everything.
+whd_start --root "$ROOT" || done_testing
+clients b 2000 4
+run b 4
+is "after the restart all 2000 are acknowledged" \
+    "$(grep -c '^20[02] ' "$T/b.out")" 2000
+ok "all processed" wait_processed "$APP"
+is "the inbox holds 3000" "$(count refs/flowgate/inbox)" 3000
+is "each delivery once in the inbox" \
+    "$(deliveries refs/flowgate/inbox | uniq | wc -l | tr -d ' ')" 3000
+is "processed = acknowledged: 3000 activity records" \
+    "$(count refs/flowgate/activity)" 3000
+is "each delivery processed once" \
+    "$(deliveries refs/flowgate/activity | uniq | wc -l | tr -d ' ')" 3000
+ok "the repository is sound" git --git-dir="$APP" fsck --no-dangling --no-progress
+
+whd_stop
+is "SIGTERM exits 0" "$WHD_RC" 0
+
+done_testing

@@ -1,0 +1,78 @@
+# whd.sh - sourced by the t_whd_*.sh scripts after lib.sh: start and stop
+# flowgate-webhookd on an ephemeral port, sign and post deliveries.
+#
+#   whd_start [ARGS...]     start the daemon (stderr to $T/whd.log), wait
+#                           for /healthz; sets $WHD_PID, $PORT, $URL
+#   whd_stop                SIGTERM, wait; sets $WHD_RC
+#   sign KEY FILE           hex HMAC-SHA256 of FILE under KEY
+#   post PATH FILE [curl args...]
+#                           POST FILE as JSON; prints "CODE BODY"
+#   gh EVENT FILE DELIVERY [KEY]
+#                           a signed GitHub delivery to /hooks/github
+#   wait_processed GITDIR   until inbox-done reaches inbox (60 s at most)
+
+WHD_KEY=${WHD_KEY:-it-secret}
+
+whd_start() {
+	_tries=0
+	while [ $_tries -lt 20 ]; do
+		_tries=$((_tries + 1))
+		PORT=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000 ))
+		URL=http://127.0.0.1:$PORT
+		"$FG_WHD" --listen "127.0.0.1:$PORT" "$@" 2>>"$T/whd.log" &
+		WHD_PID=$!
+		echo "$WHD_PID" >> "$T/.pids"
+		_i=0
+		while [ $_i -lt 200 ]; do
+			if curl -s -o /dev/null "$URL/healthz" 2>/dev/null; then
+				return 0
+			fi
+			kill -0 "$WHD_PID" 2>/dev/null || break
+			sleep 0.05
+			_i=$((_i + 1))
+		done
+		kill "$WHD_PID" 2>/dev/null
+		wait "$WHD_PID" 2>/dev/null
+		# Port taken (bind failed)?  Try another; anything else is fatal.
+		grep -q "cannot listen" "$T/whd.log" || break
+	done
+	echo "# flowgate-webhookd did not start:" >&2
+	tail -n 20 "$T/whd.log" >&2
+	return 1
+}
+
+whd_stop() {
+	kill -TERM "$WHD_PID" 2>/dev/null
+	wait "$WHD_PID"
+	WHD_RC=$?
+}
+
+sign() {
+	openssl dgst -sha256 -hmac "$1" < "$2" | sed 's/^.*= //'
+}
+
+post() {
+	_path=$1 _file=$2; shift 2
+	curl -s -o "$T/.body" -w '%{http_code}' -X POST \
+	    -H 'Content-Type: application/json' --data-binary "@$_file" \
+	    "$@" "$URL$_path" > "$T/.code"
+	echo "$(cat "$T/.code") $(cat "$T/.body")"
+}
+
+gh() {
+	post /hooks/github "$2" -H "X-GitHub-Event: $1" \
+	    -H "X-GitHub-Delivery: $3" \
+	    -H "X-Hub-Signature-256: sha256=$(sign "${4:-$WHD_KEY}" "$2")"
+}
+
+wait_processed() {
+	_i=0
+	while [ $_i -lt 600 ]; do
+		_a=$(git --git-dir="$1" rev-parse -q --verify refs/flowgate/inbox)
+		_b=$(git --git-dir="$1" rev-parse -q --verify refs/flowgate/inbox-done)
+		[ -n "$_a" ] && [ "$_a" = "$_b" ] && return 0
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	return 1
+}

@@ -1,0 +1,538 @@
+/*
+ * engine.c - processing inbox deliveries (see engine.h).
+ *
+ * One call processes the oldest max inbox commits after inbox-done:
+ *   1. for each delivery, oldest first: its pull request state
+ *      (refs/flowgate/pulls/<n>) and its status note, each skipped when
+ *      already written for this delivery (the pull's tip carries the
+ *      delivery id; a note merge that changes nothing writes nothing);
+ *   2. one activity record per delivery not yet in the activity log,
+ *      appended as one batch;
+ *   3. inbox-done moves to the last processed commit.
+ * A crash anywhere repeats at most the current batch, and the checks in
+ * 1 and 2 make the repetition write nothing twice.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <git2.h>
+
+#include "engine.h"
+#include "event.h"
+#include "log.h"
+#include "pull.h"
+#include "store.h"
+#include "util.h"
+#include "banned.h"
+
+#define INBOX_REF "refs/flowgate/inbox"
+#define DONE_REF "refs/flowgate/inbox-done"
+#define ACTIVITY_REF "refs/flowgate/activity"
+
+/* One delivery being processed. */
+struct item {
+	git_oid commit;
+	struct fg_event ev;
+	bool parsed;
+	char subject[256];
+	char status[32];
+	char state[16];			/* the pull's, after this event */
+	char head[FG_OID_HEXSZ + 1];
+	bool grouped;			/* its pull request is done */
+	cJSON *data;
+};
+
+static const char *
+source_name(const struct fg_event *ev)
+{
+	return fg_forge_name(ev->source);
+}
+
+static void
+utc(char out[32], int64_t t)
+{
+	fg_format_utc(out, 32, t != 0 ? t : fg_now());
+}
+
+static bool
+is_pull_kind(enum fg_event_kind k)
+{
+	return k >= FG_EVENT_PR_OPENED && k <= FG_EVENT_REVIEW_DISMISSED;
+}
+
+static bool
+is_status_kind(enum fg_event_kind k)
+{
+	return k == FG_EVENT_STATUS || k == FG_EVENT_CHECK_RUN ||
+	    k == FG_EVENT_CHECK_SUITE;
+}
+
+static void
+set_str(cJSON *o, const char *key, const char *value)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+	if (value != NULL && *value != '\0')
+		cJSON_AddStringToObject(o, key, value);
+}
+
+static const char *
+str_of(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* The delivery id on the tip of ref, into out ("" when none). */
+static void
+tip_delivery(char *out, size_t size, struct fg_store *st, const char *ref)
+{
+	struct fg_store_query q;
+	const struct fg_store_entry *e = NULL;
+	struct fg_store_iter *it = NULL;
+	const char *v;
+
+	out[0] = '\0';
+	memset(&q, 0, sizeof(q));
+	q.limit = 1;
+	if (fg_store_iter_new(&it, st, ref, &q, NULL) == 0 &&
+	    fg_store_iter_next(&e, it, NULL) == 0 && e != NULL) {
+		v = fg_store_entry_get(e, "Flowgate-Delivery");
+		if (v != NULL)
+			snprintf(out, size, "%s", v);
+	}
+	fg_store_iter_free(it);
+}
+
+/*
+ * The pull request events of one batch for one pull request (v, n of
+ * them, in order): each becomes a commit on refs/flowgate/pulls/<n> with
+ * the state after it, all appended with one ref update.  Events up to the
+ * one the tip already records (a batch repeated after a crash) are
+ * skipped.
+ */
+static int
+update_pull(struct fg_store *st, struct item **v, size_t n,
+    struct fg_err *err)
+{
+	struct fg_buf cur = FG_BUF_INIT;
+	struct fg_record *recs = NULL;
+	struct fg_file *files = NULL;
+	char **texts = NULL;
+	char ref[64], last[FG_EVENT_DELIVERY_MAX + 1];
+	cJSON *pull = NULL;
+	size_t i, first = 0, m = 0;
+	int rc;
+
+	snprintf(ref, sizeof(ref), "refs/flowgate/pulls/%lld",
+	    (long long)v[0]->ev.pr_number);
+	tip_delivery(last, sizeof(last), st, ref);
+	for (i = 0; i < n; i++)
+		if (v[i]->ev.delivery != NULL &&
+		    strcmp(last, v[i]->ev.delivery) == 0)
+			first = i + 1;	/* written before a crash */
+	if (first == n)
+		return 0;
+	rc = fg_store_read_file(&cur, st, ref, "pull.json", err);
+	if (rc == 0)
+		rc = fg_json_parse(&pull, cur.ptr, cur.len, NULL);
+	if (rc < 0 || !cJSON_IsObject(pull)) {
+		cJSON_Delete(pull);
+		pull = cJSON_CreateObject();
+	}
+	fg_buf_release(&cur);
+	recs = calloc(n, sizeof(*recs));
+	files = calloc(n, sizeof(*files));
+	texts = calloc(n, sizeof(*texts));
+	if (pull == NULL || recs == NULL || files == NULL || texts == NULL) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = first; i < n; i++, m++) {
+		const struct fg_event *ev = &v[i]->ev;
+		const cJSON *head;
+
+		fg_pull_apply(pull, ev);
+		texts[m] = cJSON_Print(pull);
+		if (texts[m] == NULL) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+		head = cJSON_GetObjectItemCaseSensitive(pull, "head");
+		files[m].name = "pull.json";
+		files[m].data = texts[m];
+		files[m].len = strlen(texts[m]);
+		recs[m].kind = "pull";
+		recs[m].subject = v[i]->subject;
+		recs[m].delivery = ev->delivery;
+		recs[m].event = fg_event_kind_name(ev->kind);
+		/* Borrowed from pull, which later events change: copy. */
+		snprintf(v[i]->state, sizeof(v[i]->state), "%s",
+		    str_of(pull, "state"));
+		snprintf(v[i]->head, sizeof(v[i]->head), "%s",
+		    str_of(head, "sha"));
+		recs[m].status = v[i]->state;
+		recs[m].commit = v[i]->head;
+		recs[m].actor_name = ev->actor;
+		recs[m].time = ev->time;
+		recs[m].files = &files[m];
+		recs[m].nfiles = 1;
+		recs[m].no_record_json = true;
+	}
+	rc = fg_store_append_batch(NULL, st, ref, recs, m, err);
+out:
+	for (i = 0; texts != NULL && i < n; i++)
+		cJSON_free(texts[i]);
+	free(texts);
+	free(files);
+	free(recs);
+	cJSON_Delete(pull);
+	return rc;
+}
+
+/* Every pull request of the batch, each with one append. */
+static int
+update_pulls(struct fg_store *st, struct item *items, size_t n,
+    struct fg_err *err)
+{
+	struct item **group;
+	size_t i, j, m;
+	int rc = 0;
+
+	group = calloc(n > 0 ? n : 1, sizeof(*group));
+	if (group == NULL)
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	for (i = 0; i < n && rc == 0; i++) {
+		if (!items[i].parsed || items[i].grouped ||
+		    !is_pull_kind(items[i].ev.kind) ||
+		    items[i].ev.pr_number <= 0)
+			continue;
+		m = 0;
+		for (j = i; j < n; j++) {
+			if (items[j].parsed && !items[j].grouped &&
+			    is_pull_kind(items[j].ev.kind) &&
+			    items[j].ev.pr_number == items[i].ev.pr_number) {
+				items[j].grouped = true;
+				group[m++] = &items[j];
+			}
+		}
+		rc = update_pull(st, group, m, err);
+	}
+	free(group);
+	return rc;
+}
+
+/*
+ * The status's entry in the "statuses" key of the commit's note.  A
+ * commit that is not in the repository (yet) gets no note; the activity
+ * record says so.
+ */
+static int
+update_note(struct fg_store *st, struct item *it, struct fg_err *err)
+{
+	const struct fg_event *ev = &it->ev;
+	cJSON *note = NULL, *keys = NULL, *statuses, *entry;
+	git_oid target;
+	char t[32];
+	int rc;
+
+	if (git_oid_fromstr(&target, ev->sha) < 0 || ev->context == NULL)
+		return 0;
+	rc = fg_store_note_get(&note, st, &target, NULL);
+	if (rc < 0)
+		note = NULL;
+	keys = cJSON_CreateObject();
+	statuses = cJSON_GetObjectItemCaseSensitive(note, "statuses");
+	statuses = cJSON_IsObject(statuses) ?
+	    cJSON_Duplicate(statuses, 1) : cJSON_CreateObject();
+	if (keys == NULL || statuses == NULL) {
+		cJSON_Delete(statuses);
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	cJSON_AddItemToObject(keys, "statuses", statuses);
+	cJSON_DeleteItemFromObjectCaseSensitive(statuses, ev->context);
+	entry = cJSON_AddObjectToObject(statuses, ev->context);
+	utc(t, ev->time);
+	set_str(entry, "state", ev->state);
+	set_str(entry, "description", ev->description);
+	set_str(entry, "url", ev->target_url);
+	set_str(entry, "time", t);
+	set_str(entry, "actor", ev->actor);
+	rc = fg_store_note_merge(st, &target, keys, ev->actor, NULL, err);
+	if (rc == FG_ENOTFOUND) {
+		snprintf(it->status, sizeof(it->status), "unknown-commit");
+		rc = 0;
+	}
+out:
+	cJSON_Delete(note);
+	cJSON_Delete(keys);
+	return rc;
+}
+
+/* A line a person reads in git log. */
+static void
+describe(struct item *it)
+{
+	const struct fg_event *ev = &it->ev;
+	const char *kind = fg_event_kind_name(ev->kind);
+	char shortsha[8] = "";
+
+	switch (ev->kind) {
+	case FG_EVENT_PUSH:
+	case FG_EVENT_BRANCH_CREATED:
+	case FG_EVENT_BRANCH_DELETED:
+	case FG_EVENT_TAG_CREATED:
+	case FG_EVENT_TAG_DELETED:
+		snprintf(shortsha, sizeof(shortsha), "%.7s", ev->new_id);
+		snprintf(it->subject, sizeof(it->subject), "%s %s: %s%s%s",
+		    source_name(ev), kind, ev->ref != NULL ? ev->ref : "?",
+		    shortsha[0] != '\0' ? " -> " : "", shortsha);
+		break;
+	case FG_EVENT_STATUS:
+	case FG_EVENT_CHECK_RUN:
+	case FG_EVENT_CHECK_SUITE:
+		snprintf(it->subject, sizeof(it->subject), "%s %s: %.7s %s "
+		    "%s", source_name(ev), kind, ev->sha,
+		    ev->context != NULL ? ev->context : "?",
+		    ev->state != NULL ? ev->state : "?");
+		break;
+	case FG_EVENT_JIRA_ISSUE:
+		snprintf(it->subject, sizeof(it->subject), "jira %s: %s -> %s",
+		    ev->jira_key != NULL ? ev->jira_key : "?",
+		    ev->jira_from != NULL ? ev->jira_from : "?",
+		    ev->jira_to != NULL ? ev->jira_to : "?");
+		break;
+	case FG_EVENT_PING:
+		snprintf(it->subject, sizeof(it->subject), "%s ping: pong",
+		    source_name(ev));
+		break;
+	case FG_EVENT_IGNORED:
+		snprintf(it->subject, sizeof(it->subject), "%s %s%s%s: "
+		    "ignored", source_name(ev), ev->event != NULL ? ev->event :
+		    "event", ev->action != NULL ? " " : "",
+		    ev->action != NULL ? ev->action : "");
+		break;
+	default:
+		if (ev->reviewer != NULL)
+			snprintf(it->subject, sizeof(it->subject), "%s %s: "
+			    "#%lld by %s", source_name(ev), kind,
+			    (long long)ev->pr_number, ev->reviewer);
+		else
+			snprintf(it->subject, sizeof(it->subject), "%s %s: "
+			    "#%lld %s", source_name(ev), kind,
+			    (long long)ev->pr_number,
+			    ev->pr_title != NULL ? ev->pr_title : "");
+		break;
+	}
+}
+
+static int
+load_item(struct fg_store *st, struct item *it, struct fg_err *err)
+{
+	struct fg_buf b = FG_BUF_INIT;
+	cJSON *json = NULL;
+	int rc;
+
+	rc = fg_store_read_file_at(&b, st, &it->commit, "event.json", err);
+	if (rc == 0)
+		rc = fg_json_parse(&json, b.ptr, b.len, err);
+	if (rc == 0)
+		rc = fg_event_from_json(&it->ev, json, err);
+	fg_buf_release(&b);
+	if (rc == 0) {
+		it->parsed = true;
+		it->data = json;
+		json = NULL;
+		describe(it);
+		snprintf(it->status, sizeof(it->status), "%s",
+		    it->ev.kind == FG_EVENT_IGNORED ? "ignored" : "processed");
+	}
+	cJSON_Delete(json);
+	return rc;
+}
+
+/* Delivery ids of the newest n activity records, for the redo check. */
+static bool
+recent_has(char **ids, size_t n, const char *id)
+{
+	size_t i;
+
+	for (i = 0; id != NULL && i < n; i++)
+		if (ids[i] != NULL && strcmp(ids[i], id) == 0)
+			return true;
+	return false;
+}
+
+static size_t
+recent_activity(char **ids, size_t max, struct fg_store *st)
+{
+	struct fg_store_query q;
+	const struct fg_store_entry *e = NULL;
+	struct fg_store_iter *it = NULL;
+	const char *v;
+	size_t n = 0;
+
+	memset(&q, 0, sizeof(q));
+	q.limit = max;
+	if (fg_store_iter_new(&it, st, ACTIVITY_REF, &q, NULL) == 0) {
+		while (n < max && fg_store_iter_next(&e, it, NULL) == 0 &&
+		    e != NULL) {
+			v = fg_store_entry_get(e, "Flowgate-Delivery");
+			ids[n++] = v != NULL ? fg_strdup(v) : NULL;
+		}
+	}
+	fg_store_iter_free(it);
+	return n;
+}
+
+static int
+open_cached(struct fg_store **out, void **cache, const char *path,
+    struct fg_err *err)
+{
+	int rc;
+
+	if (*cache != NULL) {
+		*out = *cache;
+		return 0;
+	}
+	rc = fg_store_open(out, path, 0, err);
+	if (rc == 0)
+		*cache = *out;
+	return rc;
+}
+
+int
+whd_engine_drain(void **cache, const char *repo, const char *path,
+    size_t max, size_t *processed, size_t *remaining, struct fg_err *err)
+{
+	struct fg_store *st;
+	git_repository *gr;
+	git_revwalk *walk = NULL;
+	git_oid tip, done, id;
+	struct item *items = NULL;
+	struct fg_record *recs = NULL;
+	char **recent = NULL;
+	size_t total = 0, n = 0, nrecent = 0, nrec = 0, i;
+	bool have_done;
+	int rc;
+
+	*processed = 0;
+	*remaining = 0;
+	rc = open_cached(&st, cache, path, err);
+	if (rc < 0)
+		return rc;
+	gr = fg_store_repo(st);
+	rc = fg_store_tip(&tip, st, INBOX_REF, err);
+	if (rc == FG_ENOTFOUND)
+		return 0;
+	if (rc < 0)
+		goto fail;
+	have_done = fg_store_tip(&done, st, DONE_REF, NULL) == 0;
+	if (have_done && git_oid_equal(&done, &tip))
+		return 0;
+	items = calloc(max, sizeof(*items));
+	if (items == NULL) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (git_revwalk_new(&walk, gr) < 0 ||
+	    git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL |
+	    GIT_SORT_REVERSE) < 0 || git_revwalk_push(walk, &tip) < 0 ||
+	    (have_done && git_revwalk_hide(walk, &done) < 0)) {
+		rc = fg_err_git(err, FG_EIO, "cannot walk '%s' of '%s'",
+		    INBOX_REF, repo);
+		goto fail;
+	}
+	while (git_revwalk_next(&id, walk) == 0) {
+		if (n < max)
+			items[n++].commit = id;
+		total++;
+	}
+	for (i = 0; i < n; i++) {
+		rc = load_item(st, &items[i], err);
+		if (rc < 0) {
+			/* A record we cannot read is skipped, not retried. */
+			char hex[41];
+
+			git_oid_tostr(hex, sizeof(hex), &items[i].commit);
+			fg_log_warnx("event=bad_inbox_record repo=%s commit=%s "
+			    "error=\"%s\"", repo, hex, err->msg);
+			rc = 0;
+			continue;
+		}
+		if (is_status_kind(items[i].ev.kind))
+			rc = update_note(st, &items[i], err);
+		if (rc < 0)
+			goto fail;
+	}
+	rc = update_pulls(st, items, n, err);
+	if (rc < 0)
+		goto fail;
+
+	recent = calloc(n + 16, sizeof(*recent));
+	recs = calloc(n, sizeof(*recs));
+	if (recent == NULL || recs == NULL) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto fail;
+	}
+	nrecent = recent_activity(recent, n + 16, st);
+	for (i = 0; i < n; i++) {
+		struct item *it = &items[i];
+
+		if (!it->parsed || recent_has(recent, nrecent,
+		    it->ev.delivery))
+			continue;
+		recs[nrec].kind = "event";
+		recs[nrec].subject = it->subject;
+		recs[nrec].delivery = it->ev.delivery;
+		recs[nrec].event = fg_event_kind_name(it->ev.kind);
+		recs[nrec].status = it->status;
+		recs[nrec].commit = it->ev.sha[0] != '\0' ? it->ev.sha :
+		    it->ev.new_id[0] != '\0' ? it->ev.new_id :
+		    it->ev.pr_head_sha[0] != '\0' ? it->ev.pr_head_sha : NULL;
+		recs[nrec].actor_name = it->ev.actor;
+		recs[nrec].time = it->ev.time;
+		recs[nrec].data = it->data;
+		nrec++;
+	}
+	if (nrec > 0) {
+		rc = fg_store_append_batch(NULL, st, ACTIVITY_REF, recs, nrec,
+		    err);
+		if (rc < 0)
+			goto fail;
+	}
+	if (n > 0) {
+		rc = fg_store_ref_cas(st, DONE_REF, have_done ? &done : NULL,
+		    &items[n - 1].commit, err);
+		if (rc < 0)
+			goto fail;
+	}
+	*processed = n;
+	*remaining = total - n;
+	rc = 0;
+	goto out;
+fail:
+	/* Reopen next time: the handle may hold a broken state. */
+	fg_store_free(*cache);
+	*cache = NULL;
+out:
+	for (i = 0; items != NULL && i < n; i++) {
+		fg_event_release(&items[i].ev);
+		cJSON_Delete(items[i].data);
+	}
+	for (i = 0; recent != NULL && i < nrecent; i++)
+		free(recent[i]);
+	free(recent);
+	free(recs);
+	free(items);
+	git_revwalk_free(walk);
+	return rc;
+}
+
+void
+whd_engine_close(void *cache)
+{
+	fg_store_free(cache);
+}

@@ -1,0 +1,32 @@
+/*
+ * engine.h - what processing an inbox delivery means, for this issue:
+ * every event is recorded on refs/flowgate/activity; pull request and
+ * review events keep refs/flowgate/pulls/<n> (schemas/pull.schema.json);
+ * status and check events become the "statuses" key of the commit's note
+ * (schemas/note.schema.json); Jira transitions and pings are recorded
+ * and answered there.  Gates, promotions and flows come later, in lib/.
+ *
+ * Runs on a worker thread, one repository at a time (worker.c).
+ */
+#ifndef FG_WHD_ENGINE_H
+#define FG_WHD_ENGINE_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+/*
+ * Process up to max inbox commits after refs/flowgate/inbox-done, oldest
+ * first, then move inbox-done to the last one processed (compare-and-
+ * swap).  Effects are written before the cursor moves and are idempotent
+ * (keyed by delivery id), so a crash in between repeats nothing.
+ * *processed gets how many were processed, *remaining how many are left
+ * after them.  *cache is an open handle kept between calls (NULL at
+ * first; whd_engine_close frees it).
+ */
+int whd_engine_drain(void **cache, const char *repo, const char *path,
+    size_t max, size_t *processed, size_t *remaining, struct fg_err *err);
+
+void whd_engine_close(void *cache);
+
+#endif

@@ -1,0 +1,453 @@
+/*
+ * hooks.c - POST /hooks/<forge>: a forge's delivery, checked, normalized
+ * and handed to the inbox; answered once it is on disk.
+ *
+ * Order of checks, each with its own answer: the route (404), the method
+ * (405), the content type (415), the size (413), the signature (401),
+ * the payload (400), the repository (404), the backlog and the queue
+ * (503).  When every repository shares one secret the signature is
+ * checked first, before the body is parsed; when repositories have
+ * secrets of their own, the body must be parsed to learn whose secret
+ * applies, so a malformed body is 400 even unsigned.  Nothing is written
+ * before every check has passed, and nothing is answered 2xx before it
+ * is on disk.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/sha.h>
+
+#include "event.h"
+#include "forge.h"
+#include "inbox.h"
+#include "log.h"
+#include "util.h"
+#include "whd.h"
+#include "worker.h"
+#include "banned.h"
+
+struct route {
+	const char *name;
+	enum fg_forge forge;
+	const char *event_header;	/* NULL: the body says */
+	const char *delivery[3];	/* headers with the delivery id */
+	bool form;			/* may come form-encoded */
+};
+
+static const struct route routes[] = {
+	{ "github", FG_FORGE_GITHUB, "X-GitHub-Event",
+	    { "X-GitHub-Delivery", NULL, NULL }, true },
+	{ "gitea", FG_FORGE_GITEA, "X-Gitea-Event",
+	    { "X-Gitea-Delivery", "X-Gogs-Delivery", NULL }, true },
+	{ "forgejo", FG_FORGE_FORGEJO, "X-Forgejo-Event",
+	    { "X-Forgejo-Delivery", "X-Gitea-Delivery", NULL }, true },
+	{ "gitlab", FG_FORGE_GITLAB, "X-Gitlab-Event",
+	    { "X-Gitlab-Event-UUID", "Idempotency-Key", NULL }, false },
+	{ "jira", FG_FORGE_JIRA, NULL,
+	    { "X-Atlassian-Webhook-Identifier", NULL, NULL }, false },
+	{ "generic", FG_FORGE_GENERIC, NULL,
+	    { "X-Flowgate-Delivery", NULL, NULL }, false },
+};
+
+/* What a request keeps while its delivery is with the writer. */
+static void hook_reply(struct whd_req *r, int code, const char *result,
+    const char *json);
+
+static const char *
+get_header(const char *name, void *payload)
+{
+	return whd_header(payload, name);
+}
+
+static void
+hook_reply(struct whd_req *r, int code, const char *result,
+    const char *json)
+{
+	whd_metrics_delivery(r->d->metrics, r->forge[0] != '\0' ? r->forge :
+	    "unknown", r->kind, result);
+	whd_reply(r, code, result, json);
+}
+
+static void
+hook_error(struct whd_req *r, int code, const char *result,
+    const char *message)
+{
+	struct fg_buf b = FG_BUF_INIT;
+
+	if (fg_buf_puts(&b, "{\"error\":") < 0 ||
+	    whd_json_str(&b, message) < 0 || fg_buf_putc(&b, '}') < 0) {
+		fg_buf_release(&b);
+		hook_reply(r, 500, "error", "{\"error\":\"out of memory\"}");
+		return;
+	}
+	hook_reply(r, code, result, b.ptr);
+	fg_buf_release(&b);
+}
+
+/* application/json, with parameters or not; form: the urlencoded kind. */
+static int
+content_type(const char *ct, bool *form)
+{
+	size_t n;
+
+	*form = false;
+	if (ct == NULL)
+		return -1;
+	n = strcspn(ct, "; \t");
+	if (n == strlen("application/json") &&
+	    strncasecmp(ct, "application/json", n) == 0)
+		return 0;
+	if (n == strlen("application/x-www-form-urlencoded") &&
+	    strncasecmp(ct, "application/x-www-form-urlencoded", n) == 0) {
+		*form = true;
+		return 0;
+	}
+	return -1;
+}
+
+static bool
+has_repo_secrets(const struct fg_settings *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nrepos; i++)
+		if (s->repos[i].secret != NULL)
+			return true;
+	return false;
+}
+
+/* The delivery id from the headers, else from a hash of the body. */
+static void
+delivery_id(char *out, size_t size, const struct whd_req *r,
+    const struct route *rt, const struct fg_event *ev, const char *body,
+    size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char h[SHA256_DIGEST_LENGTH];
+	const char *v;
+	size_t i;
+
+	for (i = 0; i < 3 && rt->delivery[i] != NULL; i++) {
+		v = whd_header(r, rt->delivery[i]);
+		if (v != NULL && *v != '\0') {
+			snprintf(out, size, "%s", v);
+			return;
+		}
+	}
+	if (ev->delivery != NULL) {
+		snprintf(out, size, "%s", ev->delivery);
+		return;
+	}
+	/*
+	 * No id: the body's hash is one, so a retried identical body is
+	 * still recorded once.
+	 */
+	SHA256((const unsigned char *)body, len, h);
+	snprintf(out, size, "sha256-");
+	for (i = 0; i < 16 && 7 + 2 * i + 2 < size; i++) {
+		out[7 + 2 * i] = hex[h[i] >> 4];
+		out[8 + 2 * i] = hex[h[i] & 15];
+		out[9 + 2 * i] = '\0';
+	}
+}
+
+/* The query parameter name of r, or NULL; *out must be freed. */
+static char *
+query_param(const struct whd_req *r, const char *name)
+{
+	struct evkeyvalq q;
+	const char *v;
+	char *copy = NULL;
+
+	if (r->query == NULL)
+		return NULL;
+	TAILQ_INIT(&q);
+	if (evhttp_parse_query_str(r->query, &q) == 0) {
+		v = evhttp_find_header(&q, name);
+		if (v != NULL)
+			copy = fg_strdup(v);
+	}
+	evhttp_clear_headers(&q);
+	return copy;
+}
+
+static void
+delivery_done(struct whd_delivery *dl, void *arg)
+{
+	struct whd_req *r = arg;
+	struct fg_buf b = FG_BUF_INIT;
+
+	switch (dl->result) {
+	case WHD_ACCEPTED:
+		fg_buf_puts(&b, "{\"status\":\"accepted\",\"id\":");
+		whd_json_str(&b, dl->id);
+		fg_buf_printf(&b, ",\"kind\":\"%s\",\"repo\":", dl->kind);
+		whd_json_str(&b, dl->repo);
+		fg_buf_printf(&b, ",\"inbox\":\"%s\"}", dl->commit);
+		hook_reply(r, 202, "accepted", b.ptr);
+		break;
+	case WHD_DUPLICATE:
+		fg_buf_puts(&b, "{\"status\":\"duplicate\",\"id\":");
+		whd_json_str(&b, dl->id);
+		fg_buf_putc(&b, '}');
+		hook_reply(r, 200, "duplicate", b.ptr);
+		break;
+	default:
+		fg_buf_printf(&b, "cannot record the delivery: %s",
+		    dl->err.msg);
+		if (dl->err.code == FG_ENOTFOUND)
+			hook_error(r, 404, "not_found", b.ptr);
+		else
+			hook_error(r, 500, "error", b.ptr);
+		break;
+	}
+	fg_buf_release(&b);
+	whd_delivery_free(dl);
+}
+
+static int
+submit(struct whd_req *r, const struct fg_event *ev, const char *path,
+    const char *body, size_t len)
+{
+	struct whd_delivery *dl = calloc(1, sizeof(*dl));
+	struct fg_err err = FG_ERR_INIT;
+	cJSON *json = NULL;
+	int rc;
+
+	if (dl == NULL)
+		return FG_ENOMEM;
+	dl->repo = fg_strdup(ev->repo);
+	dl->path = fg_strdup(path);
+	dl->id = fg_strdup(ev->delivery);
+	dl->kind = fg_strdup(fg_event_kind_name(ev->kind));
+	dl->body = malloc(len + 1);
+	rc = fg_event_to_json(&json, ev, &err);
+	if (rc == 0)
+		dl->event_json = cJSON_PrintUnformatted(json);
+	cJSON_Delete(json);
+	if (dl->repo == NULL || dl->path == NULL || dl->id == NULL ||
+	    dl->kind == NULL || dl->body == NULL || dl->event_json == NULL) {
+		whd_delivery_free(dl);
+		return FG_ENOMEM;
+	}
+	memcpy(dl->body, body, len);
+	dl->body[len] = '\0';
+	dl->len = len;
+	dl->time = fg_now();
+	dl->done = delivery_done;
+	dl->arg = r;
+	rc = whd_inbox_submit(r->d->inbox, dl);
+	if (rc < 0)
+		whd_delivery_free(dl);
+	return rc;
+}
+
+static void
+verify_or_reply(bool *ok, struct whd_req *r, enum fg_forge forge,
+    const char *secret, const char *body, size_t len)
+{
+	struct fg_err err = FG_ERR_INIT;
+
+	*ok = false;
+	if (fg_forge_verify(forge, secret, body, len, get_header, r,
+	    &err) < 0) {
+		hook_error(r, 401, "unauthorized", err.msg);
+		return;
+	}
+	*ok = true;
+}
+
+void
+whd_hooks_handle(struct whd_req *r, const char *name)
+{
+	const struct fg_settings *s = r->d->settings;
+	struct fg_event ev = FG_EVENT_INIT;
+	struct fg_err err = FG_ERR_INIT;
+	const struct route *rt = NULL;
+	struct evbuffer *in;
+	struct evkeyvalq form_q;
+	const char *body, *json, *secret;
+	char id[FG_EVENT_DELIVERY_MAX + 1], msg[FG_ERR_MSG_MAX + 64];
+	char *repo_q = NULL, *path = NULL;
+	enum fg_forge forge;
+	size_t len, jlen, i;
+	bool form, early, ok;
+	struct stat st;
+	int rc;
+
+	TAILQ_INIT(&form_q);
+	for (i = 0; i < FG_ARRAY_SIZE(routes); i++)
+		if (strcmp(routes[i].name, name) == 0)
+			rt = &routes[i];
+	if (rt == NULL) {
+		whd_reply_error(r, 404, "not_found", "no such route");
+		return;
+	}
+	forge = rt->forge;
+	if (forge == FG_FORGE_GITEA && whd_header(r, "X-Forgejo-Event") !=
+	    NULL)
+		forge = FG_FORGE_FORGEJO;
+	snprintf(r->forge, sizeof(r->forge), "%s", fg_forge_name(forge));
+	if (r->cmd != EVHTTP_REQ_POST) {
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+		    "Allow", "POST");
+		hook_error(r, 405, "method", "method not allowed: webhooks "
+		    "are POSTed");
+		return;
+	}
+	if (content_type(whd_header(r, "Content-Type"), &form) < 0 ||
+	    (form && !rt->form)) {
+		hook_error(r, 415, "unsupported_type", "content type must be "
+		    "application/json");
+		return;
+	}
+	in = evhttp_request_get_input_buffer(r->req);
+	len = evbuffer_get_length(in);
+	if (len > s->body_max) {
+		snprintf(msg, sizeof(msg), "body of %zu bytes is over the "
+		    "limit of %llu bytes", len,
+		    (unsigned long long)s->body_max);
+		hook_error(r, 413, "too_large", msg);
+		return;
+	}
+	if (len == 0) {
+		hook_error(r, 400, "invalid", "empty body");
+		return;
+	}
+	body = (const char *)evbuffer_pullup(in, -1);
+	if (body == NULL) {
+		hook_error(r, 500, "error", "out of memory");
+		return;
+	}
+	json = body;
+	jlen = len;
+	if (rt->event_header != NULL) {
+		const char *h = whd_header(r, forge == FG_FORGE_FORGEJO ?
+		    "X-Forgejo-Event" : rt->event_header);
+
+		if (h == NULL && forge == FG_FORGE_FORGEJO)
+			h = whd_header(r, "X-Gitea-Event");
+		if (h != NULL)
+			snprintf(r->event, sizeof(r->event), "%s", h);
+	}
+
+	/* One secret for all: check it before reading the body. */
+	early = !has_repo_secrets(s);
+	if (early) {
+		verify_or_reply(&ok, r, forge, s->secret, body, len);
+		if (!ok)
+			goto out;
+	}
+	if (form) {
+		/* GitHub and Gitea put the JSON in a "payload" field. */
+		char *copy = malloc(len + 1);
+
+		if (copy == NULL) {
+			hook_error(r, 500, "error", "out of memory");
+			goto out;
+		}
+		memcpy(copy, body, len);
+		copy[len] = '\0';
+		rc = strlen(copy) == len ? evhttp_parse_query_str(copy,
+		    &form_q) : -1;
+		free(copy);
+		json = rc == 0 ? evhttp_find_header(&form_q, "payload") : NULL;
+		if (json == NULL) {
+			hook_error(r, 400, "invalid", "form-encoded delivery "
+			    "without a 'payload' field");
+			goto out;
+		}
+		jlen = strlen(json);
+	}
+	rc = fg_forge_parse(&ev, forge, r->event[0] != '\0' ? r->event : NULL,
+	    json, jlen, &err);
+	if (rc < 0) {
+		hook_error(r, rc == FG_ELIMIT ? 413 : rc == FG_ENOMEM ? 500 :
+		    400, rc == FG_ELIMIT ? "too_large" : rc == FG_ENOMEM ?
+		    "error" : "invalid", err.msg);
+		goto out;
+	}
+	snprintf(r->kind, sizeof(r->kind), "%s", fg_event_kind_name(ev.kind));
+	if (ev.event != NULL && r->event[0] == '\0')
+		snprintf(r->event, sizeof(r->event), "%s", ev.event);
+	delivery_id(id, sizeof(id), r, rt, &ev, body, len);
+	if (fg_event_set_delivery(&ev, id, &err) < 0) {
+		hook_error(r, 400, "invalid", err.msg);
+		goto out;
+	}
+	snprintf(r->delivery, sizeof(r->delivery), "%s", id);
+
+	/* Jira's payloads name no repository: the webhook URL does. */
+	repo_q = query_param(r, "repo");
+	if (repo_q != NULL && (ev.repo == NULL || forge == FG_FORGE_JIRA) &&
+	    fg_event_set(&ev, FG_EVENT_F_REPO, repo_q, &err) < 0) {
+		hook_error(r, 400, "invalid", err.msg);
+		goto out;
+	}
+	if (ev.repo == NULL) {
+		if (ev.kind == FG_EVENT_PING) {
+			if (!early) {
+				verify_or_reply(&ok, r, forge, s->secret, body,
+				    len);
+				if (!ok)
+					goto out;
+			}
+			hook_reply(r, 200, "pong", "{\"status\":\"pong\"}");
+			goto out;
+		}
+		hook_error(r, 400, "invalid", forge == FG_FORGE_JIRA ?
+		    "a Jira delivery names no repository: add "
+		    "?repo=owner/name to the webhook URL" :
+		    "the delivery names no repository");
+		goto out;
+	}
+	snprintf(r->repo, sizeof(r->repo), "%s", ev.repo);
+	if (!early) {
+		secret = fg_settings_secret(s, ev.repo);
+		verify_or_reply(&ok, r, forge, secret, body, len);
+		if (!ok)
+			goto out;
+	}
+	if (fg_settings_repo_path(&path, s, ev.repo) < 0) {
+		hook_error(r, 500, "error", "out of memory");
+		goto out;
+	}
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(msg, sizeof(msg), "unknown repository '%s'", ev.repo);
+		hook_error(r, 404, "not_found", msg);
+		goto out;
+	}
+	if (whd_workers_backlog(r->d->workers, path) >=
+	    (size_t)s->backlog) {
+		snprintf(msg, sizeof(msg), "backlog of '%s' is over its limit "
+		    "of %d deliveries: try again later", ev.repo, s->backlog);
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+		    "Retry-After", "5");
+		hook_error(r, 503, "unavailable", msg);
+		goto out;
+	}
+	rc = submit(r, &ev, path, body, len);
+	if (rc == FG_ELIMIT || rc == FG_EIO) {
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+		    "Retry-After", "1");
+		hook_error(r, 503, "unavailable", rc == FG_EIO ?
+		    "shutting down: try again later" : "too many deliveries "
+		    "waiting for the disk: try again later");
+		goto out;
+	}
+	if (rc < 0)
+		hook_error(r, 500, "error", "out of memory");
+	/* Otherwise delivery_done() answers, once it is on disk. */
+out:
+	evhttp_clear_headers(&form_q);
+	free(repo_q);
+	free(path);
+	fg_event_release(&ev);
+}

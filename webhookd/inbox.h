@@ -1,0 +1,139 @@
+/*
+ * inbox.h - durable intake: deliveries go to their repository's
+ * refs/flowgate/inbox in group commits, and only then are answered.
+ *
+ * The loop thread submits a delivery (whd_inbox_submit) and goes on
+ * serving.  One writer thread takes everything that has arrived (up to
+ * the batch limit), drops delivery ids its repository has seen before,
+ * appends the rest of each repository's deliveries as one inbox commit
+ * written with one fsync, and hands every delivery back to the loop with
+ * its result (whd_loop_post), where its request is answered: 202 only
+ * once the commit is on disk.  Per-request durability costs one fsync
+ * each (~780 a second here); a group commit costs one per batch, and the
+ * batch grows by itself with the load.
+ *
+ * Duplicates.  Each repository keeps the ids of its recent deliveries
+ * (FG_INBOX_SEEN_MAX), loaded from the inbox's Flowgate-Delivery trailers
+ * the first time the writer meets the repository, so a restart does not
+ * forget them.  The writer alone reads and updates the set, in order, so
+ * two copies of a delivery arriving together are recorded once.
+ *
+ * Memory.  Deliveries waiting for the disk are bounded in bytes
+ * (queue_max): past it, submit refuses with FG_ELIMIT and the daemon
+ * answers 503, so overload never queues without limit.
+ *
+ * The store.  inbox.c reaches the repository only through the
+ * whd_store_* functions below (inbox_store.c), so the store library
+ * behind them can change without touching the batching.
+ */
+#ifndef FG_WHD_INBOX_H
+#define FG_WHD_INBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "whd.h"
+
+struct whd;
+
+/*
+ * Longest wait, in microseconds, for the rest of a batch (see linger() in
+ * inbox.c): an upper bound on the latency it adds.
+ */
+#define FG_INBOX_LINGER_US 2000
+
+/* Delivery ids remembered per repository for deduplication. */
+#define FG_INBOX_SEEN_MAX 65536
+
+enum whd_result {
+	WHD_PENDING = 0,
+	WHD_ACCEPTED,		/* in the inbox, on disk */
+	WHD_DUPLICATE,		/* seen before; not appended again */
+	WHD_FAILED,		/* not written: err says why */
+};
+
+/*
+ * One delivery.  The loop fills the first block and submits it; the
+ * writer fills the result; the loop gets it back through done(d, arg)
+ * and frees it with whd_delivery_free.
+ */
+struct whd_delivery {
+	struct whd_delivery *next;	/* the writer's queue */
+	char *repo;			/* "owner/name" */
+	char *path;			/* the bare repository */
+	char *id;			/* delivery id */
+	char *kind;			/* event kind name, for the subject */
+	char *event_json;		/* event.json */
+	char *body;			/* the raw payload */
+	size_t len;
+	int64_t time;			/* when it arrived */
+	void (*done)(struct whd_delivery *d, void *arg);
+	void *arg;
+	struct whd_post post;		/* how the writer hands it back */
+
+	enum whd_result result;
+	char commit[41];		/* the inbox commit (ACCEPTED) */
+	struct fg_err err;		/* why (FAILED) */
+};
+
+void whd_delivery_free(struct whd_delivery *d);
+
+/*
+ * Start the writer thread.  batch_max bounds the deliveries per commit,
+ * queue_max the bytes waiting.  Every group commit is fsync'd
+ * (inbox_store.c opens the store with FG_STORE_FSYNC).
+ */
+int whd_inbox_new(struct whd_inbox **out, struct whd *d, int batch_max,
+    uint64_t queue_max, struct fg_err *err);
+
+/* Change the limits (SIGHUP). */
+void whd_inbox_set_limits(struct whd_inbox *in, int batch_max,
+    uint64_t queue_max);
+
+/*
+ * Queue d for the writer.  FG_ELIMIT when the queue is over its byte
+ * limit, FG_EIO when the inbox is stopping; the caller keeps d then.
+ * On success d belongs to the inbox until done() hands it back.
+ */
+int whd_inbox_submit(struct whd_inbox *in, struct whd_delivery *d);
+
+/* Bytes and deliveries waiting for the disk. */
+void whd_inbox_queued(struct whd_inbox *in, uint64_t *bytes, size_t *n);
+
+/* Group commits written, and deliveries in them, since start. */
+void whd_inbox_stats(struct whd_inbox *in, uint64_t *commits,
+    uint64_t *deliveries);
+
+/*
+ * Stop: the writer finishes what is queued (each delivery's done() still
+ * runs, on the loop), then exits; joins it and frees everything.  Call it
+ * after the loop has answered everything, or from the loop's last turn.
+ */
+void whd_inbox_free(struct whd_inbox *in);
+
+/*
+ * The store, as the inbox uses it (inbox_store.c).  All run on the writer
+ * thread.  *cache is an open handle on the repository, kept between
+ * calls (NULL at first); whd_store_close frees it.
+ *
+ * whd_store_append: append v[0..n) (all of one repository, path) to its
+ * refs/flowgate/inbox in one go: one commit per delivery, whose tree holds
+ * event.json and payload and whose message carries Flowgate-Delivery and
+ * Flowgate-Event (the kind); objects written as one pack, the ref moved
+ * once by compare-and-swap (retried), everything fsync'd before it
+ * returns.  commit gets the new inbox tip.
+ *
+ * whd_store_seen: call fn(id, payload) for the delivery ids of the newest
+ * inbox commits, at most max of them.  An inbox that does not exist yet
+ * has none; a repository that does not exist is FG_ENOTFOUND.
+ */
+int whd_store_append(char commit[41], void **cache, const char *path,
+    struct whd_delivery **v, size_t n, struct fg_err *err);
+int whd_store_seen(void **cache, const char *path, size_t max,
+    void (*fn)(const char *id, void *payload), void *payload,
+    struct fg_err *err);
+void whd_store_close(void *cache);
+
+#endif

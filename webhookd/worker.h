@@ -1,0 +1,50 @@
+/*
+ * worker.h - the engine workers: drain each repository's inbox in order.
+ *
+ * A worker takes a repository whose refs/flowgate/inbox is ahead of
+ * refs/flowgate/inbox-done, processes the next inbox commit's deliveries
+ * (activity record, pull request state, status notes, Jira and ping
+ * answers), and only then moves inbox-done to that commit.  Effects are
+ * idempotent, keyed by delivery id, so a crash between the effects and
+ * the cursor repeats nothing.  One repository is drained by one worker at
+ * a time, so its events are processed in arrival order.
+ *
+ * Thread-safety: every function may be called from any thread.
+ */
+#ifndef FG_WHD_WORKER_H
+#define FG_WHD_WORKER_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "settings.h"
+
+struct whd;
+struct whd_workers;
+
+int whd_workers_new(struct whd_workers **out, struct whd *d, int n,
+    struct fg_err *err);
+
+/*
+ * Say that repo (at path) has n more deliveries in its inbox (0: look
+ * anyway, as at start).  Never blocks on the disk.
+ */
+void whd_workers_notify(struct whd_workers *w, const char *repo,
+    const char *path, size_t n);
+
+/*
+ * Tell the workers about every repository the settings name and every
+ * <root>/<owner>/<name>.git, so a backlog left by a crash is processed.
+ */
+void whd_workers_scan(struct whd_workers *w, const struct fg_settings *s);
+
+/* Deliveries of path appended but not processed yet, as far as known. */
+size_t whd_workers_backlog(struct whd_workers *w, const char *path);
+
+/* The sum over every repository. */
+size_t whd_workers_backlog_total(struct whd_workers *w);
+
+/* Finish the repository each worker is on, stop, join, free. */
+void whd_workers_free(struct whd_workers *w);
+
+#endif
