@@ -679,8 +679,9 @@ fg_pack_loose_write(const char *objdir, const git_oid *id, git_object_t type,
 		    "large", len);
 	hlen = snprintf(hdr, sizeof(hdr), "%s %zu", git_object_type2string(type),
 	    len) + 1;
+	/* Loose objects are short-lived: git's core.looseCompression is 1. */
 	memset(&zs, 0, sizeof(zs));
-	if (deflateInit(&zs, Z_DEFAULT_COMPRESSION) != Z_OK)
+	if (deflateInit(&zs, Z_BEST_SPEED) != Z_OK)
 		return fg_err_set(err, FG_ENOMEM, "cannot start zlib");
 	zinit = true;
 	bound = deflateBound(&zs, (uLong)(len + (size_t)hlen));

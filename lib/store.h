@@ -77,6 +77,19 @@
  *   twice.  Pointers in a struct fg_store_entry are borrowed from the
  *   iterator until the next fg_store_iter_next() or fg_store_iter_free().
  *
+ * CAVEATS
+ *   - A lost compare-and-swap leaves its commit behind unreachable (as any
+ *     aborted git write does); git gc prunes such objects, and git fsck
+ *     lists them as dangling, which is not an error.
+ *   - libgit2 1.5 keeps every pack it has seen open or mapped, even after
+ *     maintenance (ours or git gc's) deleted it.  A long-lived process
+ *     (the daemon) should reopen its stores now and then, say hourly, so
+ *     the space of deleted packs is given back.
+ *   - Packing deletes loose objects.  On file systems mounted with
+ *     "discard" that is slow, and appends pay for it (tests/bench/store.sh
+ *     measures it); a daemon may rather set a large auto-maintain
+ *     threshold and call fg_store_maintain() from its timer.
+ *
  * RECORDS
  *   Subject: one line a person understands ("deploy prod: 1a2b3c4
  *   succeeded in 42s").  Outside text cannot forge a line: control

@@ -49,7 +49,16 @@ plumbing() {
 
 echo "flowgate store benchmark: $(git --version), libgit2 $(pkg-config \
     --modversion libgit2 2>/dev/null), $(nproc) cpus, $(df -T "$dir" |
-    awk 'NR == 2 { print $2 }') under $dir"
+    awk 'NR == 2 { print $2 }') under $dir, load $(cut -d' ' -f1 \
+    /proc/loadavg 2>/dev/null)"
+# Packing deletes loose objects; with online discard every deleted block is
+# trimmed, and file creation slows down for a long while after.
+mnt=$(df -P "$dir" | awk 'NR == 2 { print $6 }')
+if awk -v m="$mnt" '$2 == m && $4 ~ /(^|,)discard(,|$)/ { f = 1 } END { exit !f }' \
+    /proc/mounts 2>/dev/null; then
+	echo "note: $mnt is mounted with 'discard': deleting packed loose objects"
+	echo "      slows file creation down; try TMPDIR on another file system too"
+fi
 
 r=$(newrepo plumbing.git)
 t0=$(now)
