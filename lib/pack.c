@@ -42,6 +42,15 @@
 #define IDX_MAX		(1ULL << 32)
 /* Larger objects are refused: zlib's counters are 32 bits wide. */
 #define OBJECT_MAX	(1024UL * 1024 * 1024)
+/*
+ * Deflating an object of a few hundred bytes costs about 15 us whatever
+ * the level (building its Huffman trees dominates) and saves a third of
+ * it; storing it (level 0, still a zlib stream every reader inflates)
+ * costs under 1 us.  Records are that small, and alike: git gc, which
+ * deltifies similar objects, shrinks them far more than deflate would.  So
+ * objects under SMALL_OBJECT are stored, bigger ones deflated.
+ */
+#define SMALL_OBJECT	512
 
 struct entry {
 	git_oid id;
@@ -63,8 +72,10 @@ struct fg_pack_writer {
 	size_t n, alloc;
 	size_t *slots;		/* open addressing over ents: index + 1 */
 	size_t nslots;
-	z_stream z;
+	z_stream z;			/* deflates large objects */
+	z_stream zs;			/* stores small ones */
 	bool z_ready;
+	bool zs_ready;
 	unsigned char *zbuf;
 	size_t zalloc;
 };
@@ -208,6 +219,12 @@ fg_pack_writer_new(struct fg_pack_writer **out, const char *objdir,
 		goto out;
 	}
 	w->z_ready = true;
+	if (deflateInit2(&w->zs, Z_NO_COMPRESSION, Z_DEFLATED, 15, 1,
+	    Z_DEFAULT_STRATEGY) != Z_OK) {
+		rc = fg_err_set(err, FG_ENOMEM, "cannot start zlib");
+		goto out;
+	}
+	w->zs_ready = true;
 	rc = make_tmp(&w->tmp_pack, w->dir, "tmp_fgpack_", err);
 	if (rc < 0)
 		goto out;
@@ -338,6 +355,7 @@ fg_pack_writer_add(struct fg_pack_writer *w, const git_oid *id,
 	unsigned char hdr[16];
 	size_t hlen = 0, bound, zlen, size = len;
 	struct entry *e;
+	z_stream *z;
 	bool fresh;
 	uLong crc;
 	int rc;
@@ -363,28 +381,29 @@ fg_pack_writer_add(struct fg_pack_writer *w, const git_oid *id,
 	}
 	hlen++;
 
-	bound = deflateBound(&w->z, (uLong)len);
+	z = len < SMALL_OBJECT ? &w->zs : &w->z;
+	bound = deflateBound(z, (uLong)len);
 	if (bound > w->zalloc) {
-		unsigned char *z = realloc(w->zbuf, bound);
+		unsigned char *nz = realloc(w->zbuf, bound);
 
-		if (z == NULL) {
+		if (nz == NULL) {
 			w->n--;
 			return fg_err_set(err, FG_ENOMEM, "out of memory");
 		}
-		w->zbuf = z;
+		w->zbuf = nz;
 		w->zalloc = bound;
 	}
-	deflateReset(&w->z);
-	w->z.next_in = data;
-	w->z.avail_in = (uInt)len;
-	w->z.next_out = w->zbuf;
-	w->z.avail_out = (uInt)w->zalloc;
-	if (deflate(&w->z, Z_FINISH) != Z_STREAM_END) {
+	deflateReset(z);
+	z->next_in = data;
+	z->avail_in = (uInt)len;
+	z->next_out = w->zbuf;
+	z->avail_out = (uInt)w->zalloc;
+	if (deflate(z, Z_FINISH) != Z_STREAM_END) {
 		w->n--;
 		return fg_err_set(err, FG_EIO, "zlib could not compress an "
 		    "object");
 	}
-	zlen = w->zalloc - w->z.avail_out;
+	zlen = w->zalloc - z->avail_out;
 	crc = crc32(0, hdr, (uInt)hlen);
 	crc = crc32(crc, w->zbuf, (uInt)zlen);
 	e->crc = (uint32_t)crc;
@@ -425,8 +444,8 @@ fg_pack_writer_count(const struct fg_pack_writer *w)
 static int
 entry_cmp(const void *a, const void *b)
 {
-	return git_oid_cmp(&((const struct entry *)a)->id,
-	    &((const struct entry *)b)->id);
+	return memcmp(((const struct entry *)a)->id.id,
+	    ((const struct entry *)b)->id.id, SHA1_LEN);
 }
 
 /* Build the version 2 index of w's (sorted) entries into b. */
@@ -652,6 +671,8 @@ fg_pack_writer_free(struct fg_pack_writer *w)
 		unlink(w->tmp_idx);
 	if (w->z_ready)
 		deflateEnd(&w->z);
+	if (w->zs_ready)
+		deflateEnd(&w->zs);
 	free(w->tmp_pack);
 	free(w->tmp_idx);
 	free(w->dir);
@@ -679,9 +700,14 @@ fg_pack_loose_write(const char *objdir, const git_oid *id, git_object_t type,
 		    "large", len);
 	hlen = snprintf(hdr, sizeof(hdr), "%s %zu", git_object_type2string(type),
 	    len) + 1;
-	/* Loose objects are short-lived: git's core.looseCompression is 1. */
+	/*
+	 * Loose objects live until the next pack: level 1 as git's
+	 * core.looseCompression, or stored when small (see SMALL_OBJECT).
+	 */
 	memset(&zs, 0, sizeof(zs));
-	if (deflateInit(&zs, Z_BEST_SPEED) != Z_OK)
+	if (deflateInit2(&zs, len < SMALL_OBJECT ? Z_NO_COMPRESSION :
+	    Z_BEST_SPEED, Z_DEFLATED, 15, len < SMALL_OBJECT ? 1 : 8,
+	    Z_DEFAULT_STRATEGY) != Z_OK)
 		return fg_err_set(err, FG_ENOMEM, "cannot start zlib");
 	zinit = true;
 	bound = deflateBound(&zs, (uLong)(len + (size_t)hlen));
@@ -1394,9 +1420,13 @@ list_candidates(struct src **out, size_t *nout, const char *dir,
 
 /*
  * How many of the smallest packs must be rolled into one so that the rest,
- * with the new pack, grow by at least a factor of two each (after git's
- * split_pack_geometry() in builtin/repack.c).
+ * with the new pack, grow by at least GEOMETRIC_FACTOR each (after git's
+ * split_pack_geometry() in builtin/repack.c).  Factor 4 rather than git's
+ * usual 2: each object is copied half as often (log4 instead of log2 of
+ * the history), for up to three packs per size class instead of one.
  */
+#define GEOMETRIC_FACTOR 4
+
 static size_t
 geometric_split(const struct src *s, size_t n)
 {
@@ -1406,7 +1436,7 @@ geometric_split(const struct src *s, size_t n)
 	if (n < 2)
 		return 0;
 	for (i = n - 1; i > 0; i--)
-		if (s[i].count < 2ULL * s[i - 1].count)
+		if (s[i].count < GEOMETRIC_FACTOR * (uint64_t)s[i - 1].count)
 			break;
 	split = i;
 	if (split > 0)
@@ -1414,7 +1444,7 @@ geometric_split(const struct src *s, size_t n)
 	for (i = 0; i < split; i++)
 		total += s[i].count;
 	for (i = split; i < n; i++) {
-		if (s[i].count >= 2 * total)
+		if (s[i].count >= GEOMETRIC_FACTOR * total)
 			break;
 		total += s[i].count;
 		split++;

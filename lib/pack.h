@@ -21,7 +21,7 @@
  *
  * Maintenance (fg_pack_loose, fg_pack_geometric) packs loose objects and
  * rolls small packs up into bigger ones so that pack sizes form a geometric
- * progression (git repack --geometric=2): the number of packs grows with the
+ * progression (git repack --geometric=4): the number of packs grows with the
  * logarithm of the history, and each object is copied a logarithmic number
  * of times.  Roll-ups copy entries verbatim (no inflate, no deflate), so they
  * only touch packs without deltas and without .keep, .bitmap, .rev,
@@ -114,7 +114,7 @@ int fg_pack_loose(size_t *out, const char *objdir, bool do_fsync,
 
 /*
  * Roll up packs, smallest first, until their sizes (in objects) form a
- * geometric progression with factor 2.  Packs with more than max_objects
+ * geometric progression with factor 4.  Packs with more than max_objects
  * objects are left alone (0: no limit), which bounds how long one call can
  * take.  *out (may be NULL) is the number of packs that were merged away.
  */

@@ -127,10 +127,18 @@ text_n(struct fg_buf *out, const char *s, size_t len, size_t max, bool escape,
 {
 	const unsigned char *p = (const unsigned char *)s;
 	const unsigned char *end = p + len;
-	size_t used = 0, mark = SIZE_MAX, n, plen;
+	size_t used = 0, mark = SIZE_MAX, n, plen, i;
 	const char *piece;
 	char esc[16];
 
+	/* Most text is printable ASCII that fits: one copy. */
+	if (len <= max) {
+		for (i = 0; i < len; i++)
+			if (p[i] < 0x20 || p[i] >= 0x7f)
+				break;
+		if (i == len)
+			return fg_buf_add(out, s, len);
+	}
 	while (p < end) {
 		n = p[0] == '\0' ? 1 : utf8_char(p);
 		if (n > (size_t)(end - p))

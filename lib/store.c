@@ -64,8 +64,19 @@
 #define CHECK_EVERY	32
 /* Temporary files of killed writers older than this are removed. */
 #define TMP_MAX_AGE	3600
-/* Automatic roll-ups wait until there are more packs than this. */
-#define PACKS_SOFT_MAX	8
+/*
+ * Automatic roll-ups wait until there are more packs than this: the first
+ * roll-up then takes many small packs at once, copying each object once
+ * where pairwise roll-ups would copy it several times.  git gc --auto
+ * starts at 50 (gc.autoPackLimit).
+ */
+#define PACKS_SOFT_MAX	16
+/*
+ * libgit2 1.5 never forgets a pack, even a deleted one, so a long-lived
+ * store reopens its object database after its own roll-ups and every so
+ * many appends (others' roll-ups), keeping lookups as cheap as at first.
+ */
+#define ODB_REOPEN_EVERY 2048
 /* How often a read that missed is retried (see above), and how often a
  * compare-and-swap loop accepts a failure that is not a conflict. */
 #define READ_RETRIES	4
@@ -81,6 +92,7 @@ struct fg_store {
 	char *objdir;
 	unsigned flags;
 	size_t auto_threshold;
+	unsigned since_reopen;		/* appends since the odb was reopened */
 	int stale_lock_age;
 	unsigned int seed;
 	struct fg_store_stats stats;
@@ -384,24 +396,38 @@ copy_to_mem(struct fg_store *st, const git_oid *id, struct fg_err *err)
 	return rc;
 }
 
+/*
+ * Read object id back from mem, straight from the mempack backend: through
+ * git_odb_read() libgit2 would hash it again (strict hash verification)
+ * and cache a copy, for an object it made a moment ago.  *data is freed
+ * with git_odb_backend_data_free().
+ */
+static int
+read_mem(void **data, size_t *len, git_object_t *type, struct fg_store *st,
+    const git_oid *id, struct fg_err *err)
+{
+	if (st->mempack->read(data, len, type, st->mempack, id) < 0)
+		return fg_err_git(err, FG_EIO, "lost an object in memory");
+	return 0;
+}
+
 /* Copy objects ids[0..n) from mem to loose objects on disk, in order. */
 static int
 write_loose(struct fg_store *st, const git_oid *ids, size_t n,
     struct fg_err *err)
 {
-	git_odb_object *obj;
-	size_t i;
+	git_object_t type;
+	void *data;
+	size_t i, len;
 	int rc = 0;
 
 	for (i = 0; i < n && rc == 0; i++) {
-		if (git_odb_read(&obj, st->mem_odb, &ids[i]) < 0)
-			return fg_err_git(err, FG_EIO, "lost an object in "
-			    "memory");
-		rc = fg_pack_loose_write(st->objdir, &ids[i],
-		    git_odb_object_type(obj), git_odb_object_data(obj),
-		    git_odb_object_size(obj),
+		rc = read_mem(&data, &len, &type, st, &ids[i], err);
+		if (rc < 0)
+			return rc;
+		rc = fg_pack_loose_write(st->objdir, &ids[i], type, data, len,
 		    (st->flags & FG_STORE_FSYNC) != 0, err);
-		git_odb_object_free(obj);
+		git_odb_backend_data_free(st->mempack, data);
 	}
 	return rc;
 }
@@ -494,6 +520,28 @@ make_commit(git_oid *out, struct fg_store *st, const struct built *b,
 static int maintain(struct fg_store *st, size_t threshold, bool geometric,
     uint32_t merge_max, struct fg_err *err);
 
+/*
+ * Give repo a fresh object database (see ODB_REOPEN_EVERY).  The
+ * repository handle callers may hold stays the same; on failure the old
+ * database simply stays.
+ */
+static void
+reopen_odb(struct fg_store *st)
+{
+	git_odb *odb = NULL;
+
+	st->since_reopen = 0;
+	if (git_odb_open(&odb, st->objdir) < 0 ||
+	    git_repository_set_odb(st->repo, odb) < 0) {
+		fg_log_warnx("store: cannot reopen '%s': %s", st->objdir,
+		    git_error_last() ? git_error_last()->message : "");
+		git_odb_free(odb);
+		return;
+	}
+	git_odb_free(st->odb);
+	st->odb = odb;
+}
+
 /* After a write: pack loose objects or roll packs up, never failing it. */
 static void
 auto_maintain(struct fg_store *st, bool batch)
@@ -508,6 +556,15 @@ auto_maintain(struct fg_store *st, bool batch)
 	    &e) < 0)
 		fg_log_warnx("store: maintenance of '%s' failed: %s",
 		    st->gitdir, e.msg);
+}
+
+/* After each successful write. */
+static void
+after_write(struct fg_store *st, bool batch)
+{
+	if (++st->since_reopen >= ODB_REOPEN_EVERY)
+		reopen_odb(st);
+	auto_maintain(st, batch);
 }
 
 int
@@ -576,7 +633,7 @@ out:
 	git_mempack_reset(st->mempack);
 	built_release(&b);
 	if (rc == 0)
-		auto_maintain(st, false);
+		after_write(st, false);
 	return rc;
 }
 
@@ -614,8 +671,9 @@ write_pack(struct fg_store *st, const git_oid *ids, size_t n,
     struct fg_err *err)
 {
 	struct fg_pack_writer *w = NULL;
-	git_odb_object *obj;
-	size_t i;
+	git_object_t type;
+	void *data;
+	size_t i, len;
 	int rc;
 
 	rc = fg_pack_writer_new(&w, st->objdir,
@@ -623,13 +681,11 @@ write_pack(struct fg_store *st, const git_oid *ids, size_t n,
 	if (rc < 0)
 		return rc;
 	for (i = 0; i < n; i++) {
-		if (git_odb_read(&obj, st->mem_odb, &ids[i]) < 0) {
-			rc = fg_err_git(err, FG_EIO, "lost an object in memory");
+		rc = read_mem(&data, &len, &type, st, &ids[i], err);
+		if (rc < 0)
 			goto out;
-		}
-		rc = fg_pack_writer_add(w, &ids[i], git_odb_object_type(obj),
-		    git_odb_object_data(obj), git_odb_object_size(obj), err);
-		git_odb_object_free(obj);
+		rc = fg_pack_writer_add(w, &ids[i], type, data, len, err);
+		git_odb_backend_data_free(st->mempack, data);
 		if (rc < 0)
 			goto out;
 	}
@@ -708,7 +764,7 @@ out:
 	free(ids);
 	free(commits);
 	if (rc == 0)
-		auto_maintain(st, true);
+		after_write(st, true);
 	return rc;
 }
 
@@ -1353,8 +1409,10 @@ maintain(struct fg_store *st, size_t threshold, bool geometric,
 		if (rc < 0)
 			goto out;
 		st->stats.packs_merged += merged;
-		if (merged > 0)
+		if (merged > 0) {
 			st->stats.packs_written++;
+			reopen_odb(st);
+		}
 	}
 	if (packed > 0 || merged > 0)
 		fg_log_debug("store: maintenance repo=%s loose_packed=%zu "

@@ -82,9 +82,11 @@
  *     aborted git write does); git gc prunes such objects, and git fsck
  *     lists them as dangling, which is not an error.
  *   - libgit2 1.5 keeps every pack it has seen open or mapped, even after
- *     maintenance (ours or git gc's) deleted it.  A long-lived process
- *     (the daemon) should reopen its stores now and then, say hourly, so
- *     the space of deleted packs is given back.
+ *     maintenance (ours or git gc's) deleted it, and searches them all on
+ *     every miss.  A store therefore reopens its object database after its
+ *     own roll-ups and every 2048 writes (fg_store_repo() stays the same
+ *     handle).  Other long-lived git_repository handles on the same
+ *     repository should be reopened now and then for the same reason.
  *   - Packing deletes loose objects.  On file systems mounted with
  *     "discard" that is slow, and appends pay for it (tests/bench/store.sh
  *     measures it); a daemon may rather set a large auto-maintain
@@ -137,11 +139,11 @@
 
 /*
  * Loose objects at which appends pack them (about 350 single appends), and
- * the biggest pack an append's roll-up will copy; fg_store_maintain() with
- * threshold 0 has no such bound.
+ * the biggest pack an append's roll-up will copy, which bounds what one
+ * append can cost; fg_store_maintain() has no such bound.
  */
 #define FG_STORE_LOOSE_DEFAULT	1024
-#define FG_STORE_AUTO_MERGE_MAX	(256u * 1024)
+#define FG_STORE_AUTO_MERGE_MAX	(32u * 1024)
 
 struct fg_store;
 
@@ -324,7 +326,7 @@ int fg_store_note_get(cJSON **out, struct fg_store *st, const git_oid *target,
 /*
  * Maintenance: when about loose_threshold loose objects exist (0: always),
  * put them in one pack and delete them; then roll small packs up into
- * bigger ones (a geometric progression, factor 2); remove temporary files
+ * bigger ones (a geometric progression, factor 4); remove temporary files
  * killed writers left.  Only delta-free packs are rolled up (ours; git's
  * own are git gc's business).  Returns 0 at once when another process is
  * maintaining the repository.  Appends call this themselves (see

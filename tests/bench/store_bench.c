@@ -22,7 +22,7 @@
  *
  * Rates are appends (records) per second of wall time, maintenance the
  * appends trigger included (set STORE_BENCH_NO_MAINTAIN to leave it out of
- * "single").  Exit status 0, or 1 with a message.
+ * "single" and "batch").  Exit status 0, or 1 with a message.
  */
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -216,7 +216,8 @@ cmd_batch(int argc, char **argv)
 	commits = calloc((size_t)b, sizeof(*commits));
 	if (recs == NULL || subjects == NULL || commits == NULL)
 		return die("out of memory", NULL);
-	if (fg_store_open(&st, argv[1], 0, &err) < 0)
+	if (fg_store_open(&st, argv[1], getenv("STORE_BENCH_NO_MAINTAIN") ?
+	    FG_STORE_NO_MAINTAIN : 0, &err) < 0)
 		return die("open", &err);
 	t0 = now();
 	while (done < n) {
