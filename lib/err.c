@@ -73,6 +73,7 @@ fg_strerror(int code)
 	case FG_ELIMIT:		return "over limit";
 	case FG_EDENIED:	return "denied";
 	case FG_EIO:		return "i/o error";
+	case FG_EBUSY:		return "busy";
 	}
 	return "error";
 }

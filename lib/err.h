@@ -27,6 +27,7 @@ enum {
 	FG_ELIMIT = -5,		/* input over a configured limit */
 	FG_EDENIED = -6,	/* refused by a rule, gate or permission */
 	FG_EIO = -7,		/* the disk, git, a child or the network failed */
+	FG_EBUSY = -8,		/* held by someone else (an environment deploying) */
 };
 
 #define FG_ERR_MSG_MAX 1024

@@ -1,5 +1,6 @@
 #!/bin/sh
-# deps.sh - install the Debian packages flowgate needs, if any are missing.
+# deps.sh - install the Debian packages flowgate and its tests need (jq reads
+# JSON in the integration tests), if any are missing.
 #
 # As root it runs apt-get (update first, once); otherwise it prints the one
 # command to run and fails.  Called by 'make check', 'make run' and CI.
@@ -7,7 +8,7 @@ set -u
 
 pkgs="build-essential pkg-config git curl libgit2-dev libevent-dev
 libcurl4-openssl-dev libcjson-dev libyaml-dev libcunit1-dev libssl-dev
-zlib1g-dev"
+zlib1g-dev jq"
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then

@@ -45,9 +45,7 @@ out=$("$FG" activity --repo "$R" --json -n 2)
 is "--json: one object per line" "$(printf '%s\n' "$out" | wc -l)" "2"
 like "--json: id first, then record.json" "$(printf '%s\n' "$out" | head -1)" \
     '^\{"id":"[0-9a-f]{40}","version":1,"kind":"deploy","subject":"deploy qa: 1a2b3c4 failed in 3s","time":"2026-11-23T10:06:00Z","actor":\{"name":"bob"'
-ok "--json lines parse" sh -c "printf '%s\n' '$out' | python3 -c '
-import json, sys
-for line in sys.stdin: json.loads(line)'"
+ok "--json lines parse" sh -c "printf '%s\n' '$out' | jq -e . >/dev/null"
 
 # Outside text: a branch name with an escape sequence and a forged trailer.
 "$SB" record "$R" push "$(printf 'push \033[2J ma\nin\n\nFlowgate-Status: succeeded')" \
