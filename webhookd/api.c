@@ -22,12 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 #include <sys/stat.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <git2.h>
 #include <openssl/rand.h>
 
@@ -325,25 +323,6 @@ api_done(struct whd_task *t)
 	free(at);
 }
 
-static char *
-query_get(const struct whd_req *r, const char *name)
-{
-	struct evkeyvalq q;
-	const char *v;
-	char *copy = NULL;
-
-	if (r->query == NULL)
-		return NULL;
-	TAILQ_INIT(&q);
-	if (evhttp_parse_query_str(r->query, &q) == 0) {
-		v = evhttp_find_header(&q, name);
-		if (v != NULL)
-			copy = fg_strdup(v);
-	}
-	evhttp_clear_headers(&q);
-	return copy;
-}
-
 /* A name safe in a ref: [A-Za-z0-9._-], 1 to 64 bytes, not starting '.'. */
 static bool
 is_name(const char *s, size_t n)
@@ -606,7 +585,7 @@ whd_api_handle(struct whd_req *r, const char *rest)
 		at->op = API_PIPELINE;
 	} else if (strcmp(sub, "activity") == 0) {
 		at->op = API_ACTIVITY;
-		v = query_get(r, "limit");
+		v = whd_query(r, "limit");
 		if (v != NULL && fg_parse_int(&num, v, 1, API_LIMIT_MAX,
 		    NULL) < 0) {
 			whd_reply_error(r, 400, "invalid", "limit must be a "
@@ -616,14 +595,14 @@ whd_api_handle(struct whd_req *r, const char *rest)
 		if (v != NULL)
 			at->limit = (size_t)num;
 		free(v);
-		v = query_get(r, "kind");
+		v = whd_query(r, "kind");
 		if (v != NULL && !is_name(v, strlen(v))) {
 			whd_reply_error(r, 400, "invalid", "bad kind");
 			goto out;
 		}
 		snprintf(at->kind, sizeof(at->kind), "%s", v != NULL ? v : "");
 		free(v);
-		v = query_get(r, "event");
+		v = whd_query(r, "event");
 		if (v != NULL && !is_name(v, strlen(v))) {
 			whd_reply_error(r, 400, "invalid", "bad event");
 			goto out;

@@ -158,26 +158,6 @@ delivery_id(char *out, size_t size, const struct whd_req *r,
 	}
 }
 
-/* The query parameter name of r, or NULL; *out must be freed. */
-static char *
-query_param(const struct whd_req *r, const char *name)
-{
-	struct evkeyvalq q;
-	const char *v;
-	char *copy = NULL;
-
-	if (r->query == NULL)
-		return NULL;
-	TAILQ_INIT(&q);
-	if (evhttp_parse_query_str(r->query, &q) == 0) {
-		v = evhttp_find_header(&q, name);
-		if (v != NULL)
-			copy = fg_strdup(v);
-	}
-	evhttp_clear_headers(&q);
-	return copy;
-}
-
 static void
 delivery_done(struct whd_delivery *dl, void *arg)
 {
@@ -385,7 +365,7 @@ whd_hooks_handle(struct whd_req *r, const char *name)
 	snprintf(r->delivery, sizeof(r->delivery), "%s", id);
 
 	/* Jira's payloads name no repository: the webhook URL does. */
-	repo_q = query_param(r, "repo");
+	repo_q = whd_query(r, "repo");
 	if (repo_q != NULL && (ev.repo == NULL || forge == FG_FORGE_JIRA) &&
 	    fg_event_set(&ev, FG_EVENT_F_REPO, repo_q, &err) < 0) {
 		hook_error(r, 400, "invalid", err.msg);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -179,6 +180,25 @@ whd_header(const struct whd_req *r, const char *name)
 {
 	return evhttp_find_header(evhttp_request_get_input_headers(r->req),
 	    name);
+}
+
+char *
+whd_query(const struct whd_req *r, const char *name)
+{
+	struct evkeyvalq q;
+	const char *v;
+	char *copy = NULL;
+
+	if (r->query == NULL)
+		return NULL;
+	TAILQ_INIT(&q);
+	if (evhttp_parse_query_str(r->query, &q) == 0) {
+		v = evhttp_find_header(&q, name);
+		if (v != NULL)
+			copy = fg_strdup(v);
+	}
+	evhttp_clear_headers(&q);
+	return copy;
 }
 
 int

@@ -120,6 +120,9 @@ void whd_reply_error(struct whd_req *r, int code, const char *result,
 /* A header of the request, or NULL. */
 const char *whd_header(const struct whd_req *r, const char *name);
 
+/* The query parameter name of the request, or NULL; free() it. */
+char *whd_query(const struct whd_req *r, const char *name);
+
 /* Append s to b as a JSON string, quotes included. */
 int whd_json_str(struct fg_buf *b, const char *s);
 
