@@ -87,6 +87,23 @@ fg_forge__set(struct fg_event *ev, enum fg_event_field f, const cJSON *root,
 }
 
 int
+fg_forge__common(struct fg_event *ev, const cJSON *root, bool need_repo,
+    struct fg_err *err)
+{
+	int rc;
+
+	rc = fg_forge__set(ev, FG_EVENT_F_REPO, root, "repository.full_name",
+	    need_repo, err);
+	if (rc == 0)
+		rc = fg_forge__set(ev, FG_EVENT_F_ACTOR, root, "sender.login",
+		    false, err);
+	if (rc == 0)
+		rc = fg_forge__set(ev, FG_EVENT_F_ACTION, root, "action", false,
+		    err);
+	return rc;
+}
+
+int
 fg_forge__set_ref(struct fg_event *ev, enum fg_event_field f,
     const char *prefix, const cJSON *root, const char *path, bool required,
     struct fg_err *err)

@@ -15,23 +15,6 @@
 #include "forge_int.h"
 #include "banned.h"
 
-static int
-common(struct fg_event *ev, const cJSON *root, bool need_repo,
-    struct fg_err *err)
-{
-	int rc;
-
-	rc = fg_forge__set(ev, FG_EVENT_F_REPO, root, "repository.full_name",
-	    need_repo, err);
-	if (rc == 0)
-		rc = fg_forge__set(ev, FG_EVENT_F_ACTOR, root, "sender.login",
-		    false, err);
-	if (rc == 0)
-		rc = fg_forge__set(ev, FG_EVENT_F_ACTION, root, "action", false,
-		    err);
-	return rc;
-}
-
 /* Gitea has no created/deleted/forced flags: the zero ids tell. */
 static int
 push(struct fg_event *ev, const cJSON *root, struct fg_err *err)
@@ -155,7 +138,7 @@ fg_forge__gitea(struct fg_event *ev, const char *name, const cJSON *root,
 	known = strcmp(name, "push") == 0 || strcmp(name, "create") == 0 ||
 	    strcmp(name, "delete") == 0 || strcmp(name, "pull_request") == 0 ||
 	    review_index(name) >= 0;
-	rc = common(ev, root, known, err);
+	rc = fg_forge__common(ev, root, known, err);
 	if (rc < 0)
 		return rc;
 	if (strcmp(name, "push") == 0)

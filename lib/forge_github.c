@@ -14,24 +14,6 @@
 #include "forge_int.h"
 #include "banned.h"
 
-/* What every GitHub event carries: repository, sender, action. */
-static int
-common(struct fg_event *ev, const cJSON *root, bool need_repo,
-    struct fg_err *err)
-{
-	int rc;
-
-	rc = fg_forge__set(ev, FG_EVENT_F_REPO, root, "repository.full_name",
-	    need_repo, err);
-	if (rc == 0)
-		rc = fg_forge__set(ev, FG_EVENT_F_ACTOR, root, "sender.login",
-		    false, err);
-	if (rc == 0)
-		rc = fg_forge__set(ev, FG_EVENT_F_ACTION, root, "action", false,
-		    err);
-	return rc;
-}
-
 static int
 push(struct fg_event *ev, const cJSON *root, struct fg_err *err)
 {
@@ -270,7 +252,7 @@ fg_forge__github(struct fg_event *ev, const char *name, const cJSON *root,
 	    strcmp(name, "pull_request_review") == 0 ||
 	    strcmp(name, "status") == 0 || strcmp(name, "check_run") == 0 ||
 	    strcmp(name, "check_suite") == 0;
-	rc = common(ev, root, known, err);
+	rc = fg_forge__common(ev, root, known, err);
 	if (rc < 0)
 		return rc;
 	if (strcmp(name, "push") == 0)

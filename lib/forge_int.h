@@ -54,6 +54,13 @@ int fg_forge__set_ref(struct fg_event *ev, enum fg_event_field f,
     const char *prefix, const cJSON *root, const char *path, bool required,
     struct fg_err *err);
 
+/*
+ * What every GitHub, Gitea and Forgejo event carries: repository.full_name
+ * (required when need_repo), sender.login as the actor, action.
+ */
+int fg_forge__common(struct fg_event *ev, const cJSON *root, bool need_repo,
+    struct fg_err *err);
+
 /* *out = the integer at path in [min, max]; untouched when absent. */
 int fg_forge__int(int64_t *out, const cJSON *root, const char *path,
     int64_t min, int64_t max, bool required, struct fg_err *err);
