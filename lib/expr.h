@@ -63,7 +63,7 @@
 
 #define FG_EXPR_MAX_LEN 1000
 #define FG_EXPR_MAX_DEPTH 32
-#define FG_EXPR_MAX_NODES 500
+#define FG_EXPR_MAX_NODES 256
 #define FG_EXPR_MAX_SEGS 16
 
 struct fg_expr;
