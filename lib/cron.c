@@ -278,8 +278,8 @@ fg_cron_parse(struct fg_cron **out, const char *spec, const char *tz,
 		}
 	}
 	if (!can_fire(c)) {
-		rc = fg_err_set(err, FG_EINVALID, "never fires: no month in "
-		    "the schedule has any of its days of the month");
+		rc = fg_err_set(err, FG_EINVALID, "never fires: its days of "
+		    "the month do not occur in its months");
 		goto out;
 	}
 	rc = fg_tz_load(&c->tz, tz, err);

@@ -62,8 +62,8 @@ struct fg_cron;
  * Parse spec in the zone tz (NULL or "UTC": UTC).  Errors (FG_EINVALID
  * unless said) name the field: "hour: '24' is out of range 0-23",
  * "day of week: unknown name 'mo'", "there are 4 fields: need 5 (minute
- * hour day-of-month month day-of-week)", "never fires: no month in the
- * schedule has day 31" (30 February and the like); the zone's errors come
+ * hour day-of-month month day-of-week)", "never fires: its days of the
+ * month do not occur in its months" (30 February and the like); the zone's errors come
  * from fg_tz_load() (FG_ENOTFOUND for an unknown zone).
  */
 int fg_cron_parse(struct fg_cron **out, const char *spec, const char *tz,

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "flowplan.h"
+#include "yaml.h"
 #include "banned.h"
 
 const char *const fg_flowplan_roots[] = { "event", "steps", "inputs", NULL };
@@ -427,4 +429,136 @@ out:
 	}
 	*out = plan;
 	return 0;
+}
+
+/* The state of fg_flowplan_check() while it reports. */
+struct doc_check {
+	const struct fg_jdoc *doc;
+	const char *text;
+	size_t len;
+	struct fg_diags *d;
+	const cJSON *flows;
+};
+
+/*
+ * The dotted path of node below root ("f.steps[2].if"), appended to b.
+ * Depth is bounded by the YAML parser's nesting limit.
+ */
+static bool
+node_path(struct fg_buf *b, const cJSON *root, const cJSON *node)
+{
+	const cJSON *it;
+	size_t mark = b->len;
+	int i = 0;
+
+	if (root == node)
+		return true;
+	cJSON_ArrayForEach(it, root) {
+		if (cJSON_IsArray(root))
+			fg_buf_printf(b, "[%d]", i);
+		else
+			fg_buf_printf(b, "%s%s", b->len ? "." : "",
+			    it->string);
+		if (node_path(b, it, node))
+			return true;
+		fg_buf_truncate(b, mark);
+		i++;
+	}
+	return false;
+}
+
+/* Byte offset of 1-based line and character column in text, or len. */
+static size_t
+text_offset(const char *s, size_t len, unsigned line, unsigned col)
+{
+	size_t i = 0;
+
+	while (line > 1 && i < len) {
+		if (s[i] == '\n' || (s[i] == '\r' && (i + 1 >= len ||
+		    s[i + 1] != '\n')))
+			line--;
+		i++;
+	}
+	while (col > 1 && i < len) {
+		i++;
+		while (i < len && ((unsigned char)s[i] & 0xc0) == 0x80)
+			i++;
+		col--;
+	}
+	return i;
+}
+
+/*
+ * Turn a column inside the expression (1-based, bytes) into a column of
+ * the file, when the value is written on its line exactly as parsed.
+ */
+static bool
+expr_column(const struct doc_check *dc, const cJSON *node, unsigned line,
+    unsigned vcol, unsigned ecol, unsigned *out)
+{
+	const char *e = node->valuestring, *t;
+	size_t off, n = strlen(e), quote = 0, i;
+	unsigned chars = 0;
+
+	off = text_offset(dc->text, dc->len, line, vcol);
+	t = dc->text + off;
+	if (off < dc->len && (*t == '\'' || *t == '"'))
+		quote = 1;
+	if (off + quote + n > dc->len || memcmp(t + quote, e, n) != 0 ||
+	    memchr(e, '\n', n) != NULL)
+		return false;
+	if (quote && (off + 1 + n >= dc->len || t[1 + n] != *t))
+		return false;
+	for (i = 0; i + 1 < ecol && i < n; i++)
+		if (((unsigned char)e[i] & 0xc0) != 0x80)
+			chars++;
+	*out = vcol + (unsigned)quote + chars;
+	return true;
+}
+
+static void
+doc_report(const cJSON *node, unsigned col, const char *msg, void *payload)
+{
+	struct doc_check *dc = payload;
+	struct fg_buf path = FG_BUF_INIT;
+	unsigned line = 0, vcol = 0, fcol;
+
+	fg_jdoc_pos(dc->doc, node, &line, &vcol);
+	/* On a failed allocation the path is just "flows"; nothing is lost. */
+	if (fg_buf_puts(&path, "flows") == 0)
+		(void)node_path(&path, dc->flows, node);
+	if (col == 0 || !cJSON_IsString(node))
+		fg_diags_at(dc->d, fg_jdoc_file(dc->doc), line, vcol,
+		    path.ptr != NULL ? path.ptr : "flows", "%s", msg);
+	else if (expr_column(dc, node, line, vcol, col, &fcol))
+		fg_diags_at(dc->d, fg_jdoc_file(dc->doc), line, fcol,
+		    path.ptr != NULL ? path.ptr : "flows", "%s", msg);
+	else
+		fg_diags_at(dc->d, fg_jdoc_file(dc->doc), line, vcol,
+		    path.ptr != NULL ? path.ptr : "flows",
+		    "%s (column %u of the expression)", msg, col);
+	fg_buf_release(&path);
+}
+
+int
+fg_flowplan_check(const struct fg_jdoc *doc, const char *text, size_t len,
+    struct fg_diags *d)
+{
+	struct doc_check dc = { doc, text, len, d, NULL };
+	struct fg_flowplan *plan = NULL;
+	const cJSON *flow;
+	int rc, result = 0;
+
+	dc.flows = get(fg_jdoc_root(doc), "flows");
+	cJSON_ArrayForEach(flow, dc.flows) {
+		rc = fg_flowplan_new(&plan, flow->string, flow, doc_report,
+		    &dc, NULL);
+		fg_flowplan_free(plan);
+		plan = NULL;
+		if (rc == FG_ENOMEM)
+			return FG_ENOMEM;
+		if (rc < 0)
+			result = FG_EINVALID;
+	}
+	return result;
 }

@@ -88,6 +88,21 @@ int fg_flowplan_new(struct fg_flowplan **out, const char *name,
 
 void fg_flowplan_free(struct fg_flowplan *plan);
 
+/*
+ * Check every flow of a parsed flows.yaml (doc, already valid against the
+ * schema) by building and freeing its plan, adding one diagnostic per
+ * problem to d as "file:line:col: flows.<name>.steps[i].if: message".  An
+ * error inside an "if:" points at its own column in the file when the
+ * expression sits on one line as written (plain, or quoted without
+ * escapes); otherwise at the start of the value, with "(column N of the
+ * expression)" added.  text/len is the source of doc.  Returns 0,
+ * FG_EINVALID or FG_ENOMEM.
+ */
+struct fg_jdoc;
+struct fg_diags;
+int fg_flowplan_check(const struct fg_jdoc *doc, const char *text,
+    size_t len, struct fg_diags *d);
+
 /* The index of the step called id, or -1. */
 long fg_flowplan_find(const struct fg_flowplan *plan, const char *id);
 

@@ -112,11 +112,11 @@ test_cron_errors_name_the_field(void)
 	expect_error("* 1;2 * * *", NULL, FG_EINVALID,
 	    "hour: unexpected ';' in '1;2'");
 	expect_error("0 0 30 2 *", NULL, FG_EINVALID,
-	    "never fires: no month in the schedule has any of its days of "
-	    "the month");
+	    "never fires: its days of the month do not occur in its "
+	    "months");
 	expect_error("0 0 31 4,6,9,11 *", NULL, FG_EINVALID,
-	    "never fires: no month in the schedule has any of its days of "
-	    "the month");
+	    "never fires: its days of the month do not occur in its "
+	    "months");
 	expect_error("0 2 * * *", "Mars/Olympus_Mons", FG_ENOTFOUND,
 	    "unknown time zone 'Mars/Olympus_Mons' (no file "
 	    "'/usr/share/zoneinfo/Mars/Olympus_Mons')");
