@@ -99,7 +99,6 @@ void fg_flowplan_free(struct fg_flowplan *plan);
  * FG_EINVALID or FG_ENOMEM.
  */
 struct fg_jdoc;
-struct fg_diags;
 int fg_flowplan_check(const struct fg_jdoc *doc, const char *text,
     size_t len, struct fg_diags *d);
 

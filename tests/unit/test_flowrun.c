@@ -288,6 +288,7 @@ test_flowrun_hostile_values_stay_inert(void)
 	struct fg_flowrun *run = NULL;
 	struct fixture fx;
 	cJSON *event = cJSON_Parse("{\"title\": \"x' || true || '\"}");
+	char id[FG_FLOWRUN_ID_MAX + 2];
 
 	fixture_init(&fx, yaml);
 	CU_ASSERT_EQUAL_FATAL(fg_flowrun_new(&run, fx.plan, "h", 1, NULL), 0);
@@ -301,6 +302,17 @@ test_flowrun_hostile_values_stay_inert(void)
 	    "64 letters, digits, '.', '_' or '-'");
 	CU_ASSERT_EQUAL(fg_flowrun_new(&run, fx.plan, "", 1, &err),
 	    FG_EINVALID);
+	/* 64 characters are the most a run id may have. */
+	memset(id, 'a', sizeof(id));
+	id[FG_FLOWRUN_ID_MAX] = '\0';
+	CU_ASSERT_EQUAL(fg_flowrun_new(&run, fx.plan, id, 1, &err), 0);
+	fg_flowrun_free(run);
+	run = NULL;
+	id[FG_FLOWRUN_ID_MAX] = 'a';
+	id[FG_FLOWRUN_ID_MAX + 1] = '\0';
+	CU_ASSERT_EQUAL(fg_flowrun_new(&run, fx.plan, id, 1, &err),
+	    FG_EINVALID);
+	CU_ASSERT_PTR_NULL(run);
 	fixture_release(&fx);
 	cJSON_Delete(event);
 }
