@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "flowplan.h"
 #include "pipeline.h"
 #include "schema.h"
 #include "tz.h"
@@ -783,6 +784,9 @@ fg_config_parse(struct fg_config **out, const char *pipeline, size_t plen,
 	if (flows != NULL)
 		frc = load_doc(&fdoc, "flows.schema.json", flows, flen, ffile,
 		    d);
+	/* needs, cycles, if: and cron: what the schema cannot say. */
+	if (fdoc != NULL)
+		frc = fg_flowplan_check(fdoc, flows, flen, d);
 	if (rc < 0 || frc < 0) {
 		rc = rc == FG_ENOMEM || frc == FG_ENOMEM ? FG_ENOMEM :
 		    FG_EINVALID;
@@ -848,6 +852,8 @@ fg_config_check_flows(const char *flows, size_t flen, const char *ffile,
 	int rc;
 
 	rc = load_doc(&doc, "flows.schema.json", flows, flen, ffile, d);
+	if (rc == 0)
+		rc = fg_flowplan_check(doc, flows, flen, d);
 	fg_jdoc_free(doc);
 	return rc;
 }
