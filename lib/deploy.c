@@ -1439,3 +1439,46 @@ out:
 	attempt_release(&a);
 	return rc;
 }
+
+int
+fg_deploy_current_json(cJSON **out, struct fg_store *st, const char *env,
+    struct fg_err *err)
+{
+	struct attempt a;
+	git_commit *c = NULL;
+	char ref[300], hex[GIT_OID_HEXSZ + 1];
+	cJSON *o = NULL;
+	const char *summary;
+	int rc;
+
+	*out = NULL;
+	attempt_init(&a);
+	rc = env_ref(ref, sizeof(ref), env, err);
+	if (rc < 0)
+		goto out;
+	rc = attempt_read(&a, st, ref, NULL, true, err);
+	if (rc == FG_ENOTFOUND || (rc == 0 && a.is_reset)) {
+		o = cJSON_CreateNull();
+		rc = 0;
+		goto done;
+	}
+	if (rc < 0)
+		goto out;
+	o = attempt_json(&a, fg_deploy_status_name(a.d.status), true);
+	if (o == NULL)
+		goto done;
+	git_oid_tostr(hex, sizeof(hex), &a.d.record);
+	cJSON_AddStringToObject(o, "record", hex);
+	if (git_commit_lookup(&c, fg_store_repo(st), &a.d.commit) == 0) {
+		summary = git_commit_summary(c);
+		cJSON_AddStringToObject(o, "subject", summary ? summary : "");
+	}
+done:
+	if (o == NULL)
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+	*out = o;
+out:
+	git_commit_free(c);
+	attempt_release(&a);
+	return rc;
+}
