@@ -1482,3 +1482,23 @@ out:
 	attempt_release(&a);
 	return rc;
 }
+
+int
+fg_deploy_check_idle(struct fg_store *st, const char *env,
+    struct fg_err *err)
+{
+	char ref[300];
+	int fd, rc;
+
+	rc = env_ref(ref, sizeof(ref), env, err);
+	if (rc < 0)
+		return rc;
+	rc = lock_open(&fd, st, env, err);
+	if (rc < 0)
+		return rc;
+	rc = lock_try(fd, env, err);
+	close(fd);
+	if (rc == FG_EBUSY)
+		rc = busy_error(st, env, 0, err);
+	return rc;
+}

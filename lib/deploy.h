@@ -166,6 +166,15 @@ int fg_deploy_reset(size_t *n, struct fg_store *st,
 int fg_deploy_current_json(cJSON **out, struct fg_store *st, const char *env,
     struct fg_err *err);
 
+/*
+ * 0 when nobody is deploying env at this instant, else FG_EBUSY with the
+ * message fg_deploy_run() would refuse with.  Only a hint: a deployment
+ * may start right after.  The daemon uses it to answer 409 at once
+ * rather than accept a deployment that would be refused.
+ */
+int fg_deploy_check_idle(struct fg_store *st, const char *env,
+    struct fg_err *err);
+
 void fg_deployment_release(struct fg_deployment *d);
 
 #endif /* FG_DEPLOY_H */

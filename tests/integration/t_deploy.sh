@@ -277,4 +277,128 @@ out=$("$FG" --repo "$R" deploy qa "$c1"); rc=$?
 is "deploying after a reset works" "$rc" 0
 like "pipeline show has it again" "$("$FG" --repo "$R" pipeline show)" "^qa +succeeded +$s1 "
 
+# The REST API, on a copy of the repository served by the real daemon.
+. "$TOP/tests/integration/whd.sh"
+ROOT=$T/root
+mkdir -p "$ROOT/acme"
+git clone -q --mirror "$R" "$ROOT/acme/app.git"
+APP=$ROOT/acme/app.git
+export FLOWGATE_WEBHOOK_SECRET=$WHD_KEY
+READ=$(echo "read-token-1" | "$FG_WHD" --hash-token)
+OPER=$(echo "operate-token-2" | "$FG_WHD" --hash-token)
+cat > "$T/whd.yaml" <<YAML
+version: 1
+root: $ROOT
+secret: {env: FLOWGATE_WEBHOOK_SECRET}
+tokens:
+  - {name: reader, hash: '$READ', role: read}
+  - {name: ci, hash: '$OPER', role: operate}
+YAML
+whd_start --config "$T/whd.yaml" || done_testing
+A=/api/v1/repos/acme/app
+get() {
+	_c=$(curl -s -o "$T/.body" -w '%{http_code}' -H "Authorization: Bearer $2" "$URL$1")
+	printf '%s %s\n' "$_c" "$(cat "$T/.body")"
+}
+# send PATH TOKEN [BODY]
+send() {
+	printf '%s' "${3:-}" > "$T/.req"
+	post "$1" "$T/.req" -H "Authorization: Bearer $2"
+}
+# wait_env ENV STATUS: until GET envs/ENV says STATUS (30 s at most).
+wait_env() {
+	_i=0
+	while [ $_i -lt 300 ]; do
+		[ "$(get "$A/envs/$1" read-token-1 | cut -d' ' -f2- | jq -r '.deployment.status')" = "$2" ] && return 0
+		sleep 0.1; _i=$((_i + 1))
+	done
+	return 1
+}
+
+r=$(get "$A/envs/qa" read-token-1)
+is "GET envs/qa: the current deployment" "$(say "${r#* }" | jq -c '[.env, .deployment.status, .deployment.commit]')" \
+    "[\"qa\",\"succeeded\",\"$c1\"]"
+r=$(get "$A/envs/nope" read-token-1)
+is "an unknown environment is 404" "$r" "404 {\"error\":\"unknown environment 'nope'\"}"
+r=$(send "$A/envs/qa/deploy" read-token-1 '{}')
+is "a read token may not deploy: 403" "$r" \
+    "403 {\"error\":\"token 'reader' may only read: deploying needs the operate role\"}"
+r=$(get "$A/envs/qa/deploy" operate-token-2)
+like "GET on deploy is 405" "$r" '^405 '
+r=$(send "$A/envs/qa/deploy" operate-token-2 '{"commit":5}')
+like "a body against the schema is 400" "$r" '^400 \{"error":"body: commit: must be a commit id, tag or branch name"\}$'
+r=$(send "$A/envs/qa/deploy" operate-token-2 '{"wait":99999}')
+like "a wait over the limit is 400" "$r" '^400 \{"error":"body: wait: must be at most 3600"\}$'
+r=$(send "$A/envs/qa/deploy" operate-token-2 '{"commit":"no-such"}')
+is "an unknown commit is 404" "$r" "404 {\"error\":\"unknown commit 'no-such'\"}"
+r=$(send "$A/envs/nope/deploy" operate-token-2 '')
+is "deploying an unknown environment is 404" "$r" "404 {\"error\":\"unknown environment 'nope'\"}"
+r=$(send "$A/envs/..%2Fx/deploy" operate-token-2 '')
+is "a hostile environment name is 404" "$r" '404 {"error":"no such route"}'
+
+r=$(send "$A/envs/qa/deploy" operate-token-2 "{\"commit\":\"$c2\"}")
+like "an accepted deployment is 202" "$r" "^202 \{\"status\":\"accepted\",\"env\":\"qa\",\"commit\":\"$c2\",\"run\":\"[0-9a-f]{16}\"\}$"
+run=$(say "${r#* }" | jq -r .run)
+ok "it ends, failed, and GET envs/qa says so" wait_env qa failed
+r=$(get "$A/envs/qa" read-token-1)
+is "with its run, actor and reason" "$(say "${r#* }" | jq -c '[.deployment.run, .deployment.actor, .deployment.reason]')" \
+    "[\"$run\",\"ci\",\"exit 3\"]"
+is "the token is the record's author" "$(git --git-dir="$APP" log -1 --format=%an refs/flowgate/envs/qa)" ci
+
+r=$(send "$A/envs/qa/deploy" operate-token-2 '')
+like "no commit: the stage branch's tip" "$r" "^202 .*\"commit\":\"$c4\""
+ok "it is running" wait_env qa started
+r=$(send "$A/envs/qa/deploy" operate-token-2 "{\"commit\":\"$c1\"}")
+like "a second one while it runs is 409 with the reason" "$r" \
+    "^409 \{\"error\":\"environment 'qa' is busy: $s4 is being deployed by ci since "
+r=$(send "$A/envs/qa/deploy" operate-token-2 "{\"commit\":\"$c1\",\"wait\":30}")
+like "with wait it is accepted" "$r" '^202 '
+i=0
+while [ $i -lt 300 ] && [ "$(git --git-dir="$APP" log -1 --format='%(trailers:key=Flowgate-Commit,valueonly,separator=) %(trailers:key=Flowgate-Status,valueonly,separator=)' refs/flowgate/envs/qa)" != "$c1 succeeded" ]; do
+	sleep 0.1; i=$((i + 1))
+done
+is "both ran, one after the other" \
+    "$(git --git-dir="$APP" log -4 --format='%(trailers:key=Flowgate-Commit,valueonly,separator=) %(trailers:key=Flowgate-Status,valueonly,separator=)' refs/flowgate/envs/qa)" \
+    "$c1 succeeded
+$c1 started
+$c4 succeeded
+$c4 started"
+r=$(get "$A/pipeline" read-token-1)
+is "GET pipeline lists the deployments" "$(say "${r#* }" | jq -c '[.environments[] | [.name, .deployment.status]]')" \
+    '[["qa","succeeded"],["sit",null],["uat",null],["prod",null]]'
+
+r=$(send "$A/pipeline/reset" read-token-1 '')
+like "a read token may not reset: 403" "$r" '^403 '
+r=$(send "$A/pipeline/reset" operate-token-2 '{"now":true}')
+like "reset takes no fields" "$r" '^400 '
+r=$(send "$A/pipeline/reset" operate-token-2 '')
+is "an operate token resets" "$r" '200 {"status":"reset","environments":1}'
+r=$(get "$A/envs/qa" read-token-1)
+is "then envs/qa has no deployment" "$r" '200 {"env":"qa","deployment":null}'
+is "the activity log names the token" "$(git --git-dir="$APP" log -1 --format=%s refs/flowgate/activity)" \
+    "pipeline reset by ci: 1 environment emptied"
+
+# A deployment whose process dies is marked interrupted when the daemon
+# starts again.
+whd_stop
+FLOWGATE_USER=doomed "$FG" --repo "$APP" deploy qa "$c4" >/dev/null 2>&1 &
+doomed=$!
+i=0
+while [ $i -lt 100 ]; do
+	[ "$(git --git-dir="$APP" show refs/flowgate/envs/qa:deployment.json 2>/dev/null | jq -r .status)" = started ] && break
+	sleep 0.05; i=$((i + 1))
+done
+kill -9 $doomed; wait $doomed 2>/dev/null
+is "killed mid-deployment, the tip says started" \
+    "$(git --git-dir="$APP" show refs/flowgate/envs/qa:deployment.json | jq -r .status)" started
+whd_start --config "$T/whd.yaml" || done_testing
+r=$(get "$A/envs/qa" read-token-1)
+is "after a restart it is interrupted" "$(say "${r#* }" | jq -c '[.deployment.status, .deployment.actor, .deployment.commit]')" \
+    "[\"interrupted\",\"doomed\",\"$c4\"]"
+like "git log says so" "$(git --git-dir="$APP" log -1 --format=%s refs/flowgate/envs/qa)" \
+    "^deploy qa: $s4 interrupted \(started by doomed\): "
+unlike "the log holds no token" "$(cat "$T/whd.log")" "read-token-1|operate-token-2|$FLOWGATE_DEPLOY_TOKEN"
+whd_stop
+is "SIGTERM exits 0" "$WHD_RC" 0
+
 done_testing
