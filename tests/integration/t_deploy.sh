@@ -35,6 +35,7 @@ receiver poll --secret "$FLOWGATE_DEPLOY_TOKEN" --pending 2
 receiver bad --secret "$FLOWGATE_DEPLOY_TOKEN" --status 502 --body 'upstream down'
 receiver other --secret some-other-secret
 receiver polfail --secret "$FLOWGATE_DEPLOY_TOKEN" --final failed
+receiver plain
 
 # config PROD_PORT UAT_PORT: apply the pipeline with prod and uat
 # deploying to those receivers.
@@ -54,6 +55,7 @@ environments:
                          poll: "http://127.0.0.1:$2/status/uat?x=1"}, timeout: 20}}
   prod: {deploy: {http: {url: "http://127.0.0.1:$1/deploy/prod?via=flowgate", secret: deploy_token},
                   timeout: 20}}
+  demo: {deploy: {http: {url: "http://127.0.0.1:$PORT_plain/demo"}}}
 secrets:
   deploy_token: {env: FLOWGATE_DEPLOY_TOKEN}
   other_key: {env: FLOWGATE_OTHER_KEY}
@@ -224,6 +226,10 @@ is "a receiver with another secret refuses the signature" "$rc" 1
 like "HTTP 401" "$out" "failed in [0-9]+s: HTTP 401$"
 is "it saw a bad signature" "$(tail -n 1 "$T/other.log" | jq -r .signature_ok)" false
 
+out=$("$FG" --repo "$R" deploy demo "$c1" 2>&1); rc=$?
+is "without a secret the POST goes unsigned" "$rc $(tail -n 1 "$T/plain.log" | jq -c '[.method, .path, .signature]')" \
+    '0 ["POST","/demo",null]'
+
 # http with polling.
 out=$("$FG" --repo "$R" deploy uat "$c1" 2>&1); rc=$?
 is "a polled deployment succeeds once the status says so" "$rc" 0
@@ -253,7 +259,7 @@ like "and uat's failure" "$out" "^uat +failed +$s1 "
 j=$("$FG" --repo "$R" pipeline show --json)
 is "--json has each environment's deployment" \
     "$(say "$j" | jq -c '[.environments[] | [.name, .deployment.status]]')" \
-    '[["qa","succeeded"],["sit","failed"],["uat","failed"],["prod","failed"]]'
+    '[["qa","succeeded"],["sit","failed"],["uat","failed"],["prod","failed"],["demo","succeeded"]]'
 is "with the commit's subject" "$(say "$j" | jq -r '.environments[0].deployment.subject')" "fix it"
 
 # pipeline reset.
@@ -263,16 +269,16 @@ is "a non-admin may not reset" "$rc" 1
 like "and is told" "$out" "only admins may reset the pipeline, and 'mallory' is not one"
 out=$("$FG" --repo "$R" pipeline reset); rc=$?
 is "an admin resets" "$rc" 0
-is "it says what it did" "$out" "pipeline reset by admin: 4 environments emptied"
+is "it says what it did" "$out" "pipeline reset by admin: 5 environments emptied"
 out=$("$FG" --repo "$R" pipeline show)
 like "show says never deployed" "$out" "^qa +never deployed$"
 is "--json says null" "$("$FG" --repo "$R" pipeline show --json | jq -c '[.environments[].deployment]')" \
-    '[null,null,null,null]'
+    '[null,null,null,null,null]'
 is "history stays: one commit more" "$(git --git-dir="$R" rev-list --count refs/flowgate/envs/qa)" $((before + 1))
 is "the reset is the tip" "$(git --git-dir="$R" log -1 --format='%s|%(trailers:key=Flowgate-Status,valueonly,separator=)' refs/flowgate/envs/qa)" \
     "deploy qa: reset by admin|reset"
 like "the activity log says who reset" "$(git --git-dir="$R" log -1 --format='%s|%an' refs/flowgate/activity)" \
-    "^pipeline reset by admin: 4 environments emptied\|admin$"
+    "^pipeline reset by admin: 5 environments emptied\|admin$"
 out=$("$FG" --repo "$R" deploy qa "$c1"); rc=$?
 is "deploying after a reset works" "$rc" 0
 like "pipeline show has it again" "$("$FG" --repo "$R" pipeline show)" "^qa +succeeded +$s1 "
@@ -365,7 +371,7 @@ $c4 succeeded
 $c4 started"
 r=$(get "$A/pipeline" read-token-1)
 is "GET pipeline lists the deployments" "$(say "${r#* }" | jq -c '[.environments[] | [.name, .deployment.status]]')" \
-    '[["qa","succeeded"],["sit",null],["uat",null],["prod",null]]'
+    '[["qa","succeeded"],["sit",null],["uat",null],["prod",null],["demo",null]]'
 
 r=$(send "$A/pipeline/reset" read-token-1 '')
 like "a read token may not reset: 403" "$r" '^403 '
