@@ -369,6 +369,12 @@ is "both ran, one after the other" \
 $c1 started
 $c4 succeeded
 $c4 started"
+# Its thread unlocks qa after the note, the last thing it writes.
+i=0
+while [ $i -lt 300 ] && [ "$(git --git-dir="$APP" notes --ref=flowgate show "$c1" 2>/dev/null | jq -r .deployments.qa.record)" != \
+    "$(git --git-dir="$APP" rev-parse refs/flowgate/envs/qa)" ]; do
+	sleep 0.1; i=$((i + 1))
+done
 r=$(get "$A/pipeline" read-token-1)
 is "GET pipeline lists the deployments" "$(say "${r#* }" | jq -c '[.environments[] | [.name, .deployment.status]]')" \
     '[["qa","succeeded"],["sit",null],["uat",null],["prod",null],["demo",null]]'
