@@ -188,7 +188,7 @@ static int
 resolve(struct dtask *t, git_repository *repo)
 {
 	git_object *obj = NULL, *peeled = NULL;
-	git_reference *ref = NULL;
+	git_reference *ref = NULL, *direct = NULL;
 	const char *branch;
 	char msg[512];
 	int rc = -1;
@@ -220,12 +220,18 @@ resolve(struct dtask *t, git_repository *repo)
 		goto out;
 	}
 	git_oid_cpy(&t->commit, git_object_id(peeled));
-	if (ref != NULL)
+	/* HEAD names the branch it points at. */
+	if (ref != NULL && git_reference_type(ref) == GIT_REFERENCE_SYMBOLIC &&
+	    git_reference_resolve(&direct, ref) == 0)
+		snprintf(t->ref, sizeof(t->ref), "%s",
+		    git_reference_name(direct));
+	else if (ref != NULL)
 		snprintf(t->ref, sizeof(t->ref), "%s", git_reference_name(ref));
 	rc = 0;
 out:
 	git_object_free(peeled);
 	git_object_free(obj);
+	git_reference_free(direct);
 	git_reference_free(ref);
 	return rc;
 }

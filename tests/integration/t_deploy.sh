@@ -149,6 +149,9 @@ is "--json exits 1 for a failure too" "$rc" 1
 is "--json says failed, why, and the log" "$(say "$out" | jq -c '[.status, .reason, (.log | test("boom"))]')" \
     '["failed","exit 3",true]'
 is "a named commit has no ref" "$(cat "$OUT/REF")" ""
+git --git-dir="$R" symbolic-ref HEAD refs/heads/develop
+"$FG" --repo "$R" deploy qa HEAD >/dev/null 2>&1
+is "HEAD is the branch it points at" "$(cat "$OUT/REF")" refs/heads/develop
 
 # Past its time limit.
 start=$(date +%s)
@@ -247,7 +250,7 @@ like "and says so" "$out" "failed in [0-9]+s: the status url says failed$"
 hist=$(git --git-dir="$R" log --format=%s refs/flowgate/envs/qa)
 like "git log shows each attempt's start" "$hist" "^deploy qa: $s1 started by admin$"
 like "and its end" "$hist" "^deploy qa: $s2 failed in 0s: exit 3$"
-is "two records per attempt" "$(git --git-dir="$R" rev-list --count refs/flowgate/envs/qa)" 12
+is "two records per attempt" "$(git --git-dir="$R" rev-list --count refs/flowgate/envs/qa)" 14
 ok "every record is a kind deploy" test "$(git --git-dir="$R" log --format='%(trailers:key=Flowgate-Kind,valueonly,separator=)' refs/flowgate/envs/qa | sort -u)" = deploy
 ok "fsck is clean" git --git-dir="$R" fsck --no-progress
 
