@@ -393,9 +393,18 @@ is "then envs/qa has no deployment" "$r" '200 {"env":"qa","deployment":null}'
 is "the activity log names the token" "$(git --git-dir="$APP" log -1 --format=%s refs/flowgate/activity)" \
     "pipeline reset by ci: 1 environment emptied"
 
+# A stopping daemon lets a running deployment end first.
+r=$(send "$A/envs/qa/deploy" operate-token-2 "{\"commit\":\"$c4\"}")
+like "a slow deployment is accepted" "$r" '^202 '
+ok "it is running" wait_env qa started
+whd_stop
+is "SIGTERM during a deployment exits 0" "$WHD_RC" 0
+is "after it ended" "$(git --git-dir="$APP" show refs/flowgate/envs/qa:deployment.json | jq -r '.status + " " + .commit')" \
+    "succeeded $c4"
+like "the daemon said it waited" "$(cat "$T/whd.log")" "event=stopping deployments=1"
+
 # A deployment whose process dies is marked interrupted when the daemon
 # starts again.
-whd_stop
 FLOWGATE_USER=doomed "$FG" --repo "$APP" deploy qa "$c4" >/dev/null 2>&1 &
 doomed=$!
 i=0
