@@ -44,5 +44,6 @@ int cmd_config(int argc, char **argv);
 int cmd_templates(int argc, char **argv);
 int cmd_pipeline(int argc, char **argv);
 int cmd_activity(int argc, char **argv);
+int cmd_deploy(int argc, char **argv);
 
 #endif

@@ -25,8 +25,9 @@ static const struct command {
 	{ "init", cmd_init, "create a repository's pipeline and install the hooks" },
 	{ "config", cmd_config, "check, show or apply the pipeline config" },
 	{ "templates", cmd_templates, "list the built-in templates" },
-	{ "pipeline", cmd_pipeline, "show the pipeline's stages" },
+	{ "pipeline", cmd_pipeline, "show the pipeline and deployments, or reset it" },
 	{ "activity", cmd_activity, "what happened, newest first" },
+	{ "deploy", cmd_deploy, "deploy a commit to an environment now" },
 };
 
 static void

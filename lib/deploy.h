@@ -47,6 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
 #include <git2.h>
 
 #include "buf.h"
@@ -138,6 +139,41 @@ int fg_deploy_since(int64_t *since, struct fg_store *st, const char *env,
  */
 int fg_deploy_recover(size_t *n, struct fg_store *st,
     const struct fg_config *cfg, struct fg_err *err);
+
+/*
+ * Empty the pipeline state (flowgate pipeline reset): every environment of
+ * cfg that has a current deployment gets a record whose deployment.json
+ * says status "reset", after which fg_deploy_current() and
+ * fg_deploy_since() answer FG_ENOTFOUND and fg_deploy_last_good() looks
+ * no further back; the attempts before stay in the ref's history.  One
+ * activity record (kind "reset") says who did it.  Every environment's
+ * lock is taken first, without waiting: FG_EBUSY (naming the deployment)
+ * while any is deploying, and then nothing is written.  With admins_only
+ * and a config naming admins, an actor not among them gets FG_EDENIED.
+ * *n (may be NULL) is how many environments were emptied.
+ */
+int fg_deploy_reset(size_t *n, struct fg_store *st,
+    const struct fg_config *cfg, const char *actor, bool admins_only,
+    struct fg_err *err);
+
+/*
+ * env's current deployment as one JSON object, for people and programs
+ * (flowgate pipeline show --json, the API's pipeline): deployment.json's
+ * fields (schemas/deployment.schema.json) with "record" (its commit on the
+ * env's ref) and "subject" (the deployed commit's); a JSON null when there
+ * is none (never deployed, or reset).  *out is the caller's (cJSON_Delete).
+ */
+int fg_deploy_current_json(cJSON **out, struct fg_store *st, const char *env,
+    struct fg_err *err);
+
+/*
+ * 0 when nobody is deploying env at this instant, else FG_EBUSY with the
+ * message fg_deploy_run() would refuse with.  Only a hint: a deployment
+ * may start right after.  The daemon uses it to answer 409 at once
+ * rather than accept a deployment that would be refused.
+ */
+int fg_deploy_check_idle(struct fg_store *st, const char *env,
+    struct fg_err *err);
 
 void fg_deployment_release(struct fg_deployment *d);
 

@@ -163,6 +163,7 @@ run_pipeline(struct api_task *at)
 			    fg_stage_name(to->id));
 		cJSON_AddNumberToObject(o, "gates", (double)order[i]->ngates);
 	}
+	whd_api_deploy_envs(root, cfg, at->path);
 	put_json(at, root);
 out:
 	cJSON_Delete(root);
@@ -541,6 +542,8 @@ whd_api_handle(struct whd_req *r, const char *rest)
 	snprintf(repo, sizeof(repo), "%.*s/%.*s", (int)olen, owner, (int)nlen,
 	    name);
 	snprintf(r->repo, sizeof(r->repo), "%s", repo);
+	if (whd_api_deploy_handle(r, repo, sub, (int)role, tname))
+		return;
 	post = r->cmd == EVHTTP_REQ_POST;
 	if (strcmp(sub, "statuses") == 0) {
 		if (!post) {

@@ -340,6 +340,7 @@ main(int argc, char **argv)
 		fg_log_warnx("cannot install signal handlers");
 		goto out;
 	}
+	whd_deploy_recover_all(d.settings);
 	whd_workers_scan(d.workers, d.settings);
 	fg_log_info("event=listening addr=%s root=%s settings=%s",
 	    d.settings->listen, d.settings->root,
@@ -359,6 +360,7 @@ out:
 	whd_http_stop_listening(&d);
 	whd_inbox_free(d.inbox);
 	whd_pool_free(d.pool);
+	whd_deploy_wait_all();
 	whd_workers_free(d.workers);
 	if (d.post_ev != NULL)
 		whd_loop_run_posted(&d);
