@@ -1033,7 +1033,9 @@ fg_config_load(struct fg_config **out, git_repository *repo,
 	rc = config_read(&p, &f, &pid, &fid, repo, NULL, err);
 	if (rc < 0)
 		goto out;
-	if (fg_buf_printf(&path, "%s%s", git_repository_path(repo),
+	/* A repository without a directory (in memory) has no cache. */
+	if (git_repository_path(repo) != NULL &&
+	    fg_buf_printf(&path, "%s%s", git_repository_path(repo),
 	    CONFIG_OK_FILE) == 0 && config_ok_line(&line, &pid, &fid) == 0)
 		validated = config_ok_matches(path.ptr, &line);
 	rc = config_parse(out, p.ptr, p.len, FG_CONFIG_PIPELINE,
