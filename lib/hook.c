@@ -379,8 +379,14 @@ fg_hook_wake(const char *git_dir)
 		goto out;
 	if (lstat(path.ptr, &st) < 0 || !S_ISFIFO(st.st_mode))
 		goto out;
-	fd = open(path.ptr, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
+	/*
+	 * O_NONBLOCK: with no reader open() fails at once (ENXIO), and a full
+	 * FIFO fails the write (EAGAIN) instead of holding up the push.  What
+	 * is opened is checked again, in case the name was replaced since
+	 * lstat(): only a FIFO gets the byte.
+	 */
+	fd = open(path.ptr, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
 		goto out;
 	woke = write(fd, "w", 1) == 1 || errno == EAGAIN;
 out:

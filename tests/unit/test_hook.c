@@ -173,7 +173,7 @@ test_hook_verdict_line(void)
 static void
 test_hook_wake_never_blocks(void)
 {
-	char dir[4096], fifo[4200];
+	char dir[4096], fifo[4200], other[4200];
 	char c;
 	int rfd;
 
@@ -196,6 +196,17 @@ test_hook_wake_never_blocks(void)
 	unlink(fifo);
 	close(open(fifo, O_CREAT | O_WRONLY, 0600));
 	CU_ASSERT_FALSE(fg_hook_wake(dir));
+	/* Nor is a symbolic link, even to a FIFO someone reads. */
+	unlink(fifo);
+	snprintf(other, sizeof(other), "%s/elsewhere", dir);
+	CU_ASSERT_EQUAL_FATAL(mkfifo(other, 0600), 0);
+	CU_ASSERT_EQUAL_FATAL(symlink(other, fifo), 0);
+	rfd = open(other, O_RDONLY | O_NONBLOCK);
+	CU_ASSERT_FATAL(rfd >= 0);
+	CU_ASSERT_FALSE(fg_hook_wake(dir));
+	/* No writer came: EOF (0), not a byte. */
+	CU_ASSERT(read(rfd, &c, 1) <= 0);
+	close(rfd);
 }
 
 static void
