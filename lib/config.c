@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "embed.h"
 #include "flowplan.h"
 #include "pipeline.h"
 #include "schema.h"
@@ -25,6 +26,9 @@
 #include "util.h"
 #include "yaml.h"
 #include "banned.h"
+
+#define PIPELINE_SCHEMA	"pipeline.schema.json"
+#define FLOWS_SCHEMA	"flows.schema.json"
 
 /* The state of one conversion: where diagnostics go and where nodes are. */
 struct conv {
@@ -736,9 +740,14 @@ add_pool_envs(struct conv *c, struct fg_config *cfg)
 	}
 }
 
+/*
+ * Parse text and check it against the schema schema_name.  validated: the
+ * text is known to pass that schema (see fg_config_load), so the check,
+ * about two thirds of the cost, is skipped.
+ */
 static int
 load_doc(struct fg_jdoc **doc, const char *schema_name, const char *text,
-    size_t len, const char *file, struct fg_diags *d)
+    size_t len, const char *file, bool validated, struct fg_diags *d)
 {
 	struct fg_err err = FG_ERR_INIT;
 	cJSON *schema = NULL;
@@ -748,6 +757,8 @@ load_doc(struct fg_jdoc **doc, const char *schema_name, const char *text,
 	rc = fg_yaml_parse(doc, text, len, file, d);
 	if (rc < 0)
 		return rc;
+	if (validated && !cJSON_IsNull(fg_jdoc_root(*doc)))
+		return 0;
 	rc = fg_schema_load(&schema, schema_name, &err);
 	if (rc < 0) {
 		fg_diags_add(d, "%s: %s", file, err.msg);
@@ -768,10 +779,10 @@ out:
 	return rc;
 }
 
-int
-fg_config_parse(struct fg_config **out, const char *pipeline, size_t plen,
+static int
+config_parse(struct fg_config **out, const char *pipeline, size_t plen,
     const char *pfile, const char *flows, size_t flen, const char *ffile,
-    struct fg_diags *d)
+    bool validated, struct fg_diags *d)
 {
 	struct fg_jdoc *pdoc = NULL, *fdoc = NULL;
 	struct fg_config *cfg = NULL;
@@ -780,12 +791,16 @@ fg_config_parse(struct fg_config **out, const char *pipeline, size_t plen,
 	int rc, frc = 0;
 
 	*out = NULL;
-	rc = load_doc(&pdoc, "pipeline.schema.json", pipeline, plen, pfile, d);
+	rc = load_doc(&pdoc, PIPELINE_SCHEMA, pipeline, plen, pfile,
+	    validated, d);
 	if (flows != NULL)
-		frc = load_doc(&fdoc, "flows.schema.json", flows, flen, ffile,
-		    d);
-	/* needs, cycles, if: and cron: what the schema cannot say. */
-	if (fdoc != NULL)
+		frc = load_doc(&fdoc, FLOWS_SCHEMA, flows, flen, ffile,
+		    validated, d);
+	/*
+	 * needs, cycles, if: and cron: what the schema cannot say.  A
+	 * validated config passed this too when it was cached.
+	 */
+	if (fdoc != NULL && frc == 0 && !validated)
 		frc = fg_flowplan_check(fdoc, flows, flen, d);
 	if (rc < 0 || frc < 0) {
 		rc = rc == FG_ENOMEM || frc == FG_ENOMEM ? FG_ENOMEM :
@@ -832,6 +847,15 @@ out:
 }
 
 int
+fg_config_parse(struct fg_config **out, const char *pipeline, size_t plen,
+    const char *pfile, const char *flows, size_t flen, const char *ffile,
+    struct fg_diags *d)
+{
+	return config_parse(out, pipeline, plen, pfile, flows, flen, ffile,
+	    false, d);
+}
+
+int
 fg_config_check(const char *pipeline, size_t plen, const char *pfile,
     const char *flows, size_t flen, const char *ffile, struct fg_diags *d)
 {
@@ -851,7 +875,7 @@ fg_config_check_flows(const char *flows, size_t flen, const char *ffile,
 	struct fg_jdoc *doc = NULL;
 	int rc;
 
-	rc = load_doc(&doc, "flows.schema.json", flows, flen, ffile, d);
+	rc = load_doc(&doc, FLOWS_SCHEMA, flows, flen, ffile, false, d);
 	if (rc == 0)
 		rc = fg_flowplan_check(doc, flows, flen, d);
 	fg_jdoc_free(doc);
@@ -859,8 +883,8 @@ fg_config_check_flows(const char *flows, size_t flen, const char *ffile,
 }
 
 static int
-read_blob(struct fg_buf *out, git_repository *repo, git_tree *tree,
-    const char *name, struct fg_err *err)
+read_blob(struct fg_buf *out, git_oid *id, git_repository *repo,
+    git_tree *tree, const char *name, struct fg_err *err)
 {
 	const git_tree_entry *te = git_tree_entry_byname(tree, name);
 	git_blob *blob = NULL;
@@ -869,6 +893,7 @@ read_blob(struct fg_buf *out, git_repository *repo, git_tree *tree,
 	if (te == NULL || git_tree_entry_type(te) != GIT_OBJECT_BLOB)
 		return fg_err_set(err, FG_ENOTFOUND, "'%s' has no '%s'",
 		    FG_CONFIG_REF, name);
+	git_oid_cpy(id, git_tree_entry_id(te));
 	if (git_blob_lookup(&blob, repo, git_tree_entry_id(te)) < 0)
 		return fg_err_git(err, FG_EIO, "cannot read '%s'", name);
 	rc = fg_buf_add(out, git_blob_rawcontent(blob),
@@ -879,9 +904,11 @@ read_blob(struct fg_buf *out, git_repository *repo, git_tree *tree,
 	return 0;
 }
 
-int
-fg_config_read(struct fg_buf *pipeline, struct fg_buf *flows,
-    git_repository *repo, const git_oid *commit, struct fg_err *err)
+/* fg_config_read, and the blob ids read (flows_id zero without one). */
+static int
+config_read(struct fg_buf *pipeline, struct fg_buf *flows,
+    git_oid *pipeline_id, git_oid *flows_id, git_repository *repo,
+    const git_oid *commit, struct fg_err *err)
 {
 	git_commit *c = NULL;
 	git_tree *tree = NULL;
@@ -904,11 +931,14 @@ fg_config_read(struct fg_buf *pipeline, struct fg_buf *flows,
 		rc = fg_err_git(err, FG_EIO, "cannot read the config commit");
 		goto out;
 	}
-	rc = read_blob(pipeline, repo, tree, FG_CONFIG_PIPELINE, err);
+	memset(flows_id, 0, sizeof(*flows_id));
+	rc = read_blob(pipeline, pipeline_id, repo, tree, FG_CONFIG_PIPELINE,
+	    err);
 	if (rc < 0)
 		goto out;
 	if (git_tree_entry_byname(tree, FG_CONFIG_FLOWS) != NULL)
-		rc = read_blob(flows, repo, tree, FG_CONFIG_FLOWS, err);
+		rc = read_blob(flows, flows_id, repo, tree, FG_CONFIG_FLOWS,
+		    err);
 out:
 	git_tree_free(tree);
 	git_commit_free(c);
@@ -916,23 +946,130 @@ out:
 }
 
 int
+fg_config_read(struct fg_buf *pipeline, struct fg_buf *flows,
+    git_repository *repo, const git_oid *commit, struct fg_err *err)
+{
+	git_oid pid, fid;
+
+	return config_read(pipeline, flows, &pid, &fid, repo, commit, err);
+}
+
+/*
+ * The validated-config cache.  Every hook run loads the current config,
+ * and checking it against the JSON Schemas costs twice what parsing and
+ * converting it cost.  A config that passed once passes again as long as
+ * neither its text nor the schemas changed, so $GIT_DIR/flowgate-config.ok
+ * holds one line naming what passed: the version of the checks beyond
+ * the schemas, the ids of both schemas' texts and of the pipeline.yaml and
+ * flows.yaml blobs (zeros: none).  The check is
+ * skipped only when the line matches exactly; the file says nothing else
+ * and is rewritten atomically (temporary file, rename) after a check
+ * passes.  A missing, unreadable, stale or unwritable file only costs the
+ * check.  The conversion's own checks (names that must exist, ...) always
+ * run.
+ */
+#define CONFIG_OK_FILE	"flowgate-config.ok"
+#define CONFIG_OK_MAX	256
+
+/*
+ * The flows' own checks (lib/flowplan: needs, cycles, if:, cron) are
+ * skipped with the schema's, so the line names their version too: bump it
+ * whenever they grow stricter.
+ */
+#define CONFIG_OK_CHECKS	"checks-1"
+
+static int
+config_ok_line(struct fg_buf *line, const git_oid *pid, const git_oid *fid)
+{
+	const char *names[2] = { PIPELINE_SCHEMA, FLOWS_SCHEMA };
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid id;
+	size_t i;
+
+	if (fg_buf_printf(line, "%s ", CONFIG_OK_CHECKS) < 0)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		const struct fg_embedded_file *f = fg_embedded_find(names[i]);
+
+		if (f == NULL || git_odb_hash(&id, f->data, f->len,
+		    GIT_OBJECT_BLOB) < 0)
+			return -1;
+		if (fg_buf_printf(line, "%s ", git_oid_tostr(hex, sizeof(hex),
+		    &id)) < 0)
+			return -1;
+	}
+	if (fg_buf_printf(line, "%s ", git_oid_tostr(hex, sizeof(hex),
+	    pid)) < 0 || fg_buf_printf(line, "%s\n", git_oid_tostr(hex,
+	    sizeof(hex), fid)) < 0)
+		return -1;
+	return 0;
+}
+
+static bool
+config_ok_matches(const char *path, const struct fg_buf *line)
+{
+	struct fg_buf text = FG_BUF_INIT;
+	bool ok;
+
+	ok = fg_read_file(&text, path, CONFIG_OK_MAX, NULL) == 0 &&
+	    text.len == line->len && memcmp(text.ptr, line->ptr,
+	    line->len) == 0;
+	fg_buf_release(&text);
+	return ok;
+}
+
+static void
+config_ok_write(const char *path, const struct fg_buf *line)
+{
+	struct fg_buf tmp = FG_BUF_INIT;
+	FILE *f = NULL;
+	bool ok;
+
+	if (fg_buf_printf(&tmp, "%s.%ld.tmp", path, (long)getpid()) < 0)
+		goto out;
+	f = fopen(tmp.ptr, "wx");
+	if (f == NULL)
+		goto out;
+	ok = fwrite(line->ptr, 1, line->len, f) == line->len;
+	ok = fclose(f) == 0 && ok;
+	if (!ok || rename(tmp.ptr, path) < 0)
+		(void)unlink(tmp.ptr);
+out:
+	fg_buf_release(&tmp);
+}
+
+int
 fg_config_load(struct fg_config **out, git_repository *repo,
     struct fg_diags *d, struct fg_err *err)
 {
 	struct fg_buf p = FG_BUF_INIT, f = FG_BUF_INIT;
+	struct fg_buf path = FG_BUF_INIT, line = FG_BUF_INIT;
+	git_oid pid, fid;
+	bool validated = false;
 	int rc;
 
 	*out = NULL;
-	rc = fg_config_read(&p, &f, repo, NULL, err);
-	if (rc == 0) {
-		rc = fg_config_parse(out, p.ptr, p.len, FG_CONFIG_PIPELINE,
-		    f.len ? f.ptr : NULL, f.len, FG_CONFIG_FLOWS, d);
-		if (rc < 0)
-			fg_err_set(err, rc, "the config on '%s' is invalid",
-			    FG_CONFIG_REF);
-	}
+	rc = config_read(&p, &f, &pid, &fid, repo, NULL, err);
+	if (rc < 0)
+		goto out;
+	/* A repository without a directory (in memory) has no cache. */
+	if (git_repository_path(repo) != NULL &&
+	    fg_buf_printf(&path, "%s%s", git_repository_path(repo),
+	    CONFIG_OK_FILE) == 0 && config_ok_line(&line, &pid, &fid) == 0)
+		validated = config_ok_matches(path.ptr, &line);
+	rc = config_parse(out, p.ptr, p.len, FG_CONFIG_PIPELINE,
+	    f.len ? f.ptr : NULL, f.len, FG_CONFIG_FLOWS,
+	    validated, d);
+	if (rc < 0)
+		fg_err_set(err, rc, "the config on '%s' is invalid",
+		    FG_CONFIG_REF);
+	else if (!validated && line.len > 0)
+		config_ok_write(path.ptr, &line);
+out:
 	fg_buf_release(&p);
 	fg_buf_release(&f);
+	fg_buf_release(&path);
+	fg_buf_release(&line);
 	return rc;
 }
 

@@ -199,7 +199,9 @@ int fg_config_read(struct fg_buf *pipeline, struct fg_buf *flows,
 
 /*
  * Read and parse the repository's current config.  Parse errors go to d
- * and give FG_EINVALID; git errors go to err.
+ * and give FG_EINVALID; git errors go to err.  The schema check is skipped
+ * for the config that last passed it, named with the schemas' ids in
+ * $GIT_DIR/flowgate-config.ok (see config.c).
  */
 int fg_config_load(struct fg_config **out, git_repository *repo,
     struct fg_diags *d, struct fg_err *err);

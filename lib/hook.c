@@ -379,8 +379,14 @@ fg_hook_wake(const char *git_dir)
 		goto out;
 	if (lstat(path.ptr, &st) < 0 || !S_ISFIFO(st.st_mode))
 		goto out;
-	fd = open(path.ptr, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
+	/*
+	 * O_NONBLOCK: with no reader open() fails at once (ENXIO), and a full
+	 * FIFO fails the write (EAGAIN) instead of holding up the push.  What
+	 * is opened is checked again, in case the name was replaced since
+	 * lstat(): only a FIFO gets the byte.
+	 */
+	fd = open(path.ptr, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
 		goto out;
 	woke = write(fd, "w", 1) == 1 || errno == EAGAIN;
 out:
@@ -388,4 +394,55 @@ out:
 		close(fd);
 	fg_buf_release(&path);
 	return woke;
+}
+
+/*
+ * One core.fsync token: +1 when it hardens refs, -1 when it stops that,
+ * 0 when it says nothing about refs.
+ */
+static int
+fsync_token(const char *s, size_t n)
+{
+	bool neg = n > 0 && *s == '-';
+
+	if (neg) {
+		s++;
+		n--;
+	}
+	if ((n == 9 && memcmp(s, "reference", 9) == 0) ||
+	    (n == 3 && memcmp(s, "all", 3) == 0))
+		return neg ? -1 : 1;
+	if (!neg && n == 4 && memcmp(s, "none", 4) == 0)
+		return -1;
+	return 0;
+}
+
+bool
+fg_hook_fsync_wanted(git_repository *repo)
+{
+	git_config *cfg = NULL;
+	const char *v, *end;
+	bool want = false;
+	size_t n;
+	int t;
+
+	if (git_repository_config_snapshot(&cfg, repo) < 0)
+		return false;
+	if (git_config_get_string(&v, cfg, "core.fsync") < 0)
+		goto out;
+	while (*v != '\0') {
+		while (*v == ',' || isspace((unsigned char)*v))
+			v++;
+		end = v + strcspn(v, ",");
+		n = (size_t)(end - v);
+		while (n > 0 && isspace((unsigned char)v[n - 1]))
+			n--;
+		t = fsync_token(v, n);
+		if (t != 0)
+			want = t > 0;
+		v = end;
+	}
+out:
+	git_config_free(cfg);
+	return want;
 }

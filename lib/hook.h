@@ -171,11 +171,29 @@ void fg_hook_repo_name(char *out, size_t size, const char *git_dir);
  * "pushes" note of each pushed branch tip (at most FG_HOOK_NOTES_MAX);
  * append to msg one line per queued ref:
  *   "staging: 3 commits accepted, queued as event 9f2c1ab"
- * Open st with FG_STORE_FSYNC: the inbox is what the daemon works from.
+ *   "staging: 1a2b3c4..9d8e7f6 accepted, queued as event 9f2c1ab"
+ * The second form is for an update whose count is not cheap to know: a
+ * first-parent chain from the new tip longer than FG_HOOK_COUNT_MAX
+ * without meeting the old one.  Merges and rewrites are counted by a
+ * revision walk (old..new), at most FG_HOOK_COUNT_MAX ("at least 1000").
+ *
+ * Durability: open st with FG_STORE_FSYNC exactly when
+ * fg_hook_fsync_wanted() says so.  The record is then as durable as the
+ * push it records: git (2.36 and later) fsyncs refs only when core.fsync
+ * asks for it, so by default a power loss can undo the push's own ref
+ * update as well; a crash or kill of any process loses neither.
  */
 int fg_hook_queue(struct fg_buf *msg, struct fg_store *st,
     const struct fg_hook_push *p, const struct fg_config *cfg,
     const char *pusher, const char *repo_name, struct fg_err *err);
+
+/*
+ * True when repo's git config hardens refs: core.fsync names reference or
+ * all (and no later -reference, -all or none undoes it).  git's default,
+ * core.fsync unset, does not: the pushed ref itself is not fsync'd then,
+ * and post-receive does not fsync the record of it either.
+ */
+bool fg_hook_fsync_wanted(git_repository *repo);
 
 /* The daemon's wake-up FIFO, in $GIT_DIR. */
 #define FG_HOOK_WAKE_FILE	"flowgate.wake"

@@ -272,17 +272,18 @@ fg_hook_repo_name(char *out, size_t size, const char *git_dir)
 		put_component(out, at, size, "repo", 4);
 }
 
-/* How many commits old..new holds, up to max; 0 for a created ref. */
+/* count_commits() when the count is not cheap to know. */
+#define COUNT_UNKNOWN	((size_t)-1)
+
+/* How many commits old..new holds by a revision walk, up to max. */
 static size_t
-count_commits(git_repository *repo, const git_oid *old_id,
+walk_count(git_repository *repo, const git_oid *old_id,
     const git_oid *new_id, size_t max)
 {
 	git_revwalk *w = NULL;
 	git_oid id;
 	size_t n = 0;
 
-	if (git_oid_is_zero(old_id) || git_oid_is_zero(new_id))
-		return 0;
 	if (git_revwalk_new(&w, repo) < 0)
 		return 0;
 	if (git_revwalk_push(w, new_id) == 0 &&
@@ -291,6 +292,47 @@ count_commits(git_repository *repo, const git_oid *old_id,
 			n++;
 	}
 	git_revwalk_free(w);
+	return n;
+}
+
+/*
+ * How many commits old..new holds, up to max; 0 for a created ref;
+ * COUNT_UNKNOWN when that is not cheap to know.
+ *
+ * A revision walk that hides old must reach old before it can say
+ * anything, so it reads every commit of the push: 10,000 of them cost
+ * more than the rest of post-receive.  The usual push is a fast-forward
+ * of a linear history, which the first-parent chain from new answers
+ * exactly when it meets old within max commits.  A merge or a chain that
+ * ends without meeting old (a rewrite) is counted by the walk, at most
+ * max; a linear chain longer than max is not counted at all (the caller
+ * names the range instead), because without walking to old nothing says
+ * that those commits are not old's too.
+ */
+static size_t
+count_commits(git_repository *repo, const git_oid *old_id,
+    const git_oid *new_id, size_t max)
+{
+	git_commit *c = NULL;
+	git_oid id;
+	size_t n = 0, np;
+
+	if (git_oid_is_zero(old_id) || git_oid_is_zero(new_id))
+		return 0;
+	git_oid_cpy(&id, new_id);
+	while (!git_oid_equal(&id, old_id)) {
+		if (n == max)
+			return COUNT_UNKNOWN;
+		if (git_commit_lookup(&c, repo, &id) < 0)
+			return 0;
+		np = git_commit_parentcount(c);
+		if (np == 1)
+			git_oid_cpy(&id, git_commit_parent_id(c, 0));
+		git_commit_free(c);
+		if (np != 1)
+			return walk_count(repo, old_id, new_id, max);
+		n++;
+	}
 	return n;
 }
 
@@ -412,6 +454,7 @@ fg_hook_queue(struct fg_buf *msg, struct fg_store *st,
 	const struct fg_rules_update **which = NULL;
 	char **texts = NULL, **payloads = NULL, **subj = NULL;
 	char (*ids)[80] = NULL, hex[GIT_OID_HEXSZ + 1], ev_hex[GIT_OID_HEXSZ + 1];
+	char oldhex[GIT_OID_HEXSZ + 1];
 	git_oid *out_ids = NULL;
 	int64_t now = fg_now();
 	size_t i, n = 0, notes = 0;
@@ -434,7 +477,6 @@ fg_hook_queue(struct fg_buf *msg, struct fg_store *st,
 	for (i = 0; i < p->n && n < FG_STORE_BATCH_MAX; i++) {
 		const struct fg_rules_update *u = &p->v[i];
 		struct fg_buf b = FG_BUF_INIT;
-		char oldhex[GIT_OID_HEXSZ + 1];
 
 		if (is_internal(u->ref))
 			continue;
@@ -502,10 +544,17 @@ fg_hook_queue(struct fg_buf *msg, struct fg_store *st,
 		} else {
 			c = count_commits(repo, &u->old_id, &u->new_id,
 			    FG_HOOK_COUNT_MAX);
-			rc = fg_buf_printf(msg, "%s: %s%zu commit%s accepted, "
-			    "queued as event %.7s\n", name,
-			    c >= FG_HOOK_COUNT_MAX ? "at least " : "", c,
-			    c == 1 ? "" : "s", ev_hex);
+			git_oid_tostr(hex, sizeof(hex), &u->new_id);
+			if (c == COUNT_UNKNOWN)
+				rc = fg_buf_printf(msg, "%s: %.7s..%.7s "
+				    "accepted, queued as event %.7s\n", name,
+				    git_oid_tostr(oldhex, sizeof(oldhex),
+				    &u->old_id), hex, ev_hex);
+			else
+				rc = fg_buf_printf(msg, "%s: %s%zu commit%s "
+				    "accepted, queued as event %.7s\n", name,
+				    c >= FG_HOOK_COUNT_MAX ? "at least " : "",
+				    c, c == 1 ? "" : "s", ev_hex);
 		}
 		if (rc < 0) {
 			rc = fg_err_set(err, FG_ENOMEM, "out of memory");

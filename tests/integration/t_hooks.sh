@@ -150,6 +150,9 @@ commit "ABC-7 main line" ml.txt ml
 git merge -q --no-ff -m "ABC-8 merge side" side
 refused "a merge under linear" "lin/x: linear: [0-9a-f]{7} \"ABC-8 merge side\": is a merge commit" origin HEAD:refs/heads/lin/x
 accepted "the same merge where linear is not a rule" origin HEAD:feat/merge
+accepted "the main line before the merge" origin HEAD~1:refs/heads/feat/merge2
+accepted "a fast-forward by a merge" origin HEAD:refs/heads/feat/merge2
+like "post-receive counts a merge's commits (old..new)" "$OUT" "remote: flowgate: feat/merge2: 2 commits accepted, queued as event [0-9a-f]{7}"
 git reset -q --hard origin/develop
 
 refused "a push to refs/flowgate/activity" "refs/flowgate/activity: protected-ref: only flowgate writes" --force origin HEAD:refs/flowgate/activity
@@ -216,6 +219,14 @@ echo "# 10,000-commit push took ${ms} ms"
 limit=5000
 grep -q fsanitize "$TOP/.build-flags" 2>/dev/null && limit=30000
 ok "the 10,000-commit push took under $limit ms (${ms} ms)" test "$ms" -lt "$limit"
+# post-receive counts a linear fast-forward by its first-parent chain; one
+# longer than 1,000 commits is named by its range, not counted.
+accepted "a branch 1,500 commits behind" origin refs/heads/many~1500:refs/heads/big/short
+accepted "a 3-commit fast-forward" origin refs/heads/many~1497:refs/heads/big/short
+like "post-receive counts 3 commits" "$OUT" "remote: flowgate: big/short: 3 commits accepted, queued"
+accepted "a 1,497-commit fast-forward" origin refs/heads/many:refs/heads/big/short
+like "post-receive names a long fast-forward by its range" "$OUT" \
+    "remote: flowgate: big/short: $(git rev-parse many~1497 | cut -c1-7)\\.\\.$(git rev-parse many | cut -c1-7) accepted, queued as event [0-9a-f]{7}"
 
 # The update hook alone (servers that run only update) gives the same verdict.
 rm "$R/hooks/pre-receive"
@@ -249,9 +260,15 @@ good=$(git --git-dir="$R" rev-parse refs/flowgate/config)
 blob=$(printf 'version: 1\ntemplate: nope\n' | git --git-dir="$R" hash-object -w --stdin)
 tree=$(printf '100644 blob %s\tpipeline.yaml\n' "$blob" | git --git-dir="$R" mktree)
 broken=$(git --git-dir="$R" commit-tree -p "$good" -m "broken behind our back" "$tree")
+# The hooks keep the ids of the last config that passed the schemas in
+# $GIT_DIR/flowgate-config.ok and skip that check while they match; a
+# config changed behind their back does not match, and is checked.
+goodblob=$(git --git-dir="$R" rev-parse "$good:pipeline.yaml")
+like "the validated-config cache names the current config" "$(cat "$R/flowgate-config.ok")" "^checks-1 [0-9a-f]{40} [0-9a-f]{40} $goodblob [0-9a-f]{40}\$"
 git --git-dir="$R" update-ref refs/flowgate/config "$broken"
 commit "ABC-11 while broken"
 refused "a push while the config does not load" "develop: config: the current config on 'refs/flowgate/config' does not load" origin HEAD:develop
+like "a config that fails is not cached" "$(cat "$R/flowgate-config.ok")" " $goodblob "
 git fetch -q origin refs/flowgate/config:refs/remotes/origin/config
 git checkout -q -b fix origin/config
 git checkout -q "$good" -- .

@@ -1,7 +1,7 @@
 /*
  * test_hook.c - what the hooks read and say: git's ref-update lines within
  * their limits, the pusher's identity, the verdict line, the daemon's
- * wake-up FIFO.
+ * wake-up FIFO, post-receive's durability setting.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -173,7 +173,7 @@ test_hook_verdict_line(void)
 static void
 test_hook_wake_never_blocks(void)
 {
-	char dir[4096], fifo[4200];
+	char dir[4096], fifo[4200], other[4200];
 	char c;
 	int rfd;
 
@@ -196,6 +196,17 @@ test_hook_wake_never_blocks(void)
 	unlink(fifo);
 	close(open(fifo, O_CREAT | O_WRONLY, 0600));
 	CU_ASSERT_FALSE(fg_hook_wake(dir));
+	/* Nor is a symbolic link, even to a FIFO someone reads. */
+	unlink(fifo);
+	snprintf(other, sizeof(other), "%s/elsewhere", dir);
+	CU_ASSERT_EQUAL_FATAL(mkfifo(other, 0600), 0);
+	CU_ASSERT_EQUAL_FATAL(symlink(other, fifo), 0);
+	rfd = open(other, O_RDONLY | O_NONBLOCK);
+	CU_ASSERT_FATAL(rfd >= 0);
+	CU_ASSERT_FALSE(fg_hook_wake(dir));
+	/* No writer came: EOF (0), not a byte. */
+	CU_ASSERT(read(rfd, &c, 1) <= 0);
+	close(rfd);
 }
 
 static void
@@ -228,6 +239,52 @@ test_hook_repo_name(void)
 	unsetenv("GITEA_REPO_NAME");
 }
 
+/* fg_hook_fsync_wanted with core.fsync set to value (NULL: unset). */
+static bool
+fsync_wanted(const char *repo, const char *value)
+{
+	git_repository *r = NULL;
+	bool want;
+	int rc;
+
+	if (value == NULL)
+		rc = fg_unit_sh("git --git-dir='%s' config --unset-all "
+		    "core.fsync; true", repo);
+	else
+		rc = fg_unit_sh("git --git-dir='%s' config core.fsync '%s'",
+		    repo, value);
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_EQUAL_FATAL(git_repository_open(&r, repo), 0);
+	want = fg_hook_fsync_wanted(r);
+	git_repository_free(r);
+	return want;
+}
+
+/*
+ * post-receive fsyncs its record exactly when git fsyncs the refs it
+ * updates: core.fsync naming reference or all, not undone later in the
+ * list.  git's default (unset, committed, objects) does not.
+ */
+static void
+test_hook_fsync_follows_core_fsync(void)
+{
+	char repo[4096];
+
+	snprintf(repo, sizeof(repo), "%s/fsync.git", fg_unit_tmpdir());
+	CU_ASSERT_EQUAL_FATAL(fg_unit_sh("git init -q --bare '%s'", repo), 0);
+	CU_ASSERT_FALSE(fsync_wanted(repo, NULL));
+	CU_ASSERT_FALSE(fsync_wanted(repo, "committed"));
+	CU_ASSERT_FALSE(fsync_wanted(repo, "objects,pack,index"));
+	CU_ASSERT_TRUE(fsync_wanted(repo, "reference"));
+	CU_ASSERT_TRUE(fsync_wanted(repo, "committed, reference"));
+	CU_ASSERT_TRUE(fsync_wanted(repo, "all"));
+	CU_ASSERT_TRUE(fsync_wanted(repo, "none,reference"));
+	CU_ASSERT_FALSE(fsync_wanted(repo, "all,-reference"));
+	CU_ASSERT_FALSE(fsync_wanted(repo, "reference,none"));
+	CU_ASSERT_FALSE(fsync_wanted(repo, "references"));
+	CU_ASSERT_FALSE(fsync_wanted(repo, NULL));
+}
+
 static CU_TestInfo tests[] = {
 	{ "reads ref updates", test_hook_reads_ref_updates },
 	{ "refuses malformed input", test_hook_refuses_malformed_input },
@@ -238,6 +295,7 @@ static CU_TestInfo tests[] = {
 	{ "verdict line", test_hook_verdict_line },
 	{ "wake-up never blocks", test_hook_wake_never_blocks },
 	{ "repository name for events", test_hook_repo_name },
+	{ "fsync follows core.fsync", test_hook_fsync_follows_core_fsync },
 	CU_TEST_INFO_NULL,
 };
 
