@@ -139,6 +139,22 @@ int fg_deploy_since(int64_t *since, struct fg_store *st, const char *env,
 int fg_deploy_recover(size_t *n, struct fg_store *st,
     const struct fg_config *cfg, struct fg_err *err);
 
+/*
+ * Empty the pipeline state (flowgate pipeline reset): every environment of
+ * cfg that has a current deployment gets a record whose deployment.json
+ * says status "reset", after which fg_deploy_current() and
+ * fg_deploy_since() answer FG_ENOTFOUND and fg_deploy_last_good() looks
+ * no further back; the attempts before stay in the ref's history.  One
+ * activity record (kind "reset") says who did it.  Every environment's
+ * lock is taken first, without waiting: FG_EBUSY (naming the deployment)
+ * while any is deploying, and then nothing is written.  With admins_only
+ * and a config naming admins, an actor not among them gets FG_EDENIED.
+ * *n (may be NULL) is how many environments were emptied.
+ */
+int fg_deploy_reset(size_t *n, struct fg_store *st,
+    const struct fg_config *cfg, const char *actor, bool admins_only,
+    struct fg_err *err);
+
 void fg_deployment_release(struct fg_deployment *d);
 
 #endif /* FG_DEPLOY_H */
