@@ -1131,7 +1131,7 @@ fg_promote_rollback(struct fg_promote_result *out, struct fg_store *st,
 	}
 	out->to = fg_stage_name(c.to->id);
 	out->branch = c.to->branch;
-	if (req->force && !is_admin(req->cfg, c.actor)) {
+	if (req->force && !req->admin && !is_admin(req->cfg, c.actor)) {
 		rc = fg_err_set(err, FG_EDENIED, "'%s' is not an admin; only "
 		    "admins may roll back with --force", c.actor);
 		goto out;

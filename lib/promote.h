@@ -83,6 +83,8 @@ struct fg_promote_req {
 	const char *trigger;	/* "cli", "api", "auto"; NULL: "cli" */
 	bool dry_run;		/* steps 1-3 only, nothing written */
 	bool force;		/* rollback only: skip the gates (admins) */
+	bool admin;		/* the caller vouches that actor is an admin
+				   (an admin-role API token) */
 	int wait_secs;		/* stage or environment busy: wait this
 				   long; negative: FG_PROMOTE_WAIT_SECS */
 };
