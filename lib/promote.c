@@ -1169,7 +1169,10 @@ fg_promote_rollback(struct fg_promote_result *out, struct fg_store *st,
 	rc = read_tip(&c, err);
 	if (rc < 0)
 		goto out;
-	/* The stage's gates but up-to-date: a rollback goes back. */
+	/*
+	 * The stage's gates but up-to-date (a rollback goes back) and soak
+	 * (the commit ran in this environment before).
+	 */
 	trimmed = *c.to;
 	gates = calloc(c.to->ngates + 1, sizeof(*gates));
 	if (gates == NULL) {
@@ -1179,7 +1182,8 @@ fg_promote_rollback(struct fg_promote_result *out, struct fg_store *st,
 	trimmed.gates = gates;
 	trimmed.ngates = 0;
 	for (i = 0; i < c.to->ngates; i++)
-		if (c.to->gates[i].kind != FG_GATE_UP_TO_DATE)
+		if (c.to->gates[i].kind != FG_GATE_UP_TO_DATE &&
+		    c.to->gates[i].kind != FG_GATE_SOAK)
 			gates[trimmed.ngates++] = c.to->gates[i];
 	if (req->force) {
 		out->verdict.passed = true;

@@ -43,7 +43,8 @@
  * Rollback (fg_promote_rollback): redeploys an environment's last good
  * commit before its current one (or req->change), after the gates of the
  * stage that owns the environment minus up-to-date (a rollback goes back
- * by definition), or without gates when req->force is set by an admin.
+ * by definition) and soak (the commit ran there before), or without
+ * gates when req->force is set by an admin.
  * It moves no branch; it is recorded with Flowgate-Kind: rollback.
  *
  * Ownership: struct fg_promote_result is the caller's; release it with
