@@ -584,12 +584,13 @@ new_tip(struct ctx *c, bool *refused, struct fg_err *err)
 	int rc = 0;
 
 	*refused = false;
-	if (!c->have_tip || git_oid_equal(&c->old_tip, &c->commit) ||
+	if (!c->have_tip ||
 	    git_graph_descendant_of(c->repo, &c->commit, &c->old_tip) == 1) {
 		git_oid_cpy(&c->new_tip, &c->commit);
 		goto out;
 	}
-	if (git_graph_descendant_of(c->repo, &c->old_tip, &c->commit) == 1) {
+	if (git_oid_equal(&c->old_tip, &c->commit) ||
+	    git_graph_descendant_of(c->repo, &c->old_tip, &c->commit) == 1) {
 		*refused = true;
 		if (fg_buf_printf(&files, "%s already contains %s; there is "
 		    "nothing to promote", c->to->branch, c->short_id) < 0 ||
