@@ -54,6 +54,8 @@ UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(UNIT_SRC:.c=)
 BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
 BENCH_BIN := $(BENCH_SRC:.c=)
+TOOLS_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOLS_BIN := $(TOOLS_SRC:.c=)
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN  := $(FUZZ_SRC:.c=)
 SCHEMAS   := $(sort $(wildcard schemas/*.json templates/*.yaml))
@@ -112,6 +114,11 @@ fuzz: $(FUZZ_SRC) $(LIB_SRC)
 tests/bench/%: tests/bench/%.o lib/libflowgate.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $< lib/libflowgate.a $(LIBS)
 
+# Stand-ins the integration tests talk to (tests/tools/receiver.c: a deploy
+# API that checks signatures).
+tests/tools/%: tests/tools/%.o lib/libflowgate.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $< lib/libflowgate.a $(LIBS)
+
 deps:
 	@sh tools/deps.sh
 
@@ -119,7 +126,7 @@ check: deps
 	@$(MAKE) --no-print-directory all-tests
 	@sh tests/run.sh
 
-all-tests: $(PROGS) $(UNIT_BIN) $(BENCH_BIN) $(FUZZ_BIN)
+all-tests: $(PROGS) $(UNIT_BIN) $(BENCH_BIN) $(TOOLS_BIN) $(FUZZ_BIN)
 
 bench: deps
 	@$(MAKE) --no-print-directory all-tests
@@ -137,13 +144,14 @@ clean:
 	rm -f lib/*.o lib/*.d cli/*.o cli/*.d hooks/*.o hooks/*.d \
 	    webhookd/*.o webhookd/*.d tests/unit/*.o tests/unit/*.d \
 	    tests/bench/*.o tests/bench/*.d tests/fuzz/*.o tests/fuzz/*.d \
+	    tests/tools/*.o tests/tools/*.d \
 	    tests/fuzz/*-libfuzzer $(FUZZ_BIN) lib/libflowgate.a \
 	    lib/schemas_embed.c tools/embed $(PROGS) $(UNIT_BIN) \
-	    $(BENCH_BIN) .build-flags
+	    $(BENCH_BIN) $(TOOLS_BIN) .build-flags
 
 FORCE:
 .PHONY: all check all-tests bench fuzz run install clean deps FORCE
 .SECONDARY:
 
 -include $(wildcard lib/*.d cli/*.d hooks/*.d webhookd/*.d tests/unit/*.d \
-    tests/bench/*.d tests/fuzz/*.d)
+    tests/bench/*.d tests/fuzz/*.d tests/tools/*.d)

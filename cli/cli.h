@@ -48,5 +48,6 @@ int cmd_promote(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
 int cmd_approve(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_deploy(int argc, char **argv);
 
 #endif

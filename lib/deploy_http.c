@@ -106,13 +106,16 @@ request(long *code, struct resp *r, const char *url, const char *body,
 			goto out;
 		h = h2;
 	}
-	if (fg_buf_printf(&line, "X-Flowgate-Signature: sha256=%s", sig) < 0)
-		goto out;
-	h2 = curl_slist_append(h, line.ptr);
-	if (h2 == NULL)
-		goto out;
-	h = h2;
-	fg_buf_reset(&line);
+	if (sig != NULL) {
+		if (fg_buf_printf(&line, "X-Flowgate-Signature: sha256=%s",
+		    sig) < 0)
+			goto out;
+		h2 = curl_slist_append(h, line.ptr);
+		if (h2 == NULL)
+			goto out;
+		h = h2;
+		fg_buf_reset(&line);
+	}
 	if (fg_buf_printf(&line, "X-Flowgate-Run: %s", run) < 0)
 		goto out;
 	h2 = curl_slist_append(h, line.ptr);
@@ -213,7 +216,7 @@ fg_deploy__http(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 {
 	struct resp r;
 	cJSON *o = NULL;
-	char *body = NULL, sig[FG_HMAC_SHA256_HEXLEN + 1];
+	char *body = NULL, sig[FG_HMAC_SHA256_HEXLEN + 1] = "";
 	char why[CURL_ERROR_SIZE + 64], last[64] = "";
 	int64_t deadline = mono_ms() + (int64_t)timeout_secs * 1000;
 	const char *st;
@@ -248,15 +251,15 @@ fg_deploy__http(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 	body = cJSON_PrintUnformatted(o);
 	if (body == NULL)
 		goto out;
-	if (fg_hmac_sha256_hex(sig, secret, strlen(secret), body,
-	    strlen(body), &e) < 0) {
+	if (secret != NULL && fg_hmac_sha256_hex(sig, secret, strlen(secret),
+	    body, strlen(body), &e) < 0) {
 		snprintf(reason, rsize, "cannot sign the request: %s", e.msg);
 		rc = 0;
 		goto out;
 	}
 	why[0] = '\0';
-	if (request(&code, &r, dep->url, body, sig, f->run,
-	    (long)(deadline - mono_ms()), why, sizeof(why)) < 0 ||
+	if (request(&code, &r, dep->url, body, secret != NULL ? sig : NULL,
+	    f->run, (long)(deadline - mono_ms()), why, sizeof(why)) < 0 ||
 	    log_answer(log, "POST", code, why, &r) < 0)
 		goto out;
 	rc = 0;
@@ -272,8 +275,8 @@ fg_deploy__http(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 		*ok = true;
 		goto out;
 	}
-	if (fg_hmac_sha256_hex(sig, secret, strlen(secret), f->run,
-	    strlen(f->run), &e) < 0) {
+	if (secret != NULL && fg_hmac_sha256_hex(sig, secret, strlen(secret),
+	    f->run, strlen(f->run), &e) < 0) {
 		snprintf(reason, rsize, "cannot sign the request: %s", e.msg);
 		goto out;
 	}
@@ -286,7 +289,8 @@ fg_deploy__http(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 		sleep_ms(FG_DEPLOY_POLL_MS);
 		fg_buf_reset(&r.body);
 		why[0] = '\0';
-		if (request(&code, &r, dep->poll, NULL, sig, f->run,
+		if (request(&code, &r, dep->poll, NULL,
+		    secret != NULL ? sig : NULL, f->run,
 		    (long)(deadline - mono_ms()), why, sizeof(why)) < 0) {
 			rc = FG_ENOMEM;
 			goto out;
@@ -311,10 +315,8 @@ fg_deploy__http(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 		goto out;
 	}
 out:
-	if (body != NULL) {
-		OPENSSL_cleanse(sig, sizeof(sig));
-		cJSON_free(body);
-	}
+	OPENSSL_cleanse(sig, sizeof(sig));
+	cJSON_free(body);
 	cJSON_Delete(o);
 	fg_buf_release(&r.body);
 	return rc;

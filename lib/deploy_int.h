@@ -29,7 +29,8 @@ struct fg_deploy_facts {
 #define FG_DEPLOY_HTTP_BODY_MAX	(16 * 1024)
 
 /*
- * POST the facts to dep->url signed with secret (dep->poll: then poll it)
+ * POST the facts to dep->url signed with secret (NULL: unsigned; with
+ * dep->poll, then poll it)
  * within timeout_secs.  *ok says whether the deployment succeeded; reason
  * (one line) says why not; log gets the status lines and the first bytes
  * of the bodies.  Returns 0 whatever the outcome, FG_ENOMEM only.

@@ -166,6 +166,7 @@ run_pipeline(struct api_task *at)
 			    fg_stage_name(to->id));
 		cJSON_AddNumberToObject(o, "gates", (double)order[i]->ngates);
 	}
+	whd_api_deploy_envs(root, cfg, at->path);
 	put_json(at, root);
 out:
 	cJSON_Delete(root);
@@ -548,6 +549,8 @@ whd_api_handle(struct whd_req *r, const char *rest)
 		whd_api_promote(r, repo, sub, role, tname);
 		return;
 	}
+	if (whd_api_deploy_handle(r, repo, sub, (int)role, tname))
+		return;
 	post = r->cmd == EVHTTP_REQ_POST;
 	if (strcmp(sub, "statuses") == 0) {
 		if (!post) {

@@ -340,6 +340,7 @@ main(int argc, char **argv)
 		fg_log_warnx("cannot install signal handlers");
 		goto out;
 	}
+	whd_deploy_recover_all(d.settings);
 	whd_workers_scan(d.workers, d.settings);
 	fg_log_info("event=listening addr=%s root=%s settings=%s",
 	    d.settings->listen, d.settings->root,

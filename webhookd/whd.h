@@ -145,6 +145,15 @@ void whd_hooks_handle(struct whd_req *r, const char *forge);
 /* api.c: /api/v1/... */
 void whd_api_handle(struct whd_req *r, const char *rest);
 
+/* api_deploy.c: deploy, reset, environments; true when it answered r. */
+struct cJSON;
+struct fg_config;
+bool whd_api_deploy_handle(struct whd_req *r, const char *repo,
+    const char *sub, int role, const char *tname);
+void whd_api_deploy_envs(struct cJSON *root, const struct fg_config *cfg,
+    const char *path);
+void whd_deploy_recover_all(const struct fg_settings *s);
+
 /* metrics.c */
 int whd_metrics_new(struct whd_metrics **out);
 void whd_metrics_free(struct whd_metrics *m);

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "deploy.h"
 #include "deploy_int.h"
+#include "log.h"
 #include "schema.h"
 #include "store.h"
 #include "util.h"
@@ -63,6 +64,7 @@ setup(void)
 
 	if (st != NULL)
 		return;
+	fg_log_set_level(FG_LOG_WARN);
 	snprintf(repo_path, sizeof(repo_path), "%s/repo", fg_unit_tmpdir());
 	snprintf(out_dir, sizeof(out_dir), "%s/out", fg_unit_tmpdir());
 	CU_ASSERT_EQUAL_FATAL(fg_unit_sh("set -e; mkdir -p '%s';"
