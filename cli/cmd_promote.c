@@ -113,7 +113,10 @@ parse(struct opts *o, int argc, char **argv, const char *use,
 	memset(o, 0, sizeof(*o));
 	o->wait = -1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+	for (;;) {
+		c = getopt_long(argc, argv, "h", long_opts, NULL);
+		if (c == -1)
+			break;
 		if (c != 'h' && c != '?' && c != ':' &&
 		    strchr(allowed, c - OPT_TO + 'a') == NULL)
 			return 1 + cli_usage(use, "unknown option '%s'",
@@ -217,8 +220,9 @@ show(const struct fg_promote_result *r, bool json)
 	int rc = CLI_EXIT_OK;
 
 	if (json) {
-		if (fg_promote_to_json(&j, r) < 0 ||
-		    (s = cJSON_PrintUnformatted(j)) == NULL)
+		if (fg_promote_to_json(&j, r) == 0)
+			s = cJSON_PrintUnformatted(j);
+		if (s == NULL)
 			rc = cli_failf("out of memory");
 		else
 			printf("%s\n", s);

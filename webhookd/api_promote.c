@@ -173,8 +173,9 @@ run_dry(struct task *t)
 		    "invalid", err.msg);
 		goto out;
 	}
-	if (fg_promote_to_json(&j, &res) < 0 ||
-	    (text = cJSON_PrintUnformatted(j)) == NULL) {
+	if (fg_promote_to_json(&j, &res) == 0)
+		text = cJSON_PrintUnformatted(j);
+	if (text == NULL) {
 		task_error(t, 500, "error", "out of memory");
 		goto out;
 	}
@@ -333,9 +334,10 @@ queue_request(struct whd_req *r, const char *repo, const char *path,
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(body, "actor");
 	cJSON_DeleteItemFromObjectCaseSensitive(body, "admin");
-	if (cJSON_AddStringToObject(body, "actor", r->token) == NULL ||
-	    cJSON_AddBoolToObject(body, "admin", admin) == NULL ||
-	    (payload = cJSON_PrintUnformatted(body)) == NULL) {
+	if (cJSON_AddStringToObject(body, "actor", r->token) != NULL &&
+	    cJSON_AddBoolToObject(body, "admin", admin) != NULL)
+		payload = cJSON_PrintUnformatted(body);
+	if (payload == NULL) {
 		whd_reply_error(r, 500, "error", "out of memory");
 		goto out;
 	}
