@@ -577,10 +577,9 @@ failed_before(struct fg_store *st, const char *hex)
 /*
  * Continuous template: the commit staging runs goes to production by
  * itself once production's gates pass (DESIGN.md section 5).  Asked after
- * every batch (a status, a review or a staging deployment may have been
- * the missing fact).  The gates are tried as a dry run first, so a
- * change still waiting writes nothing; a promotion that failed is not
- * retried by itself.
+ * a batch that may have brought the missing fact (see act()).  The gates
+ * are tried as a dry run first, so a change still waiting writes nothing;
+ * a promotion that failed is not retried by itself.
  */
 static void
 auto_promote(struct fg_store *st, const struct fg_config *cfg,
@@ -636,13 +635,18 @@ auto_promote(struct fg_store *st, const struct fg_config *cfg,
 	fg_promote_result_release(&res);
 }
 
-/* Requests of the batch, then continuous auto-promotion. */
+/*
+ * Requests of the batch, then continuous auto-promotion when the batch
+ * held an event that could be production's missing fact: a status, a
+ * pull request or review event, or a promotion asked through the API.
+ */
 static void
 act(struct fg_store *st, struct item *items, size_t n, const char *repo)
 {
 	struct fg_diags d = FG_DIAGS_INIT;
 	struct fg_err err = FG_ERR_INIT;
 	struct fg_config *cfg = NULL;
+	bool relevant = false;
 	size_t i;
 
 	if (fg_config_load(&cfg, fg_store_repo(st), &d, &err) < 0) {
@@ -655,10 +659,17 @@ act(struct fg_store *st, struct item *items, size_t n, const char *repo)
 		fg_diags_release(&d);
 		return;
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (items[i].request != NULL)
 			run_request(st, cfg, &items[i], repo);
-	auto_promote(st, cfg, repo);
+		/* What could have been production's missing fact. */
+		if (items[i].parsed && (items[i].request != NULL ||
+		    is_status_kind(items[i].ev.kind) ||
+		    is_pull_kind(items[i].ev.kind)))
+			relevant = true;
+	}
+	if (relevant)
+		auto_promote(st, cfg, repo);
 	fg_config_free(cfg);
 	fg_diags_release(&d);
 }
