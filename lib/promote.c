@@ -730,8 +730,9 @@ deploy_all(struct ctx *c, const struct fg_stage *stage, const char *only,
 			snprintf(pe->status, sizeof(pe->status), "%s",
 			    rc == FG_EBUSY ? "busy" : rc < 0 ? "error" :
 			    fg_deploy_status_name(d.status));
-			snprintf(pe->reason, sizeof(pe->reason), "%s",
-			    derr.msg[0] != '\0' ? derr.msg : fg_strerror(rc));
+			snprintf(pe->reason, sizeof(pe->reason), "%.*s",
+			    (int)sizeof(pe->reason) - 1, derr.msg[0] != '\0' ?
+			    derr.msg : fg_strerror(rc));
 			fg_buf_reset(&f);
 			if (fg_buf_printf(&f, "deployment to %s %s: %s",
 			    pe->name, pe->status, pe->reason) < 0 ||
