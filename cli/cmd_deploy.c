@@ -112,7 +112,7 @@ resolve(git_oid *out, char *ref, size_t rsize, git_repository *repo,
     const struct fg_config *cfg, const char *env, const char *spec)
 {
 	git_object *obj = NULL, *peeled = NULL;
-	git_reference *r = NULL;
+	git_reference *r = NULL, *direct = NULL;
 	const char *branch;
 	char full[1024];
 	int rc = CLI_EXIT_FAIL;
@@ -137,12 +137,17 @@ resolve(git_oid *out, char *ref, size_t rsize, git_repository *repo,
 		goto out;
 	}
 	git_oid_cpy(out, git_object_id(peeled));
-	if (r != NULL)
+	/* HEAD names the branch it points at. */
+	if (r != NULL && git_reference_type(r) == GIT_REFERENCE_SYMBOLIC &&
+	    git_reference_resolve(&direct, r) == 0)
+		snprintf(ref, rsize, "%s", git_reference_name(direct));
+	else if (r != NULL)
 		snprintf(ref, rsize, "%s", git_reference_name(r));
 	rc = 0;
 out:
 	git_object_free(peeled);
 	git_object_free(obj);
+	git_reference_free(direct);
 	git_reference_free(r);
 	return rc;
 }

@@ -788,17 +788,17 @@ secret_value(const struct fg_secret *s, char *why, size_t wsize)
 		return NULL;
 	}
 	if (stat(s->file, &sb) < 0) {
-		snprintf(why, wsize, "secret '%s': cannot read '%s': %s",
+		snprintf(why, wsize, "secret '%.64s': cannot read '%.512s': %s",
 		    s->name, s->file, strerror(errno));
 		return NULL;
 	}
 	if ((sb.st_mode & 077) != 0) {
-		snprintf(why, wsize, "secret '%s': file '%s' is open to group "
-		    "or others: chmod 600 it", s->name, s->file);
+		snprintf(why, wsize, "secret '%.64s': file '%.512s' is open to "
+		    "group or others: chmod 600 it", s->name, s->file);
 		return NULL;
 	}
 	if (fg_read_file(&b, s->file, SECRET_FILE_MAX, &e) < 0) {
-		snprintf(why, wsize, "secret '%s': %s", s->name, e.msg);
+		snprintf(why, wsize, "secret '%.64s': %.800s", s->name, e.msg);
 		goto out;
 	}
 	if (b.len > 0 && b.ptr[b.len - 1] == '\n')
@@ -807,7 +807,7 @@ secret_value(const struct fg_secret *s, char *why, size_t wsize)
 		b.len--;
 	b.ptr[b.len] = '\0';
 	if (b.len == 0 || strlen(b.ptr) != b.len) {
-		snprintf(why, wsize, "secret '%s': file '%s' is empty or "
+		snprintf(why, wsize, "secret '%.64s': file '%.512s' is empty or "
 		    "holds a NUL byte", s->name, s->file);
 		goto out;
 	}
@@ -967,7 +967,7 @@ run_command(struct attempt *a, struct fg_store *st,
 		goto oom;
 	if (prc < 0) {
 		snprintf(a->reason, sizeof(a->reason), "cannot check out %s: "
-		    "%s", a->short_id, perr.msg);
+		    "%.900s", a->short_id, perr.msg);
 		goto out;
 	}
 	po.argv = (const char *const *)dep->argv.v;
@@ -980,8 +980,8 @@ run_command(struct attempt *a, struct fg_store *st,
 	if (prc == FG_ENOMEM)
 		goto oom;
 	if (prc < 0) {
-		snprintf(a->reason, sizeof(a->reason), "cannot run '%s': %s",
-		    dep->argv.v[0], perr.msg);
+		snprintf(a->reason, sizeof(a->reason), "cannot run '%.100s': "
+		    "%.800s", dep->argv.v[0], perr.msg);
 		goto out;
 	}
 	if (res.dropped > 0 && say(&a->d.log, "(%" PRIu64 " earlier bytes "

@@ -97,6 +97,8 @@ request(long *code, struct resp *r, const char *url, const char *body,
 
 	*code = 0;
 	errbuf[0] = '\0';
+	if (timeout_ms <= 0)
+		timeout_ms = 1;	/* 0 would mean curl's default */
 	c = curl_easy_init();
 	if (c == NULL)
 		goto out;
@@ -131,8 +133,7 @@ request(long *code, struct resp *r, const char *url, const char *body,
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ?
-	    timeout_ms : 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
 	    timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms : CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "flowgate");

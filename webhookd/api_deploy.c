@@ -23,9 +23,10 @@
  * Threads.  The loop only parses and checks the body.  Looking at the
  * repository runs on the task pool; a deployment, which may take its
  * whole time limit, runs on a detached thread of its own so it never
- * holds a pool thread that API reads need.  A daemon stopped while one
- * runs leaves its "started" record; the next start marks it interrupted
- * (whd_deploy_recover_all).
+ * holds a pool thread that API reads need.  A stopping daemon waits for
+ * them to end (whd_deploy_wait_all: at most their time limits).  One
+ * killed while a deployment runs leaves its "started" record; the next
+ * start marks it interrupted (whd_deploy_recover_all).
  */
 #include <sys/stat.h>
 
@@ -53,6 +54,11 @@
 
 #define BODY_MAX	(64 * 1024)
 #define WAIT_MAX	3600
+
+/* Deployments running on their own threads (whd_deploy_wait_all). */
+static pthread_mutex_t running_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t running_cv = PTHREAD_COND_INITIALIZER;
+static int running;
 
 enum dop {
 	OP_DEPLOY,
@@ -188,7 +194,7 @@ static int
 resolve(struct dtask *t, git_repository *repo)
 {
 	git_object *obj = NULL, *peeled = NULL;
-	git_reference *ref = NULL;
+	git_reference *ref = NULL, *direct = NULL;
 	const char *branch;
 	char msg[512];
 	int rc = -1;
@@ -220,12 +226,18 @@ resolve(struct dtask *t, git_repository *repo)
 		goto out;
 	}
 	git_oid_cpy(&t->commit, git_object_id(peeled));
-	if (ref != NULL)
+	/* HEAD names the branch it points at. */
+	if (ref != NULL && git_reference_type(ref) == GIT_REFERENCE_SYMBOLIC &&
+	    git_reference_resolve(&direct, ref) == 0)
+		snprintf(t->ref, sizeof(t->ref), "%s",
+		    git_reference_name(direct));
+	else if (ref != NULL)
 		snprintf(t->ref, sizeof(t->ref), "%s", git_reference_name(ref));
 	rc = 0;
 out:
 	git_object_free(peeled);
 	git_object_free(obj);
+	git_reference_free(direct);
 	git_reference_free(ref);
 	return rc;
 }
@@ -367,7 +379,23 @@ deploy_thread(void *arg)
 	fg_deployment_release(&d);
 	fg_store_free(st);
 	dtask_free(t);
+	pthread_mutex_lock(&running_mu);
+	running--;
+	pthread_cond_broadcast(&running_cv);
+	pthread_mutex_unlock(&running_mu);
 	return NULL;
+}
+
+void
+whd_deploy_wait_all(void)
+{
+	pthread_mutex_lock(&running_mu);
+	if (running > 0)
+		fg_log_info("event=stopping deployments=%d reason=\"waiting "
+		    "for them to end\"", running);
+	while (running > 0)
+		pthread_cond_wait(&running_cv, &running_mu);
+	pthread_mutex_unlock(&running_mu);
 }
 
 static void
@@ -388,9 +416,15 @@ task_done(struct whd_task *wt)
 	/* Answer first: the thread owns t, and r is freed by the reply. */
 	whd_reply(t->r, t->code, t->result, t->out.ptr);
 	t->r = NULL;
+	pthread_mutex_lock(&running_mu);
+	running++;
+	pthread_mutex_unlock(&running_mu);
 	rc = pthread_create(&th, &attr, deploy_thread, t);
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
+		pthread_mutex_lock(&running_mu);
+		running--;
+		pthread_mutex_unlock(&running_mu);
 		fg_log_warnx("deploy repo=%s env=%s run=%s: cannot start a "
 		    "thread", t->repo, t->env, t->run);
 		dtask_free(t);

@@ -360,6 +360,7 @@ out:
 	whd_http_stop_listening(&d);
 	whd_inbox_free(d.inbox);
 	whd_pool_free(d.pool);
+	whd_deploy_wait_all();
 	whd_workers_free(d.workers);
 	if (d.post_ev != NULL)
 		whd_loop_run_posted(&d);

@@ -153,6 +153,7 @@ bool whd_api_deploy_handle(struct whd_req *r, const char *repo,
 void whd_api_deploy_envs(struct cJSON *root, const struct fg_config *cfg,
     const char *path);
 void whd_deploy_recover_all(const struct fg_settings *s);
+void whd_deploy_wait_all(void);
 
 /* metrics.c */
 int whd_metrics_new(struct whd_metrics **out);

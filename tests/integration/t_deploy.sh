@@ -149,6 +149,9 @@ is "--json exits 1 for a failure too" "$rc" 1
 is "--json says failed, why, and the log" "$(say "$out" | jq -c '[.status, .reason, (.log | test("boom"))]')" \
     '["failed","exit 3",true]'
 is "a named commit has no ref" "$(cat "$OUT/REF")" ""
+git --git-dir="$R" symbolic-ref HEAD refs/heads/develop
+"$FG" --repo "$R" deploy qa HEAD >/dev/null 2>&1
+is "HEAD is the branch it points at" "$(cat "$OUT/REF")" refs/heads/develop
 
 # Past its time limit.
 start=$(date +%s)
@@ -247,7 +250,7 @@ like "and says so" "$out" "failed in [0-9]+s: the status url says failed$"
 hist=$(git --git-dir="$R" log --format=%s refs/flowgate/envs/qa)
 like "git log shows each attempt's start" "$hist" "^deploy qa: $s1 started by admin$"
 like "and its end" "$hist" "^deploy qa: $s2 failed in 0s: exit 3$"
-is "two records per attempt" "$(git --git-dir="$R" rev-list --count refs/flowgate/envs/qa)" 12
+is "two records per attempt" "$(git --git-dir="$R" rev-list --count refs/flowgate/envs/qa)" 14
 ok "every record is a kind deploy" test "$(git --git-dir="$R" log --format='%(trailers:key=Flowgate-Kind,valueonly,separator=)' refs/flowgate/envs/qa | sort -u)" = deploy
 ok "fsck is clean" git --git-dir="$R" fsck --no-progress
 
@@ -369,6 +372,12 @@ is "both ran, one after the other" \
 $c1 started
 $c4 succeeded
 $c4 started"
+# Its thread unlocks qa after the note, the last thing it writes.
+i=0
+while [ $i -lt 300 ] && [ "$(git --git-dir="$APP" notes --ref=flowgate show "$c1" 2>/dev/null | jq -r .deployments.qa.record)" != \
+    "$(git --git-dir="$APP" rev-parse refs/flowgate/envs/qa)" ]; do
+	sleep 0.1; i=$((i + 1))
+done
 r=$(get "$A/pipeline" read-token-1)
 is "GET pipeline lists the deployments" "$(say "${r#* }" | jq -c '[.environments[] | [.name, .deployment.status]]')" \
     '[["qa","succeeded"],["sit",null],["uat",null],["prod",null],["demo",null]]'
@@ -384,9 +393,18 @@ is "then envs/qa has no deployment" "$r" '200 {"env":"qa","deployment":null}'
 is "the activity log names the token" "$(git --git-dir="$APP" log -1 --format=%s refs/flowgate/activity)" \
     "pipeline reset by ci: 1 environment emptied"
 
+# A stopping daemon lets a running deployment end first.
+r=$(send "$A/envs/qa/deploy" operate-token-2 "{\"commit\":\"$c4\"}")
+like "a slow deployment is accepted" "$r" '^202 '
+ok "it is running" wait_env qa started
+whd_stop
+is "SIGTERM during a deployment exits 0" "$WHD_RC" 0
+is "after it ended" "$(git --git-dir="$APP" show refs/flowgate/envs/qa:deployment.json | jq -r '.status + " " + .commit')" \
+    "succeeded $c4"
+like "the daemon said it waited" "$(cat "$T/whd.log")" "event=stopping deployments=1"
+
 # A deployment whose process dies is marked interrupted when the daemon
 # starts again.
-whd_stop
 FLOWGATE_USER=doomed "$FG" --repo "$APP" deploy qa "$c4" >/dev/null 2>&1 &
 doomed=$!
 i=0

@@ -109,6 +109,8 @@ setup(void)
 	    "  uat: {deploy: {command: [sh, -c, 'echo going; sleep 30'],"
 	    " timeout: 1}}\n"
 	    "  prod: {deploy: {command: [./no-such-script]}}\n"
+	    "  big: {deploy: {command: [sh, -c, 'head -c 200000 /dev/zero |"
+	    " tr \"\\\\000\" x; echo; echo END']}}\n"
 	    "secrets:\n"
 	    "  token: {env: FG_TEST_DEPLOY_TOKEN}\n"
 	    "  other: {env: FG_TEST_UNSET_SECRET}\n", out_dir), 0);
@@ -171,13 +173,13 @@ count_commits(const char *ref)
 }
 
 static void
-check_schema(const char *what, const struct fg_buf *text)
+check_against(const char *schema_name, const char *what,
+    const struct fg_buf *text)
 {
 	struct fg_diags d = FG_DIAGS_INIT;
 	cJSON *schema = NULL, *inst = NULL;
 
-	CU_ASSERT_EQUAL_FATAL(fg_schema_load(&schema,
-	    "deployment.schema.json", NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(fg_schema_load(&schema, schema_name, NULL), 0);
 	CU_ASSERT_EQUAL_FATAL(fg_json_parse(&inst, text->ptr, text->len,
 	    NULL), 0);
 	CU_ASSERT_EQUAL(fg_schema_validate(schema, inst, NULL, what, &d), 0);
@@ -186,6 +188,12 @@ check_schema(const char *what, const struct fg_buf *text)
 	fg_diags_release(&d);
 	cJSON_Delete(inst);
 	cJSON_Delete(schema);
+}
+
+static void
+check_schema(const char *what, const struct fg_buf *text)
+{
+	check_against("deployment.schema.json", what, text);
 }
 
 /* The string key of a JSON text, in a static buffer; "" when absent. */
@@ -216,6 +224,7 @@ test_deploy_command_succeeds_with_facts_and_masked_secret(void)
 	char sha[GIT_OID_HEXSZ + 1], *s;
 	cJSON *note = NULL;
 	const cJSON *e;
+	git_oid started_id;
 
 	setup();
 	r = req_for("qa", &c_ok1, "alice");
@@ -263,7 +272,22 @@ test_deploy_command_succeeds_with_facts_and_masked_secret(void)
 	    "refs/flowgate/envs/qa", "deployment.json", &err), 0);
 	check_schema("deployment.json", &json);
 	CU_ASSERT_STRING_EQUAL(json_str(&json, "status"), "succeeded");
+	fg_buf_reset(&json);
+	rev(&started_id, "refs/flowgate/envs/qa~1");
+	CU_ASSERT_EQUAL_FATAL(fg_store_read_file_at(&json, st, &started_id,
+	    "deployment.json", &err), 0);
+	check_schema("started deployment.json", &json);
+	CU_ASSERT_STRING_EQUAL(json_str(&json, "status"), "started");
 	CU_ASSERT_EQUAL_FATAL(fg_store_note_get(&note, st, &c_ok1, &err), 0);
+	{
+		struct fg_buf nt = FG_BUF_INIT;
+		char *p = cJSON_PrintUnformatted(note);
+
+		fg_buf_puts(&nt, p);
+		check_against("note.schema.json", "note", &nt);
+		cJSON_free(p);
+		fg_buf_release(&nt);
+	}
 	e = cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(note, "deployments"), "qa");
 	CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItemCaseSensitive(e,
@@ -355,6 +379,29 @@ test_deploy_hostile_ref_is_an_inert_value(void)
 	CU_ASSERT_STRING_EQUAL(s, HOSTILE);
 	free(s);
 	CU_ASSERT_NOT_EQUAL(access("/tmp/fg-deploy-pwned", F_OK), 0);
+	fg_deployment_release(&d);
+}
+
+static void
+test_deploy_log_keeps_the_tail_at_its_limit(void)
+{
+	struct fg_deploy_req r = (setup(), req_for("big", &c_ok1, NULL));
+	struct fg_deployment d;
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf log = FG_BUF_INIT;
+
+	CU_ASSERT_EQUAL_FATAL(fg_deploy_run(&d, st, &r, &err), 0);
+	CU_ASSERT_EQUAL(d.status, FG_DEPLOY_SUCCEEDED);
+	CU_ASSERT_TRUE(d.log.len <= FG_DEPLOY_LOG_MAX);
+	CU_ASSERT_TRUE(d.log.len > FG_DEPLOY_LOG_MAX - 1024);
+	CU_ASSERT_PTR_NOT_NULL(strstr(d.log.ptr, " earlier bytes not kept)"));
+	CU_ASSERT_TRUE(d.log.len > 4 &&
+	    strcmp(d.log.ptr + d.log.len - 4, "END\n") == 0);
+	/* The record keeps the same tail. */
+	CU_ASSERT_EQUAL(fg_store_read_file(&log, st, "refs/flowgate/envs/big",
+	    "log", &err), 0);
+	CU_ASSERT_EQUAL(log.len, d.log.len);
+	fg_buf_release(&log);
 	fg_deployment_release(&d);
 }
 
@@ -476,6 +523,7 @@ test_deploy_abandoned_attempt_is_marked_interrupted(void)
 {
 	struct fg_deployment d;
 	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf json = FG_BUF_INIT;
 	size_t n = 99;
 	pid_t pid;
 	int status;
@@ -503,6 +551,10 @@ test_deploy_abandoned_attempt_is_marked_interrupted(void)
 	CU_ASSERT_EQUAL(d.status, FG_DEPLOY_INTERRUPTED);
 	CU_ASSERT_TRUE(git_oid_equal(&d.commit, &c_slow));
 	fg_deployment_release(&d);
+	CU_ASSERT_EQUAL_FATAL(fg_store_read_file(&json, st,
+	    "refs/flowgate/envs/qa", "deployment.json", &err), 0);
+	check_schema("interrupted deployment.json", &json);
+	fg_buf_release(&json);
 	CU_ASSERT_EQUAL(fg_deploy_recover(&n, st, cfg, &err), 0);
 	CU_ASSERT_EQUAL(n, 0);
 	CU_ASSERT_EQUAL(fg_unit_sh("git -C '%s' log -1 --format=%%s "
@@ -576,7 +628,7 @@ test_deploy_reset_empties_state_and_keeps_history(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "only admins"));
 	CU_ASSERT_EQUAL(count_commits("refs/flowgate/envs/qa"), before);
 	CU_ASSERT_EQUAL(fg_deploy_reset(&n, st, cfg, "alice", true, &err), 0);
-	CU_ASSERT_EQUAL(n, 3);		/* qa, uat, prod */
+	CU_ASSERT_EQUAL(n, 4);		/* qa, uat, prod, big */
 	CU_ASSERT_EQUAL(count_commits("refs/flowgate/envs/qa"), before + 1);
 	CU_ASSERT_EQUAL(fg_deploy_current(&d, st, "qa", &err), FG_ENOTFOUND);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "reset"));
@@ -588,7 +640,7 @@ test_deploy_reset_empties_state_and_keeps_history(void)
 	    "refs/flowgate/envs/qa", "deployment.json", &err), 0);
 	check_schema("deployment.json", &json);
 	CU_ASSERT_EQUAL(fg_unit_sh("git -C '%s' log -1 --format=%%s "
-	    "refs/flowgate/activity | grep -qx 'pipeline reset by alice: 3 "
+	    "refs/flowgate/activity | grep -qx 'pipeline reset by alice: 4 "
 	    "environments emptied'", repo_path), 0);
 	/* A second reset has nothing left to empty. */
 	CU_ASSERT_EQUAL(fg_deploy_reset(&n, st, cfg, "alice", true, &err), 0);
@@ -654,6 +706,8 @@ static CU_TestInfo tests[] = {
 	    test_deploy_missing_program_is_recorded_failed },
 	{ "a hostile ref and actor are inert values",
 	    test_deploy_hostile_ref_is_an_inert_value },
+	{ "the log keeps the tail at its limit",
+	    test_deploy_log_keeps_the_tail_at_its_limit },
 	{ "unknown env, bad name, unknown commit",
 	    test_deploy_unknown_env_bad_name_and_unknown_commit },
 	{ "racing deployments wait or are refused",
