@@ -527,7 +527,7 @@ lock_stage(struct ctx *c, int wait, struct fg_err *err)
 		goto out;
 	}
 	(void)mkdir(path.ptr, 0700);
-	if (fg_buf_printf(&path, "/promote-%s", fg_stage_name(c->to->id)) <
+	if (fg_buf_printf(&path, "/stage-%s.lock", fg_stage_name(c->to->id)) <
 	    0) {
 		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 		goto out;

@@ -29,7 +29,7 @@
  *               of its environments did not get.
  *   5. summary  the issues, if any, and the outcome.
  * Promotions into one stage are serialized: steps 3 and 4 hold an
- * exclusive lock ($GIT_DIR/flowgate/locks/promote-<stage>, flock(),
+ * exclusive lock ($GIT_DIR/flowgate/locks/stage-<stage>.lock, flock(),
  * released by the kernel when its holder dies), waited for up to
  * req->wait_secs.
  *
