@@ -44,8 +44,10 @@ ALL_CFLAGS  = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(OPT) \
 ALL_LDFLAGS = $(OPT) $(LDFLAGS)
 LIBS        = $(PKG_LIBS) -lpthread -lm
 
-LIB_SRC   := $(sort $(filter-out lib/schemas_embed.c,$(wildcard lib/*.c))) \
-             lib/schemas_embed.c
+LIB_SRC   := $(sort $(filter-out lib/schemas_embed.c lib/nocerts.c,\
+                 $(wildcard lib/*.c))) lib/schemas_embed.c
+# Linked into the programs only: see lib/nocerts.c.
+NOCERTS   := lib/nocerts.o
 LIB_OBJ   := $(LIB_SRC:.c=.o)
 CLI_OBJ   := $(patsubst %.c,%.o,$(wildcard cli/*.c))
 HOOK_OBJ  := $(patsubst %.c,%.o,$(wildcard hooks/*.c))
@@ -84,14 +86,17 @@ lib/libflowgate.a: $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-cli/flowgate: $(CLI_OBJ) lib/libflowgate.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) lib/libflowgate.a $(LIBS)
+cli/flowgate: $(CLI_OBJ) $(NOCERTS) lib/libflowgate.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(NOCERTS) lib/libflowgate.a \
+	    $(LIBS)
 
-hooks/flowgate-hook: $(HOOK_OBJ) lib/libflowgate.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(HOOK_OBJ) lib/libflowgate.a $(LIBS)
+hooks/flowgate-hook: $(HOOK_OBJ) $(NOCERTS) lib/libflowgate.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(HOOK_OBJ) $(NOCERTS) lib/libflowgate.a \
+	    $(LIBS)
 
-webhookd/flowgate-webhookd: $(WHD_OBJ) lib/libflowgate.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(WHD_OBJ) lib/libflowgate.a $(LIBS)
+webhookd/flowgate-webhookd: $(WHD_OBJ) $(NOCERTS) lib/libflowgate.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(WHD_OBJ) $(NOCERTS) lib/libflowgate.a \
+	    $(LIBS)
 
 tests/unit/%: tests/unit/%.o tests/unit/unit.o lib/libflowgate.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $< tests/unit/unit.o lib/libflowgate.a \
@@ -111,8 +116,8 @@ fuzz: $(FUZZ_SRC) $(LIB_SRC)
 	        $(LIBS) || exit 1; \
 	done
 
-tests/bench/%: tests/bench/%.o lib/libflowgate.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $< lib/libflowgate.a $(LIBS)
+tests/bench/%: tests/bench/%.o $(NOCERTS) lib/libflowgate.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(NOCERTS) lib/libflowgate.a $(LIBS)
 
 # Stand-ins the integration tests talk to (tests/tools/receiver.c: a deploy
 # API that checks signatures).

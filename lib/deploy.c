@@ -1003,7 +1003,7 @@ run_command(struct attempt *a, struct fg_store *st,
 oom:
 	rc = FG_ENOMEM;
 out:
-	if (dir != NULL && fg_proc_rmtree(dir, &perr) < 0)
+	if (dir != NULL && fg_proc_rmtree_detached(dir, &perr) < 0)
 		fg_log_warnx("deploy env=%s: cannot remove '%s': %s",
 		    a->d.env, dir, perr.msg);
 	free(dir);

@@ -1015,7 +1015,7 @@ gate_command(struct eval *e, const struct fg_gate *g, struct outcome *o)
 	}
 out:
 	if (dir != NULL) {
-		if (fg_proc_rmtree(dir, &perr) != 0)
+		if (fg_proc_rmtree_detached(dir, &perr) != 0)
 			say(e, &o->text, " (and left '%s' behind: %s)", dir,
 			    perr.msg);
 		free(dir);

@@ -15,10 +15,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -657,16 +657,147 @@ dir_is_empty(const char *dir, struct fg_err *err)
 	return rc;
 }
 
+/* Deepest tree a checkout descends into. */
+#define CHECKOUT_DEPTH_MAX 256
+
+/*
+ * A tree entry's name is safe to create in a checkout: not empty, ".",
+ * "..", nor ".git" in any case, and free of '/'.  Git's own fsck refuses
+ * such trees; a repository may still hold one.
+ */
+static bool
+entry_name_ok(const char *name)
+{
+	return name[0] != '\0' && strcmp(name, ".") != 0 &&
+	    strcmp(name, "..") != 0 && strcasecmp(name, ".git") != 0 &&
+	    strchr(name, '/') == NULL;
+}
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Write tree's entries under the open directory dfd: blobs as files
+ * (0666 or 0777 less the umask), links as symbolic links, trees as
+ * directories, submodules as empty directories, as git does.  Nothing is
+ * followed: every name is created fresh (O_EXCL, O_NOFOLLOW).
+ */
+static int
+write_tree(int dfd, git_repository *repo, const git_tree *tree,
+    const char *hex, unsigned depth, struct fg_err *err)
+{
+	size_t i, n = git_tree_entrycount(tree);
+	int rc = 0;
+
+	if (depth > CHECKOUT_DEPTH_MAX)
+		return fg_err_set(err, FG_ELIMIT, "cannot check out '%s': trees "
+		    "nest deeper than %d", hex, CHECKOUT_DEPTH_MAX);
+	for (i = 0; i < n && rc == 0; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+		const char *name = git_tree_entry_name(e);
+		git_filemode_t mode = git_tree_entry_filemode(e);
+		git_tree *sub = NULL;
+		git_blob *blob = NULL;
+		const char *data;
+		size_t len;
+		int fd;
+
+		if (!entry_name_ok(name))
+			return fg_err_set(err, FG_EINVALID, "cannot check out "
+			    "'%s': its tree holds the unsafe name '%s'", hex,
+			    name);
+		switch (mode) {
+		case GIT_FILEMODE_TREE:
+			if (git_tree_lookup(&sub, repo,
+			    git_tree_entry_id(e)) != 0)
+				return fg_err_git(err, FG_EIO, "cannot read "
+				    "tree '%s' of '%s'", name, hex);
+			if (mkdirat(dfd, name, 0777) != 0)
+				fd = -1;
+			else
+				fd = openat(dfd, name, O_RDONLY | O_DIRECTORY |
+				    O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0)
+				rc = fg_err_set(err, FG_EIO, "cannot create "
+				    "directory '%s': %s", name,
+				    strerror(errno));
+			else {
+				rc = write_tree(fd, repo, sub, hex, depth + 1,
+				    err);
+				close(fd);
+			}
+			git_tree_free(sub);
+			break;
+		case GIT_FILEMODE_COMMIT:
+			if (mkdirat(dfd, name, 0777) != 0)
+				rc = fg_err_set(err, FG_EIO, "cannot create "
+				    "directory '%s': %s", name,
+				    strerror(errno));
+			break;
+		case GIT_FILEMODE_BLOB:
+		case GIT_FILEMODE_BLOB_EXECUTABLE:
+		case GIT_FILEMODE_LINK:
+			if (git_blob_lookup(&blob, repo,
+			    git_tree_entry_id(e)) != 0)
+				return fg_err_git(err, FG_EIO, "cannot read "
+				    "'%s' of '%s'", name, hex);
+			data = git_blob_rawcontent(blob);
+			len = (size_t)git_blob_rawsize(blob);
+			if (mode == GIT_FILEMODE_LINK) {
+				char *target = strndup(data, len);
+
+				if (target == NULL)
+					rc = FG_ENOMEM;
+				else if (strlen(target) != len ||
+				    symlinkat(target, dfd, name) != 0)
+					rc = fg_err_set(err, FG_EIO, "cannot "
+					    "create link '%s'", name);
+				free(target);
+				git_blob_free(blob);
+				break;
+			}
+			fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL |
+			    O_NOFOLLOW | O_CLOEXEC,
+			    mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0777 : 0666);
+			if (fd < 0 || write_all(fd, data, len) != 0)
+				rc = fg_err_set(err, FG_EIO, "cannot write "
+				    "'%s': %s", name, strerror(errno));
+			if (fd >= 0 && close(fd) != 0 && rc == 0)
+				rc = fg_err_set(err, FG_EIO, "cannot write "
+				    "'%s': %s", name, strerror(errno));
+			git_blob_free(blob);
+			break;
+		default:
+			rc = fg_err_set(err, FG_EINVALID, "cannot check out "
+			    "'%s': '%s' has the unknown mode %o", hex, name,
+			    (unsigned)mode);
+		}
+	}
+	return rc;
+}
+
 int
 fg_proc_checkout(const char *dir, git_repository *repo,
     const git_oid *commit, struct fg_err *err)
 {
-	git_checkout_options opts;
 	git_commit *c = NULL;
 	git_tree *tree = NULL;
-	git_index *empty = NULL;
 	char hex[GIT_OID_HEXSZ + 1];
-	int rc;
+	int dfd = -1, rc;
 
 	git_oid_tostr(hex, sizeof(hex), commit);
 	rc = dir_is_empty(dir, err);
@@ -677,28 +808,35 @@ fg_proc_checkout(const char *dir, git_repository *repo,
 		    hex);
 		goto out;
 	}
-	if (git_commit_tree(&tree, c) != 0 || git_index_new(&empty) != 0) {
+	if (git_commit_tree(&tree, c) != 0) {
 		rc = fg_err_git(err, FG_EIO, "cannot read the tree of '%s'",
 		    hex);
 		goto out;
 	}
 	/*
-	 * An empty in-memory index as the baseline says "the directory holds
-	 * nothing yet", so every file is written and neither HEAD nor the
-	 * repository's own index is consulted or updated.
+	 * The blobs are written as they are stored: no index, no
+	 * .gitattributes filters, nothing of the repository consulted or
+	 * changed but its objects.  libgit2's checkout does far more (it
+	 * stats, filters and compares against a baseline) and cost a
+	 * promotion of a 1,000-file tree three times as much.
 	 */
-	git_checkout_options_init(&opts, GIT_CHECKOUT_OPTIONS_VERSION);
-	opts.checkout_strategy = GIT_CHECKOUT_FORCE |
-	    GIT_CHECKOUT_DONT_UPDATE_INDEX;
-	opts.target_directory = dir;
-	opts.baseline_index = empty;
-	if (git_checkout_tree(repo, (const git_object *)tree, &opts) != 0) {
-		rc = fg_err_git(err, FG_EIO, "cannot check out '%s' into '%s'",
-		    hex, dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		rc = fg_err_set(err, FG_EIO, "cannot open directory '%s': %s",
+		    dir, strerror(errno));
 		goto out;
 	}
+	rc = write_tree(dfd, repo, tree, hex, 0, err);
+	if (rc < 0 && err != NULL && strstr(err->msg, dir) == NULL) {
+		char msg[FG_ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		fg_err_set(err, rc, "cannot check out '%s' into '%s': %s",
+		    hex, dir, msg);
+	}
 out:
-	git_index_free(empty);
+	if (dfd >= 0)
+		close(dfd);
 	git_tree_free(tree);
 	git_commit_free(c);
 	return rc;
@@ -746,40 +884,82 @@ out:
 	return rc;
 }
 
+/*
+ * Empty the open directory dfd (which it closes), entering no other file
+ * system (dev) and following no link.  A directory that refuses an unlink
+ * is made writable once and tried again.
+ */
 static int
-make_writable(const char *fpath, const struct stat *sb, int type,
-    struct FTW *ftw)
+empty_dir(int dfd, dev_t dev, unsigned depth)
 {
-	(void)ftw;
-	if ((type == FTW_D || type == FTW_DNR) &&
-	    (sb->st_mode & S_IRWXU) != S_IRWXU)
-		chmod(fpath, (sb->st_mode & 07777) | S_IRWXU);
-	return 0;
-}
+	DIR *d = fdopendir(dfd);
+	struct dirent *e;
+	struct stat st;
+	bool chmodded = false;
+	int r = 0, fd, flags;
 
-/* nftw() has no payload: a failure is passed back as its errno. */
-static int
-remove_entry(const char *fpath, const struct stat *sb, int type,
-    struct FTW *ftw)
-{
-	int r;
-
-	(void)sb;
-	(void)ftw;
-	if (type == FTW_DP || type == FTW_D || type == FTW_DNR)
-		r = rmdir(fpath);
-	else
-		r = unlink(fpath);
-	if (r != 0 && errno != ENOENT)
-		return errno != 0 ? errno : EIO;
-	return 0;
+	if (d == NULL) {
+		r = errno;
+		close(dfd);
+		return r;
+	}
+	for (;;) {
+		errno = 0;
+		e = readdir(d);
+		if (e == NULL) {
+			if (errno != 0 && r == 0)
+				r = errno;
+			break;
+		}
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		flags = 0;
+		if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN) {
+			if (fstatat(dfd, e->d_name, &st,
+			    AT_SYMLINK_NOFOLLOW) != 0) {
+				if (errno != ENOENT && r == 0)
+					r = errno;
+				continue;
+			}
+			if (S_ISDIR(st.st_mode)) {
+				flags = AT_REMOVEDIR;
+				if (st.st_dev != dev || depth >= 4096) {
+					r = r == 0 ? EXDEV : r;
+					continue;
+				}
+				if ((st.st_mode & S_IRWXU) != S_IRWXU)
+					fchmodat(dfd, e->d_name, (st.st_mode &
+					    07777) | S_IRWXU, 0);
+				fd = openat(dfd, e->d_name, O_RDONLY |
+				    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				if (fd < 0 || empty_dir(fd, dev, depth + 1)) {
+					if (r == 0)
+						r = fd < 0 ? errno : EIO;
+					continue;
+				}
+			}
+		}
+		if (unlinkat(dfd, e->d_name, flags) == 0 || errno == ENOENT)
+			continue;
+		if ((errno == EACCES || errno == EPERM) && !chmodded &&
+		    fstat(dfd, &st) == 0) {
+			chmodded = true;
+			fchmod(dfd, (st.st_mode & 07777) | S_IRWXU);
+			if (unlinkat(dfd, e->d_name, flags) == 0)
+				continue;
+		}
+		if (r == 0)
+			r = errno;
+	}
+	closedir(d);
+	return r;
 }
 
 int
 fg_proc_rmtree(const char *path, struct fg_err *err)
 {
 	struct stat st;
-	int r;
+	int r = 0, fd;
 
 	if (path == NULL || path[0] == '\0' || strcmp(path, "/") == 0)
 		return fg_err_set(err, FG_EINVALID, "refusing to remove '%s'",
@@ -790,11 +970,53 @@ fg_proc_rmtree(const char *path, struct fg_err *err)
 		return fg_err_set(err, FG_EIO, "cannot remove '%s': %s", path,
 		    strerror(errno));
 	}
-	if (S_ISDIR(st.st_mode))
-		nftw(path, make_writable, 16, FTW_PHYS | FTW_MOUNT);
-	r = nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	if (S_ISDIR(st.st_mode)) {
+		if ((st.st_mode & S_IRWXU) != S_IRWXU)
+			chmod(path, (st.st_mode & 07777) | S_IRWXU);
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		r = fd < 0 ? errno : empty_dir(fd, st.st_dev, 0);
+		if (r == 0 && rmdir(path) != 0 && errno != ENOENT)
+			r = errno;
+	} else if (unlink(path) != 0 && errno != ENOENT)
+		r = errno;
 	if (r != 0)
 		return fg_err_set(err, FG_EIO, "cannot remove '%s': %s", path,
-		    strerror(r > 0 ? r : errno));
+		    strerror(r));
+	return 0;
+}
+
+int
+fg_proc_rmtree_detached(const char *path, struct fg_err *err)
+{
+	pid_t pid, r;
+	int status;
+
+	if (path == NULL || path[0] == '\0' || strcmp(path, "/") == 0)
+		return fg_err_set(err, FG_EINVALID, "refusing to remove '%s'",
+		    path != NULL ? path : "");
+	pid = fork();
+	if (pid < 0)
+		return fg_proc_rmtree(path, err);
+	if (pid == 0) {
+		/*
+		 * The child leaves at once; its child, orphaned to init,
+		 * removes the tree holding nothing of ours: no descriptor
+		 * (a daemon's sockets must close when it closes them), no
+		 * signal handler.
+		 */
+		if (fork() != 0)
+			_exit(0);
+		close_range(3, ~0U, 0);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		_exit(fg_proc_rmtree(path, NULL) == 0 ? 0 : 1);
+	}
+	do
+		r = waitpid(pid, &status, 0);
+	while (r < 0 && errno == EINTR);
+	if (r != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return fg_proc_rmtree(path, err);
 	return 0;
 }

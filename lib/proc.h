@@ -126,4 +126,14 @@ int fg_proc_mkdtemp(char **out, const char *tag, struct fg_err *err);
  */
 int fg_proc_rmtree(const char *path, struct fg_err *err);
 
+/*
+ * fg_proc_rmtree() in a detached process, so the caller does not wait
+ * for it: what a deployment or a command gate leaves behind is removed
+ * after the answer, not before.  Falls back to removing in the caller
+ * when it cannot fork.  Errors of the detached removal are not reported:
+ * use it only on a directory from fg_proc_mkdtemp() that nothing else
+ * uses any more.
+ */
+int fg_proc_rmtree_detached(const char *path, struct fg_err *err);
+
 #endif

@@ -16,6 +16,7 @@
 #include <git2.h>
 
 #include "proc.h"
+#include "util.h"
 #include "unit.h"
 
 /* Run argv with the given options; err and result for the caller. */
@@ -465,6 +466,71 @@ test_proc_checkout_works_from_a_bare_repository(void)
 	git_repository_free(repo);
 }
 
+/*
+ * A commit whose root tree holds name (a blob "pwned"); made with git
+ * mktree, which, unlike git fsck, does not judge names.
+ */
+static void
+hostile_commit(git_oid *out, const char *path, const char *name)
+{
+	char file[PATH_MAX];
+	struct fg_buf id = FG_BUF_INIT;
+
+	snprintf(file, sizeof(file), "%s/hostile-id", fg_unit_tmpdir());
+	CU_ASSERT_EQUAL_FATAL(fg_unit_sh("set -e; cd '%s';"
+	    "b=$(echo pwned | git hash-object -w --stdin);"
+	    "t=$(printf '100644 blob %%s\\t%s\\n' $b | git mktree);"
+	    "git commit-tree -m hostile $t > '%s'", path, name, file), 0);
+	CU_ASSERT_EQUAL_FATAL(fg_read_file(&id, file, 100, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(git_oid_fromstrn(out, id.ptr, GIT_OID_HEXSZ), 0);
+	fg_buf_release(&id);
+}
+
+static void
+test_proc_checkout_refuses_unsafe_names_and_keeps_links_as_links(void)
+{
+	const char *path = make_repo("co-hostile");
+	const char *names[] = { ".git", ".GIT", ".." };
+	git_repository *repo = NULL;
+	struct fg_err err = FG_ERR_INIT;
+	char *dir = NULL;
+	mode_t mask;
+	git_oid id;
+	size_t i;
+
+	CU_ASSERT_EQUAL_FATAL(git_repository_open(&repo, path), 0);
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		hostile_commit(&id, path, names[i]);
+		CU_ASSERT_EQUAL_FATAL(fg_proc_mkdtemp(&dir, "hostile", &err),
+		    0);
+		CU_ASSERT_EQUAL(fg_proc_checkout(dir, repo, &id, &err),
+		    FG_EINVALID);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "unsafe name"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, names[i]));
+		/* Nothing written, in the directory or above it. */
+		CU_ASSERT_EQUAL(fg_unit_sh("test -z \"$(ls -A '%s')\" &&"
+		    " ! grep -rqs pwned '%s/..' --include=.git", dir, dir), 0);
+		CU_ASSERT_EQUAL(fg_proc_rmtree(dir, &err), 0);
+		free(dir);
+		dir = NULL;
+	}
+	/*
+	 * A link is written as a link to its text, never followed; modes
+	 * are git's two, less the umask.
+	 */
+	resolve_rev(&id, repo, "HEAD~1");
+	CU_ASSERT_EQUAL_FATAL(fg_proc_mkdtemp(&dir, "links", &err), 0);
+	mask = umask(022);
+	CU_ASSERT_EQUAL(fg_proc_checkout(dir, repo, &id, &err), 0);
+	umask(mask);
+	CU_ASSERT_EQUAL(fg_unit_sh("cd '%s' && test \"$(readlink link)\" ="
+	    " README && test \"$(stat -c %%a README)\" = 644 &&"
+	    " test \"$(stat -c %%a build.sh)\" = 755", dir), 0);
+	CU_ASSERT_EQUAL(fg_proc_rmtree(dir, &err), 0);
+	free(dir);
+	git_repository_free(repo);
+}
+
 static void
 test_proc_rmtree_removes_everything_and_follows_no_links(void)
 {
@@ -487,6 +553,27 @@ test_proc_rmtree_removes_everything_and_follows_no_links(void)
 	CU_ASSERT_EQUAL(fg_proc_rmtree(dir, &err), 0);
 	CU_ASSERT_EQUAL(fg_proc_rmtree("/", &err), FG_EINVALID);
 	CU_ASSERT_EQUAL(fg_proc_rmtree("", &err), FG_EINVALID);
+	free(dir);
+}
+
+static void
+test_proc_rmtree_detached_removes_after_returning(void)
+{
+	struct fg_err err = FG_ERR_INIT;
+	char *dir = NULL;
+	int i;
+
+	CU_ASSERT_EQUAL_FATAL(fg_proc_mkdtemp(&dir, "rm-later", &err), 0);
+	CU_ASSERT_EQUAL_FATAL(fg_unit_sh("set -e; cd '%s'; mkdir -p a/b;"
+	    "for i in 1 2 3 4 5 6 7 8; do echo $i > a/b/f$i; done;"
+	    "mkdir ro; echo y > ro/f; chmod 500 ro", dir), 0);
+	CU_ASSERT_EQUAL(fg_proc_rmtree_detached(dir, &err), 0);
+	/* Removed by a process of its own: wait for it, 10 s at most. */
+	for (i = 0; i < 1000 && access(dir, F_OK) == 0; i++)
+		usleep(10000);
+	CU_ASSERT_NOT_EQUAL(access(dir, F_OK), 0);
+	CU_ASSERT_EQUAL(fg_proc_rmtree_detached("/", &err), FG_EINVALID);
+	CU_ASSERT_EQUAL(fg_proc_rmtree_detached("", &err), FG_EINVALID);
 	free(dir);
 }
 
@@ -525,6 +612,10 @@ static CU_TestInfo tests[] = {
 	    test_proc_checkout_writes_commit_tree_and_leaves_index_alone },
 	{ "checkout works from a bare repository",
 	    test_proc_checkout_works_from_a_bare_repository },
+	{ "a detached removal removes after returning",
+	    test_proc_rmtree_detached_removes_after_returning },
+	{ "checkout refuses unsafe names, keeps links as links",
+	    test_proc_checkout_refuses_unsafe_names_and_keeps_links_as_links },
 	{ "rmtree removes everything and follows no links",
 	    test_proc_rmtree_removes_everything_and_follows_no_links },
 	CU_TEST_INFO_NULL,
