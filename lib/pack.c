@@ -132,8 +132,8 @@ write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-static int
-fsync_dir(const char *dir)
+int
+fg_pack_sync_dir(const char *dir)
 {
 	int fd, rc;
 
@@ -645,7 +645,7 @@ fg_pack_writer_commit(struct fg_pack_writer *w, char *name,
 	}
 	free(w->tmp_idx);
 	w->tmp_idx = NULL;
-	if (w->do_fsync && fsync_dir(w->dir) < 0) {
+	if (w->do_fsync && fg_pack_sync_dir(w->dir) < 0) {
 		rc = fg_err_set(err, FG_EIO, "cannot sync '%s': %s", w->dir,
 		    strerror(errno));
 		goto out;
@@ -767,7 +767,7 @@ fg_pack_loose_write(const char *objdir, const git_oid *id, git_object_t type,
 	}
 	free(tmp);
 	tmp = NULL;
-	if (do_fsync && fsync_dir(dir.ptr) < 0)
+	if (do_fsync && fg_pack_sync_dir(dir.ptr) < 0)
 		rc = fg_err_set(err, FG_EIO, "cannot sync '%s': %s", dir.ptr,
 		    strerror(errno));
 out:

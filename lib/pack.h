@@ -121,6 +121,9 @@ int fg_pack_loose(size_t *out, const char *objdir, bool do_fsync,
 int fg_pack_geometric(size_t *out, const char *objdir, uint32_t max_objects,
     bool do_fsync, struct fg_err *err);
 
+/* fsync() directory dir (after renames into it); -1 and errno on failure. */
+int fg_pack_sync_dir(const char *dir);
+
 /* The number of packs (.idx files) in objdir/pack. */
 size_t fg_pack_count(const char *objdir);
 

@@ -101,6 +101,8 @@
  * line, so that packed copies do not count as loose objects to pack.
  */
 #define PACKED_LOOSE_NAME "flowgate-packed-loose"
+/* Appends pack others' loose objects past this many times the threshold. */
+#define LOOSE_MARGIN	4
 /* A closing store packs what it holds in memory only from this many up. */
 #define PENDING_MIN_PACK 64
 
@@ -193,11 +195,6 @@ fg_store_open(struct fg_store **out, const char *repo_path, unsigned flags,
 	git_libgit2_init();
 	if (repo_path == NULL || *repo_path == '\0') {
 		rc = fg_err_set(err, FG_EINVALID, "no repository path");
-		goto out;
-	}
-	if ((flags & FG_STORE_FSYNC) &&
-	    git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1) < 0) {
-		rc = fg_err_git(err, FG_EIO, "cannot turn fsync on");
 		goto out;
 	}
 	st = calloc(1, sizeof(*st));
@@ -635,7 +632,163 @@ reflock_break_orphan(struct fg_store *st, struct reflock *lk,
 }
 
 /*
- * After git_reference_create_matching() or a transaction lost: clear up
+ * Ref updates, git's way: create <ref>.lock exclusively, read the ref's
+ * value under it, write the new one into the lock and rename it over the
+ * ref (git's refs/files-backend.c, libgit2's refdb_fs.c).  Done here, not
+ * by git_reference_create_matching(), for three reasons: libgit2 reads the
+ * ref four times and the new object back once per update; it writes
+ * through a process-wide fsync switch (GIT_OPT_ENABLE_FSYNC_GITDIR), which
+ * would make every other store of the process (the daemon's engine) pay
+ * for the inbox's durability; and a batch must hold the lock while its pack
+ * is written.  No reflog is written: flowgate refs have none.
+ *
+ * ref_lock() returns 0 with u holding <ref>.lock and *cur the ref's value
+ * (*have false: no such ref), GIT_ELOCKED when the lock is taken, or an
+ * FG_E* code with err set; ref_commit() moves the ref to new_id and
+ * releases; ref_unlock() releases without moving.  ref_update() does all
+ * three, GIT_EMODIFIED when the ref is not at old (NULL: when it exists).
+ */
+struct refupdate {
+	struct fg_buf path;		/* <gitdir><ref> */
+	struct fg_buf lock;		/* ... ".lock" */
+	int fd;
+};
+
+static void
+ref_unlock(struct refupdate *u)
+{
+	if (u->fd >= 0) {
+		close(u->fd);
+		unlink(u->lock.ptr);
+	}
+	u->fd = -1;
+	fg_buf_release(&u->path);
+	fg_buf_release(&u->lock);
+}
+
+/* mkdir -p the directories of path below st->gitdir. */
+static int
+make_leading_dirs(struct fg_store *st, const char *path)
+{
+	struct fg_buf d = FG_BUF_INIT;
+	const char *p;
+	int rc = 0;
+
+	for (p = path + strlen(st->gitdir); rc == 0; p++) {
+		p = strchr(p, '/');
+		if (p == NULL)
+			break;
+		fg_buf_reset(&d);
+		if (fg_buf_add(&d, path, (size_t)(p - path)) < 0)
+			rc = -1;
+		else if (mkdir(d.ptr, 0777) < 0 && errno != EEXIST)
+			rc = -1;
+	}
+	fg_buf_release(&d);
+	return rc;
+}
+
+static int
+ref_lock(struct refupdate *u, git_oid *cur, bool *have, struct fg_store *st,
+    const char *ref, struct fg_err *err)
+{
+	int grc, tries;
+
+	fg_buf_init(&u->path);
+	fg_buf_init(&u->lock);
+	u->fd = -1;
+	if (fg_buf_printf(&u->path, "%s%s", st->gitdir, ref) < 0 ||
+	    fg_buf_printf(&u->lock, "%s.lock", u->path.ptr) < 0) {
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	}
+	for (tries = 0; u->fd < 0; tries++) {
+		u->fd = open(u->lock.ptr, O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC, 0666);
+		if (u->fd >= 0)
+			break;
+		if (errno == EEXIST)
+			return GIT_ELOCKED;
+		if (errno != ENOENT || tries > 0 ||
+		    make_leading_dirs(st, u->lock.ptr) < 0)
+			return fg_err_set(err, FG_EIO, "cannot create '%s': %s",
+			    u->lock.ptr, strerror(errno));
+	}
+	/* Under the lock the ref holds still (for everyone who locks). */
+	grc = git_reference_name_to_id(cur, st->repo, ref);
+	*have = grc == 0;
+	if (grc < 0 && grc != GIT_ENOTFOUND) {
+		ref_unlock(u);
+		return fg_err_git(err, FG_EIO, "cannot read '%s'", ref);
+	}
+	return 0;
+}
+
+static int
+ref_commit(struct refupdate *u, struct fg_store *st, const git_oid *new_id,
+    struct fg_err *err)
+{
+	char line[GIT_OID_HEXSZ + 2];
+	bool do_fsync = (st->flags & FG_STORE_FSYNC) != 0;
+	char *slash;
+	int rc = 0;
+
+	git_oid_tostr(line, sizeof(line), new_id);
+	line[GIT_OID_HEXSZ] = '\n';
+	if (write(u->fd, line, sizeof(line) - 1) != (ssize_t)sizeof(line) - 1 ||
+	    (do_fsync && fdatasync(u->fd) < 0)) {
+		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s",
+		    u->lock.ptr, strerror(errno));
+		goto out;
+	}
+	if (close(u->fd) < 0) {
+		u->fd = -1;
+		unlink(u->lock.ptr);
+		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s",
+		    u->lock.ptr, strerror(errno));
+		goto out;
+	}
+	u->fd = -1;
+	if (rename(u->lock.ptr, u->path.ptr) < 0) {
+		rc = fg_err_set(err, FG_EIO, "cannot rename '%s': %s",
+		    u->lock.ptr, strerror(errno));
+		unlink(u->lock.ptr);
+		goto out;
+	}
+	slash = strrchr(u->path.ptr, '/');
+	if (do_fsync && slash != NULL) {
+		*slash = '\0';
+		if (fg_pack_sync_dir(u->path.ptr) < 0)
+			rc = fg_err_set(err, FG_EIO, "cannot sync '%s': %s",
+			    u->path.ptr, strerror(errno));
+		*slash = '/';
+	}
+out:
+	ref_unlock(u);
+	return rc;
+}
+
+/* ref_lock() and ref_commit() in one. */
+static int
+ref_update(struct fg_store *st, const char *ref, const git_oid *old,
+    const git_oid *new_id, struct fg_err *err)
+{
+	struct refupdate u;
+	git_oid cur;
+	bool have;
+	int rc;
+
+	rc = ref_lock(&u, &cur, &have, st, ref, err);
+	if (rc != 0)
+		return rc;
+	if (old == NULL ? have : !have || !git_oid_equal(&cur, old)) {
+		ref_unlock(&u);
+		return GIT_EMODIFIED;
+	}
+	return ref_commit(&u, st, new_id, err);
+}
+
+/*
+ * After a ref update lost (ref_update, ref_lock): clear up
  * what a dead writer left, then wait a little, outside the queue.
  * FG_ECONFLICT once the deadline has passed.
  */
@@ -1000,8 +1153,14 @@ auto_maintain(struct fg_store *st, bool batch)
 	} else if (batch) {
 		what |= MAINT_ROLLUP;
 	}
+	/*
+	 * Loose objects of others (hooks, the CLI: a few appends each) are
+	 * packed once they pile up.  Writers like this one hold up to a
+	 * threshold each in memory, and the estimate is coarse: hence the
+	 * margin.
+	 */
 	if ((unsigned)rand_r(&st->seed) % CHECK_EVERY == 0 &&
-	    loose_unpacked(st) >= st->auto_threshold)
+	    loose_unpacked(st) >= LOOSE_MARGIN * st->auto_threshold)
 		what |= MAINT_LOOSE;
 	if (!(what & (MAINT_LOOSE | MAINT_ROLLUP)))
 		return;
@@ -1032,17 +1191,15 @@ fg_store_append(git_oid *out, struct fg_store *st, const char *ref,
 	struct built b;
 	struct reflock lk;
 	struct fg_buf cbuf = FG_BUF_INIT;
-	git_reference *r = NULL;
-	git_oid tip, commit, zero;
+	git_oid tip, commit;
 	bool have;
 	int64_t deadline;
-	unsigned attempt, odd = 0;
+	unsigned attempt;
 	int rc, grc;
 
 	memset(&b, 0, sizeof(b));
 	memset(&lk, 0, sizeof(lk));
 	fg_buf_init(&b.m.msg);
-	memset(&zero, 0, sizeof(zero));
 	rc = check_write_ref(ref, false, err);
 	if (rc < 0)
 		return rc;
@@ -1069,18 +1226,13 @@ fg_store_append(git_oid *out, struct fg_store *st, const char *ref,
 			    (st->flags & FG_STORE_FSYNC) != 0, err);
 		if (rc < 0)
 			goto out;
-		/* A zero old id means "must not exist yet", checked locked. */
 		marker_write(st, &lk, true);
-		grc = git_reference_create_matching(&r, st->repo, ref, &commit,
-		    1, have ? &tip : &zero, "flowgate: append");
+		grc = ref_update(st, ref, have ? &tip : NULL, &commit, err);
 		marker_write(st, &lk, false);
-		git_reference_free(r);
-		r = NULL;
 		if (grc == 0)
 			break;
-		if (grc != GIT_EMODIFIED && grc != GIT_ELOCKED &&
-		    grc != GIT_EEXISTS && ++odd > ODD_FAILURES) {
-			rc = fg_err_git(err, FG_EIO, "cannot update '%s'", ref);
+		if (grc != GIT_EMODIFIED && grc != GIT_ELOCKED) {
+			rc = grc;
 			goto out;
 		}
 		rc = lost_race(st, &lk, ref, grc, attempt, deadline, err);
@@ -1101,12 +1253,13 @@ out:
 }
 
 /*
- * Lock ref for a batch: its slot, then <ref>.lock through a transaction;
- * *tx is the caller's, and so is lk (reflock_drop).
+ * Lock ref for a batch: its slot, then <ref>.lock; *tip and *have are the
+ * ref's value.  u and lk are the caller's (ref_unlock or ref_commit, and
+ * reflock_drop).
  */
 static int
-lock_ref(git_transaction **tx, struct reflock *lk, struct fg_store *st,
-    const char *ref, struct fg_err *err)
+lock_ref(struct refupdate *u, struct reflock *lk, git_oid *tip, bool *have,
+    struct fg_store *st, const char *ref, struct fg_err *err)
 {
 	int64_t deadline = mono_ms() + FG_STORE_RETRY_SECS * 1000;
 	unsigned attempt;
@@ -1116,17 +1269,13 @@ lock_ref(git_transaction **tx, struct reflock *lk, struct fg_store *st,
 	if (rc < 0)
 		return rc;
 	for (attempt = 0;; attempt++) {
-		if (git_transaction_new(tx, st->repo) < 0)
-			return fg_err_git(err, FG_EIO, "cannot lock '%s'", ref);
 		marker_write(st, lk, true);
-		grc = git_transaction_lock_ref(*tx, ref);
+		grc = ref_lock(u, tip, have, st, ref, err);
 		if (grc == 0)
 			return 0;
 		marker_write(st, lk, false);
-		git_transaction_free(*tx);
-		*tx = NULL;
 		if (grc != GIT_ELOCKED)
-			return fg_err_git(err, FG_EIO, "cannot lock '%s'", ref);
+			return grc;
 		rc = lost_race(st, lk, ref, grc, attempt, deadline, err);
 		if (rc < 0)
 			return rc;
@@ -1169,7 +1318,8 @@ int
 fg_store_append_batch(git_oid *out, struct fg_store *st, const char *ref,
     const struct fg_record *recs, size_t n, struct fg_err *err)
 {
-	git_transaction *tx = NULL;
+	struct refupdate u;
+	bool locked = false;
 	struct reflock lk;
 	struct built b;
 	struct made *mc = NULL;
@@ -1213,14 +1363,15 @@ fg_store_append_batch(git_oid *out, struct fg_store *st, const char *ref,
 		memset(&b, 0, sizeof(b));
 		fg_buf_init(&b.m.msg);
 	}
-	rc = lock_ref(&tx, &lk, st, ref, err);
+	rc = lock_ref(&u, &lk, &tip, &have, st, ref, err);
 	if (rc < 0)
 		goto out;
-	rc = read_tip(&tip, &have, st, ref, err);
-	if (rc == 0 && have)
+	locked = true;
+	if (have) {
 		rc = check_parent(st, ref, &tip, err);
-	if (rc < 0)
-		goto out;
+		if (rc < 0)
+			goto out;
+	}
 	for (i = 0; i < n; i++) {
 		rc = commit_buffer(&cbuf, &commits[i], &mc[i], i > 0 ?
 		    &commits[i - 1] : have ? &tip : NULL, err);
@@ -1236,16 +1387,16 @@ fg_store_append_batch(git_oid *out, struct fg_store *st, const char *ref,
 	rc = write_pack(st, ids, nids, err);
 	if (rc < 0)
 		goto out;
-	if (git_transaction_set_target(tx, ref, &commits[n - 1], NULL,
-	    "flowgate: append batch") < 0 || git_transaction_commit(tx) < 0) {
-		rc = fg_err_git(err, FG_EIO, "cannot update '%s'", ref);
+	locked = false;
+	rc = ref_commit(&u, st, &commits[n - 1], err);
+	if (rc < 0)
 		goto out;
-	}
 	if (out != NULL)
 		memcpy(out, commits, n * sizeof(*commits));
 	st->stats.appends += n;
 out:
-	git_transaction_free(tx);
+	if (locked)
+		ref_unlock(&u);
 	reflock_drop(st, &lk);
 	git_mempack_reset(st->mempack);
 	built_release(&b);
@@ -1339,14 +1490,11 @@ fg_store_ref_cas(struct fg_store *st, const char *ref, const git_oid *old_id,
     const git_oid *new_id, struct fg_err *err)
 {
 	char hex[GIT_OID_HEXSZ + 1];
-	git_reference *r = NULL;
 	struct reflock lk;
-	git_oid zero;
 	int64_t deadline;
 	unsigned attempt;
 	int rc, grc;
 
-	memset(&zero, 0, sizeof(zero));
 	memset(&lk, 0, sizeof(lk));
 	rc = check_write_ref(ref, true, err);
 	if (rc < 0)
@@ -1359,17 +1507,14 @@ fg_store_ref_cas(struct fg_store *st, const char *ref, const git_oid *old_id,
 	rc = reflock_take(&lk, st, ref, err);
 	for (attempt = 0; rc == 0; attempt++) {
 		marker_write(st, &lk, true);
-		grc = git_reference_create_matching(&r, st->repo, ref, new_id,
-		    1, old_id != NULL ? old_id : &zero, "flowgate: cas");
+		grc = ref_update(st, ref, old_id, new_id, err);
 		marker_write(st, &lk, false);
-		git_reference_free(r);
-		r = NULL;
 		if (grc == 0)
 			break;
-		if (grc == GIT_EMODIFIED || grc == GIT_EEXISTS)
+		if (grc == GIT_EMODIFIED)
 			rc = fg_err_set(err, FG_ECONFLICT, "'%s' moved", ref);
 		else if (grc != GIT_ELOCKED)
-			rc = fg_err_git(err, FG_EIO, "cannot update '%s'", ref);
+			rc = grc;
 		else
 			rc = lost_race(st, &lk, ref, grc, attempt, deadline,
 			    err);
@@ -1721,6 +1866,9 @@ out:
 	return rc;
 }
 
+/* A note commit could not be made (maybe a pack moved): retried. */
+#define NOTE_UNBUILT	(-1000)
+
 int
 fg_store_note_merge(struct fg_store *st, const git_oid *target,
     const cJSON *keys, const char *actor_name, const char *actor_email,
@@ -1730,19 +1878,17 @@ fg_store_note_merge(struct fg_store *st, const git_oid *target,
 	struct fg_buf msg = FG_BUF_INIT;
 	git_signature *author = NULL, *committer = NULL;
 	git_commit *parent = NULL, *made = NULL;
-	git_reference *r = NULL;
 	struct reflock lk;
 	cJSON *cur = NULL, *next = NULL;
 	char *name = NULL, *email = NULL, *text = NULL;
 	char hex[GIT_OID_HEXSZ + 1];
-	git_oid tip, zero, ncommit, commit;
+	git_oid tip, ncommit, commit;
 	const git_oid *parents[1] = { &tip };
 	int64_t deadline, t = fg_now();
 	unsigned attempt, odd = 0;
 	bool have;
 	int rc, grc;
 
-	memset(&zero, 0, sizeof(zero));
 	memset(&who, 0, sizeof(who));
 	memset(&lk, 0, sizeof(lk));
 	git_oid_tostr(hex, sizeof(hex), target);
@@ -1814,24 +1960,25 @@ fg_store_note_merge(struct fg_store *st, const git_oid *target,
 		    git_commit_create_from_ids(&commit, st->repo, NULL, author,
 		    committer, NULL, msg.ptr, git_commit_tree_id(made),
 		    have ? 1 : 0, parents) < 0) {
-			grc = GIT_ERROR;
+			grc = NOTE_UNBUILT;
 		} else {
 			marker_write(st, &lk, true);
-			grc = git_reference_create_matching(&r, st->repo,
-			    NOTES_REF, &commit, 1, have ? &tip : &zero,
-			    "flowgate: note");
+			grc = ref_update(st, NOTES_REF, have ? &tip : NULL,
+			    &commit, err);
 			marker_write(st, &lk, false);
-			git_reference_free(r);
-			r = NULL;
 		}
 		git_commit_free(made);
 		made = NULL;
 		if (grc == 0)
 			break;
-		if (grc != GIT_EMODIFIED && grc != GIT_ELOCKED &&
-		    grc != GIT_EEXISTS && ++odd > ODD_FAILURES) {
+		if (grc == NOTE_UNBUILT && ++odd > ODD_FAILURES) {
 			rc = fg_err_git(err, FG_EIO, "cannot write the note on "
 			    "%s", hex);
+			goto out;
+		}
+		if (grc != NOTE_UNBUILT && grc != GIT_EMODIFIED &&
+		    grc != GIT_ELOCKED) {
+			rc = grc;
 			goto out;
 		}
 		rc = lost_race(st, &lk, NOTES_REF, grc, attempt, deadline,
