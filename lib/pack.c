@@ -63,8 +63,11 @@ struct fg_pack_writer {
 	char *tmp_pack;		/* temporary pack path; NULL once moved */
 	char *tmp_idx;		/* temporary index path; NULL once moved */
 	int fd;
+	int idx_fd;		/* the finished index, until published */
 	bool do_fsync;
 	bool done;
+	bool finished;		/* pack and index written, not yet moved */
+	char hex[GIT_OID_HEXSZ + 1];	/* the pack's checksum, once finished */
 	uint64_t off;		/* bytes written, buffered ones included */
 	unsigned char *wbuf;
 	size_t wlen;
@@ -202,6 +205,7 @@ fg_pack_writer_new(struct fg_pack_writer **out, const char *objdir,
 	if (w == NULL)
 		return fg_err_set(err, FG_ENOMEM, "out of memory");
 	w->fd = -1;
+	w->idx_fd = -1;
 	w->do_fsync = do_fsync;
 	w->dir = path_join(objdir, "pack");
 	w->wbuf = malloc(WBUF_SIZE);
@@ -555,8 +559,8 @@ finish_pack(struct fg_pack_writer *w, unsigned char *sha, struct fg_err *err)
 		    w->tmp_pack, strerror(errno));
 		goto out;
 	}
-	if ((w->do_fsync && fsync(w->fd) < 0) || fchmod(w->fd, 0444) < 0) {
-		rc = fg_err_set(err, FG_EIO, "cannot sync '%s': %s",
+	if (fchmod(w->fd, 0444) < 0) {
+		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s",
 		    w->tmp_pack, strerror(errno));
 		goto out;
 	}
@@ -565,37 +569,31 @@ out:
 	return rc;
 }
 
+/* Write the index to a temporary file, left open in w->idx_fd. */
 static int
 write_idx_file(struct fg_pack_writer *w, const struct fg_buf *idx,
     struct fg_err *err)
 {
-	int fd, rc = 0;
+	int fd;
 
 	fd = make_tmp(&w->tmp_idx, w->dir, "tmp_fgidx_", err);
 	if (fd < 0)
 		return fd;
-	if (write_all(fd, idx->ptr, idx->len) < 0 ||
-	    (w->do_fsync && fsync(fd) < 0) || fchmod(fd, 0444) < 0)
-		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s",
+	w->idx_fd = fd;
+	if (write_all(fd, idx->ptr, idx->len) < 0 || fchmod(fd, 0444) < 0)
+		return fg_err_set(err, FG_EIO, "cannot write '%s': %s",
 		    w->tmp_idx, strerror(errno));
-	if (close(fd) < 0 && rc == 0)
-		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s",
-		    w->tmp_idx, strerror(errno));
-	return rc;
+	return 0;
 }
 
 int
-fg_pack_writer_commit(struct fg_pack_writer *w, char *name,
-    struct fg_err *err)
+fg_pack_writer_finish(struct fg_pack_writer *w, struct fg_err *err)
 {
-	struct fg_buf idx = FG_BUF_INIT, dst = FG_BUF_INIT;
+	struct fg_buf idx = FG_BUF_INIT;
 	unsigned char sha[SHA1_LEN];
-	char hex[GIT_OID_HEXSZ + 1];
 	git_oid shaid;
 	int rc = 0;
 
-	if (name != NULL)
-		name[0] = '\0';
 	if (w->done)
 		return fg_err_set(err, FG_EINVALID, "pack cannot be finished");
 	w->done = true;
@@ -604,13 +602,6 @@ fg_pack_writer_commit(struct fg_pack_writer *w, char *name,
 	rc = finish_pack(w, sha, err);
 	if (rc < 0)
 		goto out;
-	if (close(w->fd) < 0) {
-		w->fd = -1;
-		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s",
-		    w->tmp_pack, strerror(errno));
-		goto out;
-	}
-	w->fd = -1;
 	qsort(w->ents, w->n, sizeof(*w->ents), entry_cmp);
 	rc = build_idx(&idx, w, sha, err);
 	if (rc < 0)
@@ -619,42 +610,104 @@ fg_pack_writer_commit(struct fg_pack_writer *w, char *name,
 	if (rc < 0)
 		goto out;
 	memcpy(shaid.id, sha, SHA1_LEN);
-	git_oid_tostr(hex, sizeof(hex), &shaid);
-
-	/* The pack first, then the index that makes it visible. */
-	if (fg_buf_printf(&dst, "%s/pack-%s.pack", w->dir, hex) < 0) {
-		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (rename(w->tmp_pack, dst.ptr) < 0) {
-		rc = fg_err_set(err, FG_EIO, "cannot rename '%s' to '%s': %s",
-		    w->tmp_pack, dst.ptr, strerror(errno));
-		goto out;
-	}
-	free(w->tmp_pack);
-	w->tmp_pack = NULL;
-	fg_buf_reset(&dst);
-	if (fg_buf_printf(&dst, "%s/pack-%s.idx", w->dir, hex) < 0) {
-		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (rename(w->tmp_idx, dst.ptr) < 0) {
-		rc = fg_err_set(err, FG_EIO, "cannot rename '%s' to '%s': %s",
-		    w->tmp_idx, dst.ptr, strerror(errno));
-		goto out;
-	}
-	free(w->tmp_idx);
-	w->tmp_idx = NULL;
-	if (w->do_fsync && fg_pack_sync_dir(w->dir) < 0) {
-		rc = fg_err_set(err, FG_EIO, "cannot sync '%s': %s", w->dir,
-		    strerror(errno));
-		goto out;
-	}
-	if (name != NULL)
-		memcpy(name, hex, sizeof(hex));
+	git_oid_tostr(w->hex, sizeof(w->hex), &shaid);
+	w->finished = true;
 out:
 	fg_buf_release(&idx);
+	return rc;
+}
+
+size_t
+fg_pack_writer_fds(const struct fg_pack_writer *w, int fds[2])
+{
+	if (!w->finished)
+		return 0;
+	fds[0] = w->fd;
+	fds[1] = w->idx_fd;
+	return 2;
+}
+
+/* Close *fd (of file path), reporting a failed close as a failed write. */
+static int
+close_written(int *fd, const char *path, struct fg_err *err)
+{
+	int rc;
+
+	rc = close(*fd);
+	*fd = -1;
+	if (rc < 0)
+		return fg_err_set(err, FG_EIO, "cannot write '%s': %s", path,
+		    strerror(errno));
+	return 0;
+}
+
+/* Rename *tmp to <dir>/pack-<hex><ext>; *tmp is freed once moved. */
+static int
+move_into_place(char **tmp, const char *dir, const char *hex,
+    const char *ext, struct fg_err *err)
+{
+	struct fg_buf dst = FG_BUF_INIT;
+	int rc = 0;
+
+	if (fg_buf_printf(&dst, "%s/pack-%s%s", dir, hex, ext) < 0) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+	} else if (rename(*tmp, dst.ptr) < 0) {
+		rc = fg_err_set(err, FG_EIO, "cannot rename '%s' to '%s': %s",
+		    *tmp, dst.ptr, strerror(errno));
+	} else {
+		free(*tmp);
+		*tmp = NULL;
+	}
 	fg_buf_release(&dst);
+	return rc;
+}
+
+int
+fg_pack_writer_publish(struct fg_pack_writer *w, char *name, bool synced,
+    struct fg_err *err)
+{
+	int rc;
+
+	if (name != NULL)
+		name[0] = '\0';
+	if (!w->finished)
+		return w->done && w->n == 0 ? 0 : fg_err_set(err, FG_EINVALID,
+		    "pack not finished");
+	if (w->do_fsync && !synced && (fdatasync(w->fd) < 0 ||
+	    fdatasync(w->idx_fd) < 0))
+		return fg_err_set(err, FG_EIO, "cannot sync '%s': %s",
+		    w->tmp_pack, strerror(errno));
+	rc = close_written(&w->fd, w->tmp_pack, err);
+	if (rc == 0)
+		rc = close_written(&w->idx_fd, w->tmp_idx, err);
+	/* The pack first, then the index that makes it visible. */
+	if (rc == 0)
+		rc = move_into_place(&w->tmp_pack, w->dir, w->hex, ".pack",
+		    err);
+	if (rc == 0)
+		rc = move_into_place(&w->tmp_idx, w->dir, w->hex, ".idx", err);
+	if (rc < 0)
+		return rc;
+	w->finished = false;
+	if (w->do_fsync && fg_pack_sync_dir(w->dir) < 0)
+		return fg_err_set(err, FG_EIO, "cannot sync '%s': %s", w->dir,
+		    strerror(errno));
+	if (name != NULL)
+		memcpy(name, w->hex, sizeof(w->hex));
+	return 0;
+}
+
+int
+fg_pack_writer_commit(struct fg_pack_writer *w, char *name,
+    struct fg_err *err)
+{
+	int rc;
+
+	if (name != NULL)
+		name[0] = '\0';
+	rc = fg_pack_writer_finish(w, err);
+	if (rc == 0)
+		rc = fg_pack_writer_publish(w, name, false, err);
 	return rc;
 }
 
@@ -665,6 +718,8 @@ fg_pack_writer_free(struct fg_pack_writer *w)
 		return;
 	if (w->fd >= 0)
 		close(w->fd);
+	if (w->idx_fd >= 0)
+		close(w->idx_fd);
 	if (w->tmp_pack != NULL)
 		unlink(w->tmp_pack);
 	if (w->tmp_idx != NULL)

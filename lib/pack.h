@@ -78,6 +78,19 @@ size_t fg_pack_writer_count(const struct fg_pack_writer *w);
 int fg_pack_writer_commit(struct fg_pack_writer *w, char *name,
     struct fg_err *err);
 
+/*
+ * fg_pack_writer_commit() in two steps, for callers that sync several
+ * files at once: _finish() writes the pack and its index to temporary
+ * files and leaves them open (fg_pack_writer_fds() gives their
+ * descriptors, none when nothing was added); _publish() syncs them unless
+ * synced says the caller did (with do_fsync), closes them and moves them
+ * into place as commit does.
+ */
+int fg_pack_writer_finish(struct fg_pack_writer *w, struct fg_err *err);
+size_t fg_pack_writer_fds(const struct fg_pack_writer *w, int fds[2]);
+int fg_pack_writer_publish(struct fg_pack_writer *w, char *name, bool synced,
+    struct fg_err *err);
+
 /* Free the writer; an uncommitted pack is abandoned and its files removed. */
 void fg_pack_writer_free(struct fg_pack_writer *w);
 
