@@ -130,6 +130,7 @@ struct fg_store {
 	int stale_lock_age;
 	unsigned int seed;
 	int lockfd;			/* REFLOCK_NAME, -1 until needed */
+	git_oid last;			/* the last commit this store wrote */
 	struct pending **pend;		/* written loose, not yet packed */
 	size_t npend, pend_alloc;
 	struct fg_store_stats stats;
@@ -1086,7 +1087,8 @@ check_parent(struct fg_store *st, const char *ref, const git_oid *tip,
 {
 	char hex[GIT_OID_HEXSZ + 1];
 
-	if (git_odb_exists(st->odb, tip))
+	/* Ours, usually: known to be there, and not yet in the odb's list. */
+	if (git_oid_equal(tip, &st->last) || git_odb_exists(st->odb, tip))
 		return 0;
 	git_odb_refresh(st->odb);
 	if (git_odb_exists(st->odb, tip))
@@ -1316,6 +1318,7 @@ fg_store_append(git_oid *out, struct fg_store *st, const char *ref,
 			goto out;
 	}
 	pending_add(st, &commit, GIT_OBJECT_COMMIT, cbuf.ptr, cbuf.len);
+	git_oid_cpy(&st->last, &commit);
 	git_oid_cpy(out, &commit);
 	st->stats.appends++;
 out:
@@ -1496,6 +1499,7 @@ fg_store_append_batch(git_oid *out, struct fg_store *st, const char *ref,
 	rc = ref_commit(&u, st, &commits[n - 1], true, err);
 	if (rc < 0)
 		goto out;
+	git_oid_cpy(&st->last, &commits[n - 1]);
 	if (out != NULL)
 		memcpy(out, commits, n * sizeof(*commits));
 	st->stats.appends += n;
