@@ -153,11 +153,15 @@ static int
 make_tmp(char **path, const char *dir, const char *prefix, struct fg_err *err)
 {
 	struct fg_buf b = FG_BUF_INIT;
-	int fd;
+	int fd, i;
 
 	*path = NULL;
-	if (fg_buf_printf(&b, "%s/%sXXXXXX", dir, prefix) < 0)
+	/* mkostemp() replaces the six trailing X's with random characters. */
+	if (fg_buf_printf(&b, "%s/%s", dir, prefix) < 0)
 		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	for (i = 0; i < 6; i++)
+		if (fg_buf_putc(&b, 'X') < 0)
+			return fg_err_set(err, FG_ENOMEM, "out of memory");
 	fd = mkostemp(b.ptr, O_CLOEXEC);
 	if (fd < 0) {
 		fg_err_set(err, FG_EIO, "cannot create a file in '%s': %s",
@@ -944,15 +948,32 @@ is_hex(const char *s, size_t len)
 	return s[len] == '\0';
 }
 
-size_t
-fg_pack_loose_estimate(const char *objdir)
+static bool
+is_loose_name(const char *name)
+{
+	return strlen(name) == GIT_OID_HEXSZ - 2 &&
+	    is_hex(name, GIT_OID_HEXSZ - 2);
+}
+
+static bool
+is_idx_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len > 4 && strcmp(name + len - 4, ".idx") == 0;
+}
+
+/* How many entries of objdir/sub match; 0 when it cannot be read. */
+static size_t
+count_entries(const char *objdir, const char *sub,
+    bool (*match)(const char *name))
 {
 	struct dirent *de;
 	char *dir;
 	DIR *d;
 	size_t n = 0;
 
-	dir = path_join(objdir, "17");
+	dir = path_join(objdir, sub);
 	if (dir == NULL)
 		return 0;
 	d = opendir(dir);
@@ -963,12 +984,17 @@ fg_pack_loose_estimate(const char *objdir)
 		de = readdir(d);
 		if (de == NULL)
 			break;
-		if (strlen(de->d_name) == GIT_OID_HEXSZ - 2 &&
-		    is_hex(de->d_name, GIT_OID_HEXSZ - 2))
+		if (match(de->d_name))
 			n++;
 	}
 	closedir(d);
-	return n * 256;
+	return n;
+}
+
+size_t
+fg_pack_loose_estimate(const char *objdir)
+{
+	return count_entries(objdir, "17", is_loose_name) * 256;
 }
 
 /* Every loose object id under objdir, in *out (free()). */
@@ -999,8 +1025,7 @@ list_loose(git_oid **out, size_t *nout, const char *objdir,
 			de = readdir(d);
 			if (de == NULL)
 				break;
-			if (strlen(de->d_name) != GIT_OID_HEXSZ - 2 ||
-			    !is_hex(de->d_name, GIT_OID_HEXSZ - 2))
+			if (!is_loose_name(de->d_name))
 				continue;
 			if (n == alloc) {
 				alloc = alloc ? alloc * 2 : 1024;
@@ -1563,28 +1588,7 @@ out:
 size_t
 fg_pack_count(const char *objdir)
 {
-	struct dirent *de;
-	size_t n = 0, len;
-	char *dir;
-	DIR *d;
-
-	dir = path_join(objdir, "pack");
-	if (dir == NULL)
-		return 0;
-	d = opendir(dir);
-	free(dir);
-	if (d == NULL)
-		return 0;
-	for (;;) {
-		de = readdir(d);
-		if (de == NULL)
-			break;
-		len = strlen(de->d_name);
-		if (len > 4 && strcmp(de->d_name + len - 4, ".idx") == 0)
-			n++;
-	}
-	closedir(d);
-	return n;
+	return count_entries(objdir, "pack", is_idx_name);
 }
 
 static void
