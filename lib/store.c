@@ -105,6 +105,14 @@
 #define PACKED_LOOSE_NAME "flowgate-packed-loose"
 /* Appends pack others' loose objects past this many times the threshold. */
 #define LOOSE_MARGIN	4
+/*
+ * Loose copies of packed objects (packed copies included) past this many
+ * times the threshold are deleted by fg_store_maintain(), and past the
+ * second by appends themselves: a bound on the disk they take when nobody
+ * maintains the repository (512 times 1024 objects: about 2 GB).
+ */
+#define PRUNE_MARGIN	16
+#define AUTO_PRUNE_MARGIN 512
 /* A closing store packs what it holds in memory only from this many up. */
 #define PENDING_MIN_PACK 64
 
@@ -1238,7 +1246,9 @@ auto_maintain(struct fg_store *st, bool batch)
 	 * margin.
 	 */
 	if ((unsigned)rand_r(&st->seed) % CHECK_EVERY == 0 &&
-	    loose_unpacked(st) >= LOOSE_MARGIN * st->auto_threshold)
+	    (loose_unpacked(st) >= LOOSE_MARGIN * st->auto_threshold ||
+	    fg_pack_loose_estimate(st->objdir) >= AUTO_PRUNE_MARGIN *
+	    st->auto_threshold))
 		what |= MAINT_LOOSE;
 	if (!(what & (MAINT_LOOSE | MAINT_ROLLUP)))
 		return;
@@ -2128,7 +2138,8 @@ maintain(struct fg_store *st, unsigned what, size_t threshold,
 	int fd = -1, rc = 0;
 
 	if ((what & MAINT_LOOSE) && threshold > 0 &&
-	    loose_unpacked(st) < threshold)
+	    loose_unpacked(st) < threshold &&
+	    fg_pack_loose_estimate(st->objdir) < PRUNE_MARGIN * threshold)
 		what &= ~(unsigned)MAINT_LOOSE;
 	if (!(what & (MAINT_LOOSE | MAINT_ROLLUP)))
 		return 0;

@@ -1,5 +1,5 @@
 /*
- * inbox_store.c - the inbox's three calls into lib/store (see inbox.h).
+ * inbox_store.c - the inbox's calls into lib/store (see inbox.h).
  *
  * This is the only file of the intake that knows how deliveries are laid
  * out in the repository: one commit per delivery on refs/flowgate/inbox,
@@ -132,6 +132,18 @@ whd_store_seen(void **cache, const char *path, size_t max,
 	}
 	fg_store_iter_free(it);
 	return rc;
+}
+
+int
+whd_store_maintain(void **cache, const char *path, struct fg_err *err)
+{
+	struct fg_store *st;
+	int rc;
+
+	rc = open_cached(&st, cache, path, err);
+	if (rc < 0)
+		return rc;
+	return fg_store_maintain(st, FG_STORE_LOOSE_DEFAULT, err);
 }
 
 void
