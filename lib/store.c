@@ -2,23 +2,27 @@
  * store.c - records as commits under refs/flowgate/, notes, compare-and-swap
  * and packing (see store.h).
  *
- * How an append is built.  A store holds three views of one repository:
+ * How an append is built.  A store holds two views of one repository:
  *   repo    the repository opened by path: refs, reads, notes;
  *   mem     an in-memory repository whose only object database is a
- *           git_mempack backend: record objects are made there, by
- *           libgit2's own blob, tree and commit code, which validates every
- *           id a tree or commit names (the parent is copied in from repo
- *           first, so a commit can only name a parent that really exists);
- * A single append then writes its new objects from mem as loose objects, in
- * the order blobs, tree, commit (fg_pack_loose_write), and moves the ref; a
- * batch writes them all as one pack (pack.h) while it holds the ref's
- * lock.  Writing around git_odb_write() on repo matters for speed: libgit2
- * 1.5 rescans objects/pack each time it writes an object it does not have,
- * and checks and re-reads what it just wrote.
+ *           git_mempack backend: record blobs and trees are made there, by
+ *           libgit2's own code, which validates every id a tree names.
+ * The commit is formatted here (commit_buffer): its tree is the record's,
+ * its parent the ref's tip, checked to exist.  A single append writes its
+ * blobs and tree loose (fg_pack_loose_write) before it queues for the ref
+ * (see "Ref locks"), then, in the queue, the commit, and moves the ref
+ * (ref_update: git's lock-file protocol, done here).  It also keeps the
+ * objects in memory (pending_add) and writes them as one pack once
+ * auto_threshold piled up, leaving the loose copies: deleting files is
+ * what makes file creation slow on this project's disks (store.h,
+ * CAVEATS).  A batch writes all its objects as one pack while it holds
+ * the ref's lock.  Writing around git_odb_write() on repo matters for
+ * speed: libgit2 1.5 rescans objects/pack each time it writes an object it
+ * does not have, and checks and re-reads what it just wrote.
  *
- * Only the commit depends on the tip, so when a compare-and-swap is lost
- * an append rebuilds and writes just the commit: the losing commit stays
- * behind unreachable, like any aborted git write, for git gc to prune.
+ * Only the commit depends on the tip, so when git itself wins a race an
+ * append rewrites just the commit: the losing commit stays behind
+ * unreachable, like any aborted git write, for git gc to prune.
  *
  * Packs come and go under readers.  Maintenance (here or in another
  * process) packs loose objects and rolls packs up, deleting what it merged.
@@ -26,10 +30,10 @@
  * objects/pack, and that rescan can list the old pack (deleted a moment
  * later) yet miss the new one renamed in while readdir() ran: a read then
  * fails for an object that is there.  git itself retries in such cases; so
- * do we (read_object, lookup_commit, and the compare-and-swap loops, which
- * take a failure that is not a conflict for a transient one a few times),
- * and roll-ups happen only once packs pile up (PACKS_SOFT_MAX), not after
- * every write.
+ * do we (lookup_commit, check_parent, and the note merge loop, which takes
+ * a note it could not build for a transient failure a few times), and
+ * roll-ups happen only once packs pile up (PACKS_SOFT_MAX), not after every
+ * write.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
