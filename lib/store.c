@@ -1174,21 +1174,25 @@ out:
 
 /*
  * Loose objects not known to be in a pack, estimated as git gc --auto
- * does, less the packed copies single appends left.
+ * does, less the packed copies single appends left and the ones this
+ * store holds in memory for its next pack.
  */
 static size_t
 loose_unpacked(struct fg_store *st)
 {
 	struct fg_buf path = FG_BUF_INIT;
 	struct stat sb;
-	size_t n, packed = 0;
+	size_t n, i, known = 0;
 
 	n = fg_pack_loose_estimate(st->objdir);
 	if (n > 0 && fg_buf_printf(&path, "%s%s", st->gitdir,
 	    PACKED_LOOSE_NAME) == 0 && stat(path.ptr, &sb) == 0)
-		packed = (size_t)sb.st_size / (GIT_OID_HEXSZ + 1) * 256;
+		known = (size_t)sb.st_size / (GIT_OID_HEXSZ + 1) * 256;
+	for (i = 0; n > 0 && i < st->npend; i++)
+		if (st->pend[i]->id.id[0] == 0x17)
+			known += 256;
 	fg_buf_release(&path);
-	return n > packed ? n - packed : 0;
+	return n > known ? n - known : 0;
 }
 
 /*
