@@ -716,6 +716,7 @@ ref_lock(struct refupdate *u, git_oid *cur, bool *have, struct fg_store *st,
 	u->written = false;
 	if (fg_buf_printf(&u->path, "%s%s", st->gitdir, ref) < 0 ||
 	    fg_buf_printf(&u->lock, "%s.lock", u->path.ptr) < 0) {
+		ref_unlock(u);
 		return fg_err_set(err, FG_ENOMEM, "out of memory");
 	}
 	for (tries = 0; u->fd < 0; tries++) {
@@ -723,12 +724,17 @@ ref_lock(struct refupdate *u, git_oid *cur, bool *have, struct fg_store *st,
 		    O_CLOEXEC, 0666);
 		if (u->fd >= 0)
 			break;
-		if (errno == EEXIST)
+		if (errno == EEXIST) {
+			ref_unlock(u);
 			return GIT_ELOCKED;
+		}
 		if (errno != ENOENT || tries > 0 ||
-		    make_leading_dirs(st, u->lock.ptr) < 0)
-			return fg_err_set(err, FG_EIO, "cannot create '%s': %s",
+		    make_leading_dirs(st, u->lock.ptr) < 0) {
+			grc = fg_err_set(err, FG_EIO, "cannot create '%s': %s",
 			    u->lock.ptr, strerror(errno));
+			ref_unlock(u);
+			return grc;
+		}
 	}
 	/* Under the lock the ref holds still (for everyone who locks). */
 	grc = git_reference_name_to_id(cur, st->repo, ref);

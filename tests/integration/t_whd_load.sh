@@ -126,21 +126,27 @@ whd_stop
 is "SIGTERM exits 0" "$WHD_RC" 0
 
 # Overload.  A queue of 32 KB (three deliveries waiting for the disk) and a
-# backlog of 300 unprocessed deliveries; 16 clients send 800.
+# backlog of 300 unprocessed deliveries; 16 clients send 800, twice.  (A
+# sanitizer build keeps freed memory in quarantine: kept small here, so
+# that what is measured is the daemon's own.)
 cat > "$T/small.yaml" <<EOF
 version: 1
 root: $ROOT
 secret: {env: FLOWGATE_WEBHOOK_SECRET}
 limits: {queue: 32KB, backlog: 300}
 EOF
+asan_was=${ASAN_OPTIONS:-}
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4"
 whd_start --config "$T/small.yaml" || done_testing
+export ASAN_OPTIONS="$asan_was"
+rss() { awk '/^VmRSS/ { print $2 }' /proc/"$WHD_PID"/status; }
 before=$(count refs/flowgate/inbox)
-rss0=$(awk '/^VmRSS/ { print $2 }' /proc/"$WHD_PID"/status)
+rss0=$(rss)
 clients c 800 16
 run c 16
+rss1=$(rss)
 ok2=$(grep -c '^202 ' "$T/c.out")
 busy=$(grep -c '^503 ' "$T/c.out")
-rss1=$(awk '/^VmRSS/ { print $2 }' /proc/"$WHD_PID"/status)
 is "every delivery got 202 or 503" "$((ok2 + busy))" 800
 ok "overload is refused with 503 ($busy of 800)" test "$busy" -gt 0
 ok "and some still get in ($ok2)" test "$ok2" -gt 0
@@ -150,8 +156,12 @@ grep '^202 ' "$T/c.out" | cut -d' ' -f2 | sort > "$T/c.acked"
 deliveries refs/flowgate/inbox | grep '^c-' > "$T/c.inbox"
 is "the inbox holds the 202s and no 503" \
     "$(cmp "$T/c.acked" "$T/c.inbox" && echo same)" same
-ok "memory stayed bounded (RSS $rss0 KB, then $rss1 KB)" \
-    test "$rss1" -lt $((rss0 + 40960))
+clients d 800 16
+run d 16
+rss2=$(rss)
+ok "overload again is refused too" grep -q '^503 ' "$T/d.out"
+ok "memory stays bounded (RSS $rss0 KB, $rss1 KB, then $rss2 KB)" \
+    test "$rss1" -lt $((rss0 + 65536)) -a "$rss2" -lt $((rss1 + 16384))
 r=$(curl -s -D - -o "$T/c.body" -X POST -H 'Content-Type: application/json' \
     -H 'X-GitHub-Event: pull_request' -H 'X-GitHub-Delivery: c-probe' \
     -H "X-Hub-Signature-256: sha256=$SIG" --data-binary "@$T/pr.json" \
