@@ -51,6 +51,8 @@
  * objects under SMALL_OBJECT are stored, bigger ones deflated.
  */
 #define SMALL_OBJECT	512
+/* Temporary loose objects, in objects/xx: a prefix git knows as its own. */
+#define LOOSE_TMP	"tmp_obj_fg"
 
 struct entry {
 	git_oid id;
@@ -164,9 +166,11 @@ make_tmp(char **path, const char *dir, const char *prefix, struct fg_err *err)
 			return fg_err_set(err, FG_ENOMEM, "out of memory");
 	fd = mkostemp(b.ptr, O_CLOEXEC);
 	if (fd < 0) {
+		i = errno;
 		fg_err_set(err, FG_EIO, "cannot create a file in '%s': %s",
-		    dir, strerror(errno));
+		    dir, strerror(i));
 		fg_buf_release(&b);
+		errno = i;		/* for callers that create dir on ENOENT */
 		return FG_EIO;
 	}
 	*path = fg_buf_detach(&b, NULL);
@@ -793,7 +797,22 @@ fg_pack_loose_write(const char *objdir, const git_oid *id, git_object_t type,
 	}
 	zlen = bound - zs.avail_out;
 
-	rc = make_tmp(&tmp, objdir, "tmp_fgobj_", err);
+	/*
+	 * The temporary file goes in the object's own fan-out directory, as
+	 * git does: concurrent writers then rarely share a directory (whose
+	 * lock every creation and rename takes), and the rename stays within
+	 * one.  Named like git's own (tmp_obj_), which git fsck ignores.
+	 */
+	git_oid_tostr(hex, sizeof(hex), id);
+	if (fg_buf_printf(&dir, "%s/%.2s", objdir, hex) < 0 ||
+	    fg_buf_printf(&path, "%s/%s", dir.ptr, hex + 2) < 0) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = make_tmp(&tmp, dir.ptr, LOOSE_TMP, err);
+	if (rc < 0 && errno == ENOENT && (mkdir(dir.ptr, 0777) == 0 ||
+	    errno == EEXIST))
+		rc = make_tmp(&tmp, dir.ptr, LOOSE_TMP, err);
 	if (rc < 0)
 		goto out;
 	fd = rc;
@@ -811,15 +830,7 @@ fg_pack_loose_write(const char *objdir, const git_oid *id, git_object_t type,
 		goto out;
 	}
 	fd = -1;
-	git_oid_tostr(hex, sizeof(hex), id);
-	if (fg_buf_printf(&dir, "%s/%.2s", objdir, hex) < 0 ||
-	    fg_buf_printf(&path, "%s/%s", dir.ptr, hex + 2) < 0) {
-		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (rename(tmp, path.ptr) < 0 && (errno != ENOENT ||
-	    (mkdir(dir.ptr, 0777) < 0 && errno != EEXIST) ||
-	    rename(tmp, path.ptr) < 0)) {
+	if (rename(tmp, path.ptr) < 0) {
 		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s", path.ptr,
 		    strerror(errno));
 		goto out;
@@ -1633,11 +1644,22 @@ fg_pack_clean_tmp(const char *objdir, time_t max_age)
 	static const char *const in_objects[] = {
 		"tmp_object_git2_", "tmp_fgobj_",
 	};
+	static const char *const in_fanout[] = { LOOSE_TMP };
+	char sub[3];
 	char *dir;
+	int i;
 
 	dir = path_join(objdir, "pack");
 	if (dir != NULL)
 		clean_dir(dir, in_pack, FG_ARRAY_SIZE(in_pack), max_age);
 	free(dir);
 	clean_dir(objdir, in_objects, FG_ARRAY_SIZE(in_objects), max_age);
+	for (i = 0; i < 256; i++) {
+		snprintf(sub, sizeof(sub), "%02x", i);
+		dir = path_join(objdir, sub);
+		if (dir != NULL)
+			clean_dir(dir, in_fanout, FG_ARRAY_SIZE(in_fanout),
+			    max_age);
+		free(dir);
+	}
 }

@@ -96,8 +96,8 @@ void fg_pack_writer_free(struct fg_pack_writer *w);
 
 /*
  * Write one loose object (objdir/xx/yyyy...) the way git does: deflated
- * "<type> <size>\0<data>" in a temporary file, then renamed into place, so
- * a reader sees all of it or nothing.  id must be the object's id.  An
+ * "<type> <size>\0<data>" in a temporary file in objdir/xx, then renamed
+ * into place, so a reader sees all of it or nothing.  id must be the object's id.  An
  * object already there is replaced by the same bytes.  With do_fsync the
  * file and its directory are synced before this returns.  This is
  * libgit2's loose backend minus the checks a fresh object does not need:
@@ -142,8 +142,9 @@ size_t fg_pack_count(const char *objdir);
 
 /*
  * Remove temporary files that a killed writer left behind: our tmp_fg*
- * files in objects/pack and libgit2's tmp_object_git2_* files in objects,
- * when they are older than max_age seconds.
+ * files in objects/pack, our tmp_obj_fg* files in objects/xx and
+ * libgit2's tmp_object_git2_* files in objects, when they are older than
+ * max_age seconds.
  */
 void fg_pack_clean_tmp(const char *objdir, time_t max_age);
 

@@ -36,6 +36,7 @@
  * write.
  */
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -51,6 +52,8 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/fs.h>
 
 #include <git2.h>
 #include <git2/sys/commit.h>
@@ -198,6 +201,33 @@ built_release(struct built *b)
 	fg_buf_init(&b->m.msg);
 }
 
+/*
+ * Mark objects/ as the top of a directory hierarchy (chattr +T), so that
+ * ext4 spreads the fan-out directories made from then on over block
+ * groups with many free inodes (the Orlov allocator) instead of keeping
+ * them next to objects/.  Loose objects are created in their fan-out
+ * directory, so their inodes come from those groups, away from the inodes
+ * everyone freed near the repository, which every creation must otherwise
+ * scan past (see CAVEATS in store.h).  Best effort: other file systems, or
+ * a repository this user does not own, simply keep their layout.
+ */
+static void
+spread_fanout(const char *objdir)
+{
+	int fd, attr = 0;
+
+	fd = open(objdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &attr) == 0 && !(attr & FS_TOPDIR_FL)) {
+		attr |= FS_TOPDIR_FL;
+		if (ioctl(fd, FS_IOC_SETFLAGS, &attr) < 0)
+			fg_log_debug("store: cannot mark '%s' +T: %s", objdir,
+			    strerror(errno));
+	}
+	close(fd);
+}
+
 int
 fg_store_open(struct fg_store **out, const char *repo_path, unsigned flags,
     struct fg_err *err)
@@ -245,6 +275,7 @@ fg_store_open(struct fg_store **out, const char *repo_path, unsigned flags,
 	st->objdir = fg_buf_detach(&b, NULL);
 	if (st->objdir == NULL)
 		goto nomem;
+	spread_fanout(st->objdir);
 	if (git_repository_odb(&st->odb, st->repo) < 0 ||
 	    git_odb_new(&st->mem_odb) < 0 ||
 	    git_mempack_new(&st->mempack) < 0) {
