@@ -1177,6 +1177,18 @@ src_release(struct src *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/*
+ * Drop the pages of s's mapping read so far from our resident set: a
+ * roll-up reads packs of many megabytes once, and a daemon doing it
+ * should not look that big for it.  They are read again if needed.
+ */
+static void
+src_forget_pages(struct src *s)
+{
+	if (s->pack != NULL)
+		madvise(s->pack, s->pack_len, MADV_DONTNEED);
+}
+
 static int
 slot_cmp(const void *a, const void *b)
 {
@@ -1352,6 +1364,7 @@ merge_packs(struct src *srcs, size_t n, const char *objdir, bool do_fsync,
 			if (rc < 0)
 				goto out;
 		}
+		src_forget_pages(&srcs[i]);
 	}
 	rc = fg_pack_writer_commit(w, name, err);
 	if (rc < 0)
@@ -1570,8 +1583,10 @@ fg_pack_geometric(size_t *out, const char *objdir, uint32_t max_objects,
 		split = geometric_split(srcs, n);
 		for (i = 0; i < split && !again; i++) {
 			rc = src_open(&srcs[i], err);
-			if (rc == 0 && !src_has_delta(&srcs[i]))
+			if (rc == 0 && !src_has_delta(&srcs[i])) {
+				src_forget_pages(&srcs[i]);
 				continue;
+			}
 			if (rc < 0)
 				fg_log_warnx("pack: leaving '%s' alone: %s",
 				    srcs[i].base, fg_err_msg(err));

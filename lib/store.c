@@ -120,6 +120,8 @@
  */
 #define PRUNE_MARGIN	16
 #define AUTO_PRUNE_MARGIN 512
+/* What a store holds in memory for its next pack, at most (bytes). */
+#define PENDING_BYTES_MAX (1024 * 1024)
 /* A closing store packs what it holds in memory only from this many up. */
 #define PENDING_MIN_PACK 64
 
@@ -148,6 +150,7 @@ struct fg_store {
 	git_oid last;			/* the last commit this store wrote */
 	struct pending **pend;		/* written loose, not yet packed */
 	size_t npend, pend_alloc;
+	size_t pend_bytes;		/* their sizes, summed */
 	struct fg_store_stats stats;
 };
 
@@ -983,6 +986,7 @@ pending_add(struct fg_store *st, const git_oid *id, git_object_t type,
 	p->len = len;
 	memcpy(p->data, data, len);
 	st->pend[st->npend++] = p;
+	st->pend_bytes += len;
 }
 
 static void
@@ -993,6 +997,7 @@ pending_clear(struct fg_store *st)
 	for (i = 0; i < st->npend; i++)
 		free(st->pend[i]);
 	st->npend = 0;
+	st->pend_bytes = 0;
 }
 
 /* Write objects from mem as loose objects, in order, keeping copies. */
@@ -1276,7 +1281,8 @@ auto_maintain(struct fg_store *st, bool batch)
 
 	if (st->auto_threshold == 0)
 		return;
-	if (st->npend >= st->auto_threshold) {
+	if (st->npend >= st->auto_threshold ||
+	    st->pend_bytes >= PENDING_BYTES_MAX) {
 		if (pending_pack(st, &e) < 0)
 			fg_log_warnx("store: cannot pack in '%s': %s",
 			    st->gitdir, e.msg);
