@@ -8,9 +8,10 @@
  * appends the rest of each repository's deliveries as one inbox commit
  * written with one fsync, and hands every delivery back to the loop with
  * its result (whd_loop_post), where its request is answered: 202 only
- * once the commit is on disk.  Per-request durability costs one fsync
- * each (~780 a second here); a group commit costs one per batch, and the
- * batch grows by itself with the load.
+ * once the commit is on disk.  Per-request durability costs an fsync
+ * each (~780 a second here); a group commit costs three disk flushes per
+ * batch (store.h, DURABILITY), and the batch grows by itself with the
+ * load: what arrives while one batch is being written is the next.
  *
  * Duplicates.  Each repository keeps the ids of its recent deliveries
  * (FG_INBOX_SEEN_MAX), loaded from the inbox's Flowgate-Delivery trailers
