@@ -2069,6 +2069,14 @@ fg_store_note_merge(struct fg_store *st, const git_oid *target,
 	if (!git_odb_exists(st->odb, target))
 		return fg_err_set(err, FG_ENOTFOUND, "no object %s to annotate",
 		    hex);
+	/*
+	 * libgit2 writes the note's objects, and syncs them only under its
+	 * process-wide switch: turned on (for good) only here, by a store
+	 * that must sync and writes notes (a hook), never by the inbox.
+	 */
+	if ((st->flags & FG_STORE_FSYNC) &&
+	    git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1) < 0)
+		return fg_err_git(err, FG_EIO, "cannot turn fsync on");
 	who.actor_name = actor_name;
 	who.actor_email = actor_email;
 	rc = fg_record_author(&name, &email, &who, err);

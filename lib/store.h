@@ -78,8 +78,10 @@
  *   directories are synced before the call returns; a batch needs three
  *   disk flushes (pack, index and ref value together; the pack directory;
  *   the ref's directory).  The flag is this store's alone: other stores
- *   of the process do not pay for it.  Note merges write their objects
- *   through libgit2, without fsync.
+ *   of the process do not pay for it, unless it merges notes, whose
+ *   objects libgit2 writes: that turns libgit2's process-wide switch on
+ *   (GIT_OPT_ENABLE_FSYNC_GITDIR), for good.  The daemon's inbox never
+ *   does; a hook may.
  *
  * OWNERSHIP AND THREADS
  *   struct fg_store is the caller's (fg_store_free).  One store is used by
