@@ -432,6 +432,26 @@ sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * git_odb_exists(), retried when packs were replaced meanwhile: a miss can
+ * be a roll-up or a loose-object pack of another process (see the top of
+ * this file), so the odb is refreshed and asked again a few times.
+ */
+static bool
+object_exists(struct fg_store *st, const git_oid *id)
+{
+	unsigned i;
+
+	for (i = 0;; i++) {
+		if (git_odb_exists(st->odb, id))
+			return true;
+		if (i == READ_RETRIES)
+			return false;
+		git_odb_refresh(st->odb);
+		sleep_ms(i + 1);
+	}
+}
+
 /* git_commit_lookup(), retried when packs were replaced meanwhile. */
 static int
 lookup_commit(git_commit **out, struct fg_store *st, const git_oid *id)
@@ -1142,10 +1162,7 @@ check_parent(struct fg_store *st, const char *ref, const git_oid *tip,
 	char hex[GIT_OID_HEXSZ + 1];
 
 	/* Ours, usually: known to be there, and not yet in the odb's list. */
-	if (git_oid_equal(tip, &st->last) || git_odb_exists(st->odb, tip))
-		return 0;
-	git_odb_refresh(st->odb);
-	if (git_odb_exists(st->odb, tip))
+	if (git_oid_equal(tip, &st->last) || object_exists(st, tip))
 		return 0;
 	git_oid_tostr(hex, sizeof(hex), tip);
 	return fg_err_set(err, FG_EIO, "'%s' points at %s, which is not in "
@@ -1670,7 +1687,7 @@ fg_store_ref_cas(struct fg_store *st, const char *ref, const git_oid *old_id,
 	rc = check_write_ref(ref, true, err);
 	if (rc < 0)
 		return rc;
-	if (!git_odb_exists(st->odb, new_id)) {
+	if (!object_exists(st, new_id)) {
 		git_oid_tostr(hex, sizeof(hex), new_id);
 		return fg_err_set(err, FG_ENOTFOUND, "no object %s", hex);
 	}
@@ -2066,7 +2083,7 @@ fg_store_note_merge(struct fg_store *st, const git_oid *target,
 	if (!cJSON_IsObject(keys))
 		return fg_err_set(err, FG_EINVALID, "note keys must be a JSON "
 		    "object");
-	if (!git_odb_exists(st->odb, target))
+	if (!object_exists(st, target))
 		return fg_err_set(err, FG_ENOTFOUND, "no object %s to annotate",
 		    hex);
 	/*
