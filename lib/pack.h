@@ -78,13 +78,26 @@ size_t fg_pack_writer_count(const struct fg_pack_writer *w);
 int fg_pack_writer_commit(struct fg_pack_writer *w, char *name,
     struct fg_err *err);
 
+/*
+ * fg_pack_writer_commit() in two steps, for callers that sync several
+ * files at once: _finish() writes the pack and its index to temporary
+ * files and leaves them open (fg_pack_writer_fds() gives their
+ * descriptors, none when nothing was added); _publish() syncs them unless
+ * synced says the caller did (with do_fsync), closes them and moves them
+ * into place as commit does.
+ */
+int fg_pack_writer_finish(struct fg_pack_writer *w, struct fg_err *err);
+size_t fg_pack_writer_fds(const struct fg_pack_writer *w, int fds[2]);
+int fg_pack_writer_publish(struct fg_pack_writer *w, char *name, bool synced,
+    struct fg_err *err);
+
 /* Free the writer; an uncommitted pack is abandoned and its files removed. */
 void fg_pack_writer_free(struct fg_pack_writer *w);
 
 /*
  * Write one loose object (objdir/xx/yyyy...) the way git does: deflated
- * "<type> <size>\0<data>" in a temporary file, then renamed into place, so
- * a reader sees all of it or nothing.  id must be the object's id.  An
+ * "<type> <size>\0<data>" in a temporary file in objdir/xx, then renamed
+ * into place, so a reader sees all of it or nothing.  id must be the object's id.  An
  * object already there is replaced by the same bytes.  With do_fsync the
  * file and its directory are synced before this returns.  This is
  * libgit2's loose backend minus the checks a fresh object does not need:
@@ -121,13 +134,17 @@ int fg_pack_loose(size_t *out, const char *objdir, bool do_fsync,
 int fg_pack_geometric(size_t *out, const char *objdir, uint32_t max_objects,
     bool do_fsync, struct fg_err *err);
 
+/* fsync() directory dir (after renames into it); -1 and errno on failure. */
+int fg_pack_sync_dir(const char *dir);
+
 /* The number of packs (.idx files) in objdir/pack. */
 size_t fg_pack_count(const char *objdir);
 
 /*
  * Remove temporary files that a killed writer left behind: our tmp_fg*
- * files in objects/pack and libgit2's tmp_object_git2_* files in objects,
- * when they are older than max_age seconds.
+ * files in objects/pack, our tmp_obj_fg* files in objects/xx and
+ * libgit2's tmp_object_git2_* files in objects, when they are older than
+ * max_age seconds.
  */
 void fg_pack_clean_tmp(const char *objdir, time_t max_age);
 

@@ -13,9 +13,12 @@
  *
  *   An append costs the same whatever the length of the history: a few new
  *   objects (blobs, a one-level tree, a commit) and one compare-and-swap of
- *   the ref.  Loose objects are packed as they pile up (every append checks
- *   cheaply, by sampling objects/17 as git gc --auto does) and packs are
- *   rolled up geometrically, so readers and git log stay fast too.
+ *   the ref, and it deletes no file (see CAVEATS).  A store keeps what its
+ *   single appends wrote loose in memory too and writes it as one pack once
+ *   a threshold piled up; loose objects others left (a hook's few appends)
+ *   are packed when a cheap sample (objects/17, as git gc --auto) finds
+ *   many; packs are rolled up geometrically.  So readers and git log read
+ *   packs and stay fast too.
  *
  * CALLING SEQUENCE
  *   fg_store_open(&st, path, flags, &err);    by path, never from the env
@@ -40,12 +43,18 @@
  *   Every ref name from a caller is checked with fg_refname_is_valid(), and
  *   only refs/flowgate/<...> and refs/notes/flowgate are ever written
  *   (FG_EINVALID otherwise).  Each update is a compare-and-swap on the old
- *   tip (git_reference_create_matching), which fails with GIT_EMODIFIED when
- *   another writer moved the ref and GIT_ELOCKED while another writer (git
- *   or libgit2) holds <ref>.lock; appends and note merges retry both after
- *   a short randomized backoff, up to FG_STORE_RETRY_SECS.  A <ref>.lock
- *   older than the stale-lock age (FG_STORE_STALE_LOCK_SECS, see
- *   fg_store_set_stale_lock_age) was left by a killed writer and is removed.
+ *   tip, by git's lock-file protocol (<ref>.lock, checked and renamed over
+ *   the ref; no reflog).  Flowgate writers of one ref first queue on a lock
+ *   the kernel keeps for them (a byte-range lock in <gitdir>/
+ *   flowgate-reflocks), so they take turns instead of racing, and a
+ *   conflict with git itself (<ref>.lock held, or the ref moved) rewrites
+ *   only the commit, after a short randomized backoff, for up to
+ *   FG_STORE_RETRY_SECS.  A writer killed while holding <ref>.lock leaves
+ *   a marker (its pid) that the next writer finds: the lock is removed at
+ *   once once that process is gone.  A <ref>.lock of unknown origin is
+ *   removed only when older than the stale-lock age
+ *   (FG_STORE_STALE_LOCK_SECS, see fg_store_set_stale_lock_age).  A live
+ *   writer's lock is never removed.
  *
  * ERRORS
  *   Functions return 0 or a negative FG_E* code and fill err:
@@ -65,10 +74,14 @@
  *   every ref pointing at a complete commit: objects are complete files
  *   before the ref moves, packs are complete before their index appears.
  *   To survive power loss as well, open with FG_STORE_FSYNC (the inbox
- *   does): objects, packs, refs and their directories are fsync()ed.
- *   libgit2's switch for that (GIT_OPT_ENABLE_FSYNC_GITDIR) is global, so
- *   this flag turns it on for every repository the process writes from
- *   then on, and it is never turned off again.
+ *   does): the objects, packs and refs this store writes and their
+ *   directories are synced before the call returns; a batch needs three
+ *   disk flushes (pack, index and ref value together; the pack directory;
+ *   the ref's directory).  The flag is this store's alone: other stores
+ *   of the process do not pay for it, unless it merges notes, whose
+ *   objects libgit2 writes: that turns libgit2's process-wide switch on
+ *   (GIT_OPT_ENABLE_FSYNC_GITDIR), for good.  The daemon's inbox never
+ *   does; a hook may.
  *
  * OWNERSHIP AND THREADS
  *   struct fg_store is the caller's (fg_store_free).  One store is used by
@@ -87,10 +100,21 @@
  *     own roll-ups and every 2048 writes (fg_store_repo() stays the same
  *     handle).  Other long-lived git_repository handles on the same
  *     repository should be reopened now and then for the same reason.
- *   - Packing deletes loose objects.  On file systems mounted with
- *     "discard" that is slow, and appends pay for it (tests/bench/store.sh
- *     measures it); a daemon may rather set a large auto-maintain
- *     threshold and call fg_store_maintain() from its timer.
+ *   - Appends never delete files.  On ext4 without a journal (this
+ *     project's VMs) every file creation scans past the inodes freed in
+ *     the last minute or more (recently_deleted() in the kernel), so a
+ *     writer that deletes thousands of packed loose objects makes every
+ *     later creation slow, its own and everyone's on that disk.  The loose
+ *     copies of objects a store packed from memory therefore stay, at a
+ *     few KB of disk each, until fg_store_maintain() removes them in bulk
+ *     (the daemon's inbox writer calls it every few minutes; git gc and
+ *     git prune-packed do it too), or until appends find 512 times the
+ *     auto-maintain threshold of loose objects (about 2 GB of disk).
+ *     For the same reason a store marks objects/ "top of a directory
+ *     hierarchy" (chattr +T, ext4 only): the fan-out directories made from
+ *     then on, where loose objects are created, are spread over block
+ *     groups with many free inodes, away from the ones freed near the
+ *     repository.
  *
  * RECORDS
  *   Subject: one line a person understands ("deploy prod: 1a2b3c4
@@ -138,9 +162,11 @@
 #define FG_STORE_STALE_LOCK_SECS 20		/* a <ref>.lock this old is dead */
 
 /*
- * Loose objects at which appends pack them (about 350 single appends), and
- * the biggest pack an append's roll-up will copy, which bounds what one
- * append can cost; fg_store_maintain() has no such bound.
+ * Objects a store's single appends write loose and keep in memory before
+ * writing them as one pack (about 350 appends; loose objects of others are
+ * packed at four times as many), and the biggest pack an append's roll-up
+ * will copy, which bounds what one append can cost; fg_store_maintain()
+ * has no such bound.
  */
 #define FG_STORE_LOOSE_DEFAULT	1024
 #define FG_STORE_AUTO_MERGE_MAX	(32u * 1024)
@@ -201,24 +227,28 @@ void fg_store_free(struct fg_store *st);
 git_repository *fg_store_repo(struct fg_store *st);
 
 /*
- * Appends pack loose objects once about threshold of them exist (0: never).
- * Default FG_STORE_LOOSE_DEFAULT, or 0 with FG_STORE_NO_MAINTAIN.
+ * Single appends write a pack of their objects every threshold objects,
+ * and appends pack others' loose objects once about four times threshold
+ * of them exist (0: never; nothing is kept in memory then).  Default
+ * FG_STORE_LOOSE_DEFAULT, or 0 with FG_STORE_NO_MAINTAIN.
  */
 void fg_store_set_auto_maintain(struct fg_store *st, size_t threshold);
 
 /*
- * A <ref>.lock older than this many seconds (at least 1) is taken for the
- * leftover of a killed writer and removed.  Too small a value lets a live
- * writer that stalled that long lose its update; the default is
- * FG_STORE_STALE_LOCK_SECS.
+ * A <ref>.lock of unknown origin (not marked by a flowgate writer that
+ * died, which is removed at once) older than this many seconds (at least
+ * 1) is taken for the leftover of a killed writer and removed.  Too small
+ * a value lets a live git process that stalled that long lose its update;
+ * the default is FG_STORE_STALE_LOCK_SECS.
  */
 void fg_store_set_stale_lock_age(struct fg_store *st, int seconds);
 
 /*
  * Append rec to ref (refs/flowgate/...): blobs, a tree of this record's
- * files only, a commit whose parent is the ref's tip (none for a new ref),
- * then a compare-and-swap of the ref, retried on conflict.  *out is the new
- * commit's id.
+ * files only (written loose before queueing for the ref), a commit whose
+ * parent is the ref's tip (none for a new ref), then a compare-and-swap of
+ * the ref; a conflict rewrites only the commit.  *out is the new commit's
+ * id.
  */
 int fg_store_append(git_oid *out, struct fg_store *st, const char *ref,
     const struct fg_record *rec, struct fg_err *err);
@@ -226,9 +256,10 @@ int fg_store_append(git_oid *out, struct fg_store *st, const char *ref,
 /*
  * Append n records (1 to FG_STORE_BATCH_MAX) as a chain of n commits with
  * one ref update: group commit.  Their objects are built in memory
- * (git_mempack) and written as one pack, so nothing goes loose; the ref is
- * locked while the pack is written, then moved.  out receives n ids, in
- * order (out[n - 1] is the new tip); it may be NULL.
+ * (git_mempack; blobs and trees before the ref is locked) and written as
+ * one pack, so nothing goes loose; the ref is locked while the commits and
+ * the pack are written, then moved.  out receives n ids, in order
+ * (out[n - 1] is the new tip); it may be NULL.
  */
 int fg_store_append_batch(git_oid *out, struct fg_store *st, const char *ref,
     const struct fg_record *recs, size_t n, struct fg_err *err);
@@ -324,13 +355,17 @@ int fg_store_note_get(cJSON **out, struct fg_store *st, const git_oid *target,
     struct fg_err *err);
 
 /*
- * Maintenance: when about loose_threshold loose objects exist (0: always),
- * put them in one pack and delete them; then roll small packs up into
- * bigger ones (a geometric progression, factor 4); remove temporary files
- * killed writers left.  Only delta-free packs are rolled up (ours; git's
- * own are git gc's business).  Returns 0 at once when another process is
- * maintaining the repository.  Appends call this themselves (see
- * fg_store_set_auto_maintain); a daemon may call it from a timer.
+ * Maintenance: write what this store keeps in memory as a pack; when about
+ * loose_threshold loose objects not yet in a pack exist, or 16 times as
+ * many loose objects in all (0: always), put every loose object in one
+ * pack and delete them all, the copies appends left of packed objects
+ * included (many deletions: see CAVEATS); then roll
+ * small packs up into bigger ones (a geometric progression, factor 4);
+ * remove temporary files killed writers left.  Only delta-free packs are
+ * rolled up (ours; git's own are git gc's business).  Returns 0 at once
+ * when another process is maintaining the repository.  Appends do the
+ * cheap parts themselves (see fg_store_set_auto_maintain); a daemon calls
+ * this from a timer.
  */
 int fg_store_maintain(struct fg_store *st, size_t loose_threshold,
     struct fg_err *err);

@@ -31,6 +31,7 @@ struct seen {
 	char *path;
 	void *store;			/* whd_store_* handle */
 	unsigned appends;		/* through this handle */
+	time_t maintained;		/* CLOCK_MONOTONIC seconds */
 	struct seen_node *buckets[SEEN_BUCKETS];
 	struct seen_node **ring;	/* FG_INBOX_SEEN_MAX, oldest at pos */
 	size_t pos, n;
@@ -359,6 +360,62 @@ linger(struct whd_inbox *in)
 			break;
 }
 
+static time_t
+mono_secs(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/*
+ * Maintain the repositories the writer knows whose turn has come (see
+ * whd_store_maintain): one of them per call, so that deliveries arriving
+ * meanwhile wait for one repository's maintenance at most.  Called without
+ * in->mu, when nothing was waiting.
+ */
+static void
+maintain_one(struct whd_inbox *in)
+{
+	struct fg_err err = FG_ERR_INIT;
+	time_t now = mono_secs();
+	struct seen *s;
+
+	for (s = in->seen; s != NULL; s = s->next) {
+		if (s->maintained == 0)
+			s->maintained = now;
+		if (now - s->maintained < FG_INBOX_MAINTAIN_SECS)
+			continue;
+		s->maintained = now;
+		if (whd_store_maintain(&s->store, s->path, &err) < 0) {
+			fg_log_warnx("event=inbox_maintain_failed path=%s "
+			    "error=\"%s\"", s->path, err.msg);
+			whd_store_close(s->store);
+			s->store = NULL;
+		}
+		return;
+	}
+}
+
+/* Wait for deliveries; now and then, when idle, maintain.  With in->mu. */
+static void
+wait_work(struct whd_inbox *in)
+{
+	struct timespec until;
+
+	while (in->head == NULL && !in->stop) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		if (pthread_cond_timedwait(&in->cv, &in->mu, &until) == 0 ||
+		    in->head != NULL || in->stop)
+			continue;
+		pthread_mutex_unlock(&in->mu);
+		maintain_one(in);
+		pthread_mutex_lock(&in->mu);
+	}
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -370,8 +427,7 @@ writer_main(void *arg)
 	pthread_setname_np(pthread_self(), "whd-inbox");
 	for (;;) {
 		pthread_mutex_lock(&in->mu);
-		while (in->head == NULL && !in->stop)
-			pthread_cond_wait(&in->cv, &in->mu);
+		wait_work(in);
 		if (in->head == NULL && in->stop) {
 			pthread_mutex_unlock(&in->mu);
 			break;

@@ -8,9 +8,10 @@
  * appends the rest of each repository's deliveries as one inbox commit
  * written with one fsync, and hands every delivery back to the loop with
  * its result (whd_loop_post), where its request is answered: 202 only
- * once the commit is on disk.  Per-request durability costs one fsync
- * each (~780 a second here); a group commit costs one per batch, and the
- * batch grows by itself with the load.
+ * once the commit is on disk.  Per-request durability costs an fsync
+ * each (~780 a second here); a group commit costs three disk flushes per
+ * batch (store.h, DURABILITY), and the batch grows by itself with the
+ * load: what arrives while one batch is being written is the next.
  *
  * Duplicates.  Each repository keeps the ids of its recent deliveries
  * (FG_INBOX_SEEN_MAX), loaded from the inbox's Flowgate-Delivery trailers
@@ -43,6 +44,11 @@ struct whd;
  * inbox.c): an upper bound on the latency it adds.
  */
 #define FG_INBOX_LINGER_US 2000
+
+/* Least time between two maintenance runs of one repository. */
+#ifndef FG_INBOX_MAINTAIN_SECS
+#define FG_INBOX_MAINTAIN_SECS 300
+#endif
 
 /* Delivery ids remembered per repository for deduplication. */
 #define FG_INBOX_SEEN_MAX 65536
@@ -128,12 +134,18 @@ void whd_inbox_free(struct whd_inbox *in);
  * whd_store_seen: call fn(id, payload) for the delivery ids of the newest
  * inbox commits, at most max of them.  An inbox that does not exist yet
  * has none; a repository that does not exist is FG_ENOTFOUND.
+ *
+ * whd_store_maintain: fg_store_maintain() on the repository: packs loose
+ * objects, deletes the loose copies of packed ones (which appends leave,
+ * see store.h), rolls packs up.  The writer calls it for each repository
+ * at most every FG_INBOX_MAINTAIN_SECS, when no delivery is waiting.
  */
 int whd_store_append(char commit[41], void **cache, const char *path,
     struct whd_delivery **v, size_t n, struct fg_err *err);
 int whd_store_seen(void **cache, const char *path, size_t max,
     void (*fn)(const char *id, void *payload), void *payload,
     struct fg_err *err);
+int whd_store_maintain(void **cache, const char *path, struct fg_err *err);
 void whd_store_close(void *cache);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * inbox_store.c - the inbox's three calls into lib/store (see inbox.h).
+ * inbox_store.c - the inbox's calls into lib/store (see inbox.h).
  *
  * This is the only file of the intake that knows how deliveries are laid
  * out in the repository: one commit per delivery on refs/flowgate/inbox,
@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "inbox.h"
-#include "log.h"
 #include "store.h"
 #include "util.h"
 #include "banned.h"
@@ -88,20 +87,6 @@ whd_store_append(char commit[41], void **cache, const char *path,
 		recs[i].no_record_json = true;
 	}
 	rc = fg_store_append_batch(ids, st, INBOX_REF, recs, n, err);
-	if (rc < 0 && rc != FG_ELIMIT && rc != FG_EINVALID) {
-		/*
-		 * A handle can miss a pack another handle of this process
-		 * (the engine's) just wrote: retry once on a fresh one.
-		 */
-		fg_log_info("event=inbox_retry repo=%s error=\"%s\"",
-		    v[0]->repo, fg_err_msg(err));
-		fg_store_free(st);
-		*cache = NULL;
-		rc = open_cached(&st, cache, path, err);
-		if (rc == 0)
-			rc = fg_store_append_batch(ids, st, INBOX_REF, recs, n,
-			    err);
-	}
 	if (rc < 0) {
 		/* A handle that failed is reopened next time. */
 		fg_store_free(*cache);
@@ -147,6 +132,18 @@ whd_store_seen(void **cache, const char *path, size_t max,
 	}
 	fg_store_iter_free(it);
 	return rc;
+}
+
+int
+whd_store_maintain(void **cache, const char *path, struct fg_err *err)
+{
+	struct fg_store *st;
+	int rc;
+
+	rc = open_cached(&st, cache, path, err);
+	if (rc < 0)
+		return rc;
+	return fg_store_maintain(st, FG_STORE_LOOSE_DEFAULT, err);
 }
 
 void

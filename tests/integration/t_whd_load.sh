@@ -3,7 +3,9 @@
 # concurrent clients are all recorded exactly once; a kill -9 in the
 # middle of 2,000 more loses no acknowledged delivery, and after a
 # restart (and the clients' retries) every delivery is processed exactly
-# once.
+# once.  Overload: with a small queue and backlog, 16 clients get 503s
+# (with Retry-After) instead of growing the daemon; every delivery
+# answered 202 is in the inbox, no refused one is, and memory stays put.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/whd.sh"
 
@@ -122,5 +124,61 @@ ok "the repository is sound" git --git-dir="$APP" fsck --no-dangling --no-progre
 
 whd_stop
 is "SIGTERM exits 0" "$WHD_RC" 0
+
+# Overload.  A queue of 32 KB (three deliveries waiting for the disk) and a
+# backlog of 300 unprocessed deliveries; 16 clients send 800, twice.  (A
+# sanitizer build keeps freed memory in quarantine: kept small here, so
+# that what is measured is the daemon's own.)
+cat > "$T/small.yaml" <<EOF
+version: 1
+root: $ROOT
+secret: {env: FLOWGATE_WEBHOOK_SECRET}
+limits: {queue: 32KB, backlog: 300}
+EOF
+asan_was=${ASAN_OPTIONS:-}
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4"
+whd_start --config "$T/small.yaml" || done_testing
+export ASAN_OPTIONS="$asan_was"
+rss() { awk '/^VmRSS/ { print $2 }' /proc/"$WHD_PID"/status; }
+before=$(count refs/flowgate/inbox)
+rss0=$(rss)
+clients c 800 16
+run c 16
+rss1=$(rss)
+ok2=$(grep -c '^202 ' "$T/c.out")
+busy=$(grep -c '^503 ' "$T/c.out")
+is "every delivery got 202 or 503" "$((ok2 + busy))" 800
+ok "overload is refused with 503 ($busy of 800)" test "$busy" -gt 0
+ok "and some still get in ($ok2)" test "$ok2" -gt 0
+is "the inbox grew by exactly the 202s" \
+    "$(( $(count refs/flowgate/inbox) - before ))" "$ok2"
+grep '^202 ' "$T/c.out" | cut -d' ' -f2 | sort > "$T/c.acked"
+deliveries refs/flowgate/inbox | grep '^c-' > "$T/c.inbox"
+is "the inbox holds the 202s and no 503" \
+    "$(cmp "$T/c.acked" "$T/c.inbox" && echo same)" same
+clients d 800 16
+run d 16
+rss2=$(rss)
+ok "overload again is refused too" grep -q '^503 ' "$T/d.out"
+ok "memory stays bounded (RSS $rss0 KB, $rss1 KB, then $rss2 KB)" \
+    test "$rss1" -lt $((rss0 + 65536)) -a "$rss2" -lt $((rss1 + 16384))
+r=$(curl -s -D - -o "$T/c.body" -X POST -H 'Content-Type: application/json' \
+    -H 'X-GitHub-Event: pull_request' -H 'X-GitHub-Delivery: c-probe' \
+    -H "X-Hub-Signature-256: sha256=$SIG" --data-binary "@$T/pr.json" \
+    "$URL/hooks/github" | tr -d '\r')
+case $r in
+*" 503 "*)
+	like "a 503 says when to retry" "$r" "Retry-After: [0-9]"
+	like "and why" "$(cat "$T/c.body")" "try again later"
+	;;
+*)
+	like "the daemon takes deliveries again" "$r" "HTTP/1.1 202"
+	;;
+esac
+ok "all processed" wait_processed "$APP"
+ok "the repository is sound after overload" \
+    git --git-dir="$APP" fsck --no-dangling --no-progress
+whd_stop
+is "SIGTERM exits 0 after overload" "$WHD_RC" 0
 
 done_testing

@@ -1096,6 +1096,116 @@ test_store_removes_stale_ref_locks(void)
 }
 
 /*
+ * Single appends delete nothing: their objects stay loose and are also
+ * written, from memory, as one pack every threshold objects; maintenance
+ * removes the loose copies in bulk.  Readers (git log) find everything.
+ */
+static void
+test_store_single_appends_pack_from_memory_and_delete_nothing(void)
+{
+	const char *repo = new_repo();
+	struct fg_store *st = open_store(repo, 0);
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_store_stats stats;
+	char subject[32];
+	long loose;
+	int i;
+
+	fg_store_set_auto_maintain(st, 64);
+	for (i = 0; i < 100; i++) {
+		snprintf(subject, sizeof(subject), "push %d", i);
+		CU_ASSERT_EQUAL_FATAL(append(st, ACT, "push", subject, NULL), 0);
+	}
+	fg_store_get_stats(&stats, st);
+	/* 300 objects: four packs of 64 or more, the rest still in memory. */
+	CU_ASSERT(stats.packs_written >= 4);
+	CU_ASSERT(stats.loose_packed >= 256 && stats.loose_packed < 300);
+	CU_ASSERT(fg_pack_count(objdir_of(st)) >= 1);
+	loose = loose_objects(repo);
+	CU_ASSERT_EQUAL(loose, 300);		/* not one deleted */
+	CU_ASSERT_EQUAL(commits(repo, ACT), 100);
+	CU_ASSERT(fsck_clean(repo));
+	/* Under the threshold: the loose copies stay. */
+	CU_ASSERT_EQUAL(fg_store_maintain(st, 1u << 20, &err), 0);
+	CU_ASSERT_EQUAL(loose_objects(repo), 300);
+	CU_ASSERT_EQUAL(fg_store_maintain(st, 0, &err), 0);
+	CU_ASSERT_EQUAL(loose_objects(repo), 0);
+	CU_ASSERT_EQUAL(commits(repo, ACT), 100);
+	CU_ASSERT(fsck_clean(repo));
+	fg_store_free(st);
+}
+
+/* Appends forever, in a child, until killed. */
+static void
+endless_appender(const char *repo, int k)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_store *st = NULL;
+	struct fg_record recs[5];
+	char subject[64];
+	git_oid id;
+	int i, j;
+
+	if (fg_store_open(&st, repo, 0, &err) < 0)
+		_exit(1);
+	memset(recs, 0, sizeof(recs));
+	for (i = 0;; i++) {
+		snprintf(subject, sizeof(subject), "endless %d %d", k, i);
+		for (j = 0; j < 5; j++) {
+			recs[j].kind = "push";
+			recs[j].subject = subject;
+		}
+		if ((i % 2 ? fg_store_append(&id, st, ACT, &recs[0], &err) :
+		    fg_store_append_batch(NULL, st, ACT, recs, 5, &err)) < 0)
+			_exit(1);
+	}
+}
+
+/*
+ * A writer killed at any instant, even holding <ref>.lock, does not stall
+ * the next one for the stale-lock age (FG_STORE_STALE_LOCK_SECS, 20 s):
+ * its lock is known to be an orphan and removed at once.
+ */
+static void
+test_store_killed_writer_lock_is_removed_at_once(void)
+{
+	const char *repo = new_repo();
+	struct fg_store *st = open_store(repo, 0);
+	struct fg_store_stats stats;
+	struct timespec t0, t1;
+	unsigned int seed = (unsigned int)time(NULL);
+	double slowest = 0, took;
+	pid_t pid;
+	int round, status;
+
+	for (round = 0; round < 40; round++) {
+		pid = fork();
+		CU_ASSERT_FATAL(pid >= 0);
+		if (pid == 0)
+			endless_appender(repo, round);
+		usleep((useconds_t)(30000 + rand_r(&seed) % 20000));
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		CU_ASSERT_EQUAL(append(st, ACT, "push", "after a kill", NULL),
+		    0);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		took = (double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		if (took > slowest)
+			slowest = took;
+	}
+	fg_store_get_stats(&stats, st);
+	fprintf(stderr, "killed writers: %llu orphaned locks removed, slowest "
+	    "append after a kill %.3f s\n",
+	    (unsigned long long)stats.stale_locks, slowest);
+	CU_ASSERT(stats.stale_locks >= 1);
+	CU_ASSERT(slowest < 5.0);
+	CU_ASSERT(fsck_clean(repo));
+	fg_store_free(st);
+}
+
+/*
  * Many writers.  Each child opens its own store, as separate processes
  * (hooks, the daemon, the CLI) do, and reports failure by exit status.
  */
@@ -1502,6 +1612,10 @@ static CU_TestInfo tests[] = {
 	{ "maintain packs loose objects and rolls up packs",
 	    test_store_maintain_packs_loose_objects_and_rolls_up_packs },
 	{ "removes stale ref locks", test_store_removes_stale_ref_locks },
+	{ "single appends pack from memory and delete nothing",
+	    test_store_single_appends_pack_from_memory_and_delete_nothing },
+	{ "killed writer's lock is removed at once",
+	    test_store_killed_writer_lock_is_removed_at_once },
 	{ "4 x 1000 concurrent appends lose nothing",
 	    test_store_concurrent_appends_lose_nothing },
 	{ "concurrent notes lose nothing",
