@@ -225,14 +225,8 @@ post_receive(void)
 	/* Without a config events are queued all the same. */
 	(void)fg_config_load(&cfg, repo, &d, &cerr);
 	fg_hook_repo_name(name, sizeof(name), git_dir);
-	/*
-	 * As durable as the push it records: fsync'd when git fsyncs refs
-	 * (core.fsync), not otherwise.  Eight fsyncs cost more than the
-	 * rest of this hook on a busy disk, and by default git itself
-	 * leaves the ref it just moved in the page cache.
-	 */
-	if (fg_store_open(&st, git_dir, fg_hook_fsync_wanted(repo) ?
-	    FG_STORE_FSYNC : 0, &err) < 0 ||
+	/* "queued" is a promise: the inbox is on disk before we say it. */
+	if (fg_store_open(&st, git_dir, FG_STORE_FSYNC, &err) < 0 ||
 	    fg_hook_queue(&msg, st, &p, cfg, fg_hook_pusher(cfg), name,
 	    &err) < 0) {
 		fprintf(stderr, "flowgate: the push is in, but could not be "

@@ -177,23 +177,14 @@ void fg_hook_repo_name(char *out, size_t size, const char *git_dir);
  * without meeting the old one.  Merges and rewrites are counted by a
  * revision walk (old..new), at most FG_HOOK_COUNT_MAX ("at least 1000").
  *
- * Durability: open st with FG_STORE_FSYNC exactly when
- * fg_hook_fsync_wanted() says so.  The record is then as durable as the
- * push it records: git (2.36 and later) fsyncs refs only when core.fsync
- * asks for it, so by default a power loss can undo the push's own ref
- * update as well; a crash or kill of any process loses neither.
+ * Durability: open st with FG_STORE_FSYNC.  The inbox is the hand-over
+ * to the daemon: once post-receive has said "queued", the event survives
+ * a power loss (three disk flushes for the batch), whatever git's own
+ * core.fsync does for the pushed ref.
  */
 int fg_hook_queue(struct fg_buf *msg, struct fg_store *st,
     const struct fg_hook_push *p, const struct fg_config *cfg,
     const char *pusher, const char *repo_name, struct fg_err *err);
-
-/*
- * True when repo's git config hardens refs: core.fsync names reference or
- * all (and no later -reference, -all or none undoes it).  git's default,
- * core.fsync unset, does not: the pushed ref itself is not fsync'd then,
- * and post-receive does not fsync the record of it either.
- */
-bool fg_hook_fsync_wanted(git_repository *repo);
 
 /* The daemon's wake-up FIFO, in $GIT_DIR. */
 #define FG_HOOK_WAKE_FILE	"flowgate.wake"

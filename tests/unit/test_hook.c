@@ -239,52 +239,6 @@ test_hook_repo_name(void)
 	unsetenv("GITEA_REPO_NAME");
 }
 
-/* fg_hook_fsync_wanted with core.fsync set to value (NULL: unset). */
-static bool
-fsync_wanted(const char *repo, const char *value)
-{
-	git_repository *r = NULL;
-	bool want;
-	int rc;
-
-	if (value == NULL)
-		rc = fg_unit_sh("git --git-dir='%s' config --unset-all "
-		    "core.fsync; true", repo);
-	else
-		rc = fg_unit_sh("git --git-dir='%s' config core.fsync '%s'",
-		    repo, value);
-	CU_ASSERT_EQUAL(rc, 0);
-	CU_ASSERT_EQUAL_FATAL(git_repository_open(&r, repo), 0);
-	want = fg_hook_fsync_wanted(r);
-	git_repository_free(r);
-	return want;
-}
-
-/*
- * post-receive fsyncs its record exactly when git fsyncs the refs it
- * updates: core.fsync naming reference or all, not undone later in the
- * list.  git's default (unset, committed, objects) does not.
- */
-static void
-test_hook_fsync_follows_core_fsync(void)
-{
-	char repo[4096];
-
-	snprintf(repo, sizeof(repo), "%s/fsync.git", fg_unit_tmpdir());
-	CU_ASSERT_EQUAL_FATAL(fg_unit_sh("git init -q --bare '%s'", repo), 0);
-	CU_ASSERT_FALSE(fsync_wanted(repo, NULL));
-	CU_ASSERT_FALSE(fsync_wanted(repo, "committed"));
-	CU_ASSERT_FALSE(fsync_wanted(repo, "objects,pack,index"));
-	CU_ASSERT_TRUE(fsync_wanted(repo, "reference"));
-	CU_ASSERT_TRUE(fsync_wanted(repo, "committed, reference"));
-	CU_ASSERT_TRUE(fsync_wanted(repo, "all"));
-	CU_ASSERT_TRUE(fsync_wanted(repo, "none,reference"));
-	CU_ASSERT_FALSE(fsync_wanted(repo, "all,-reference"));
-	CU_ASSERT_FALSE(fsync_wanted(repo, "reference,none"));
-	CU_ASSERT_FALSE(fsync_wanted(repo, "references"));
-	CU_ASSERT_FALSE(fsync_wanted(repo, NULL));
-}
-
 static CU_TestInfo tests[] = {
 	{ "reads ref updates", test_hook_reads_ref_updates },
 	{ "refuses malformed input", test_hook_refuses_malformed_input },
@@ -295,7 +249,6 @@ static CU_TestInfo tests[] = {
 	{ "verdict line", test_hook_verdict_line },
 	{ "wake-up never blocks", test_hook_wake_never_blocks },
 	{ "repository name for events", test_hook_repo_name },
-	{ "fsync follows core.fsync", test_hook_fsync_follows_core_fsync },
 	CU_TEST_INFO_NULL,
 };
 
