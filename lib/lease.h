@@ -40,9 +40,9 @@
  *   (out->reset), and the caller runs it with fg_lease_reset() before it
  *   deploys anything for the next holder.  fg_lease_reset() runs it with
  *   fg_proc_run() in the repository's directory, no shell, with
- *   FLOWGATE_POOL, FLOWGATE_ENV, FLOWGATE_HOLDER and FLOWGATE_ACTOR in its
- *   environment (and the config's secrets, as deployments get them), and
- *   records the outcome on refs/flowgate/activity (kind "pool.reset").
+ *   FLOWGATE_POOL, FLOWGATE_ENV, FLOWGATE_HOLDER and FLOWGATE_ACTOR as its
+ *   whole environment, in a fresh empty directory, within the pool deploy
+ *   timeout (FG_DEPLOY_TIMEOUT when none), and records the outcome on refs/flowgate/activity (kind "pool.reset").
  *
  * ERRORS
  *   FG_ENOTFOUND  unknown pool (not in the config), or the holder holds
@@ -218,7 +218,8 @@ void fg_pool_state_release(struct fg_pool_state *s);
  * GET /api/v1/repos/{owner}/{name}/pools: [{"pool", "environments":
  * [names], "lease_minutes", "reset": bool, "leases": [{"env", "holder",
  * "actor", "since", "expires"}], "queue": [{"holder", "actor", "since"}],
- * "free": [names]}], times as seconds since the epoch.  *out is the
+ * "free": [names]}], times as UTC strings ("2026-01-31T14:05:00Z").  A pool
+ * whose leases.json is unreadable is {"pool", "error": message}.  *out is the
  * caller's (cJSON_Delete).
  */
 int fg_lease_list_json(cJSON **out, struct fg_store *st,
