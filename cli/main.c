@@ -17,6 +17,9 @@
 
 const char *cli_repo;
 
+/* Defined in cmd_pool.c and cmd_flow.c. */
+int cmd_pool(int argc, char **argv);
+
 static const struct command {
 	const char *name;
 	int (*fn)(int, char **);
@@ -28,6 +31,7 @@ static const struct command {
 	{ "pipeline", cmd_pipeline, "show the pipeline and deployments, or reset it" },
 	{ "activity", cmd_activity, "what happened, newest first" },
 	{ "deploy", cmd_deploy, "deploy a commit to an environment now" },
+	{ "pool", cmd_pool, "sandbox pools: list, lease, release, expire" },
 };
 
 static void
