@@ -19,6 +19,7 @@ const char *cli_repo;
 
 /* Defined in cmd_pool.c and cmd_flow.c. */
 int cmd_pool(int argc, char **argv);
+int cmd_flow(int argc, char **argv);
 
 static const struct command {
 	const char *name;
@@ -31,6 +32,7 @@ static const struct command {
 	{ "pipeline", cmd_pipeline, "show the pipeline and deployments, or reset it" },
 	{ "activity", cmd_activity, "what happened, newest first" },
 	{ "deploy", cmd_deploy, "deploy a commit to an environment now" },
+	{ "flow", cmd_flow, "flows: list, show, activate, deactivate, activity" },
 	{ "pool", cmd_pool, "sandbox pools: list, lease, release, expire" },
 };
 
