@@ -41,6 +41,10 @@
 #include "whd.h"
 #include "banned.h"
 
+/* api_flows.c: flows and pools; true when it answered r. */
+bool whd_api_flows_handle(struct whd_req *r, const char *repo,
+    const char *sub, int role, const char *tname);
+
 #define API_LIMIT_DEFAULT 50
 #define API_LIMIT_MAX 1000
 /* Largest POST body. */
@@ -542,7 +546,8 @@ whd_api_handle(struct whd_req *r, const char *rest)
 	snprintf(repo, sizeof(repo), "%.*s/%.*s", (int)olen, owner, (int)nlen,
 	    name);
 	snprintf(r->repo, sizeof(r->repo), "%s", repo);
-	if (whd_api_deploy_handle(r, repo, sub, (int)role, tname))
+	if (whd_api_deploy_handle(r, repo, sub, (int)role, tname) ||
+	    whd_api_flows_handle(r, repo, sub, (int)role, tname))
 		return;
 	post = r->cmd == EVHTTP_REQ_POST;
 	if (strcmp(sub, "statuses") == 0) {

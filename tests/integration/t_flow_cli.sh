@@ -4,7 +4,8 @@
 # with --all; activate/deactivate as config commits that change one line
 # of flows.yaml and keep its comments byte for byte (block and flow
 # mappings, a flow with and without 'active:'); refusals that write
-# nothing; and a flow's runs, newest first, from refs/flowgate/runs/<flow>.
+# nothing; a flow's runs, newest first, from refs/flowgate/runs/<flow>;
+# then the same under /api/v1/repos/{owner}/{name}/flows on the daemon.
 . "$(dirname "$0")/lib.sh"
 
 say() { printf "%s\n" "$1"; }
@@ -148,5 +149,70 @@ _c=$(git --git-dir="$R" commit-tree -p refs/flowgate/runs/nightly -m bad "$_t")
 git --git-dir="$R" update-ref refs/flowgate/runs/nightly "$_c"
 out=$(flow activity nightly 2>&1); is "a broken run.json exits 1" "$?" 1
 like "and names the problem" "$out" "^flowgate: run.json.*(commit [0-9a-f]{7})"
+
+# The same through the REST API, on the real daemon.
+. "$(dirname "$0")/whd.sh"
+ROOT=$T/repos
+APP=$ROOT/acme/app.git
+mkdir -p "$ROOT/acme"
+"$FG" init --template release "$APP" >/dev/null 2>&1
+"$FG" --repo "$APP" config apply --flows "$T/f.yaml" "$T/p.yaml" >/dev/null 2>&1
+is "the API's repository has the flows" "$?" 0
+export FLOWGATE_WEBHOOK_SECRET=$WHD_KEY
+READ=$(echo "read-token-1" | "$FG_WHD" --hash-token)
+OPER=$(echo "operate-token-2" | "$FG_WHD" --hash-token)
+printf 'version: 1\nroot: %s\nsecret: {env: FLOWGATE_WEBHOOK_SECRET}\ntokens:\n  - {name: reader, hash: %s, role: read}\n  - {name: ci, hash: %s, role: operate}\n' \
+    "$ROOT" "'$READ'" "'$OPER'" > "$T/whd.yaml"
+whd_start --config "$T/whd.yaml" || done_testing
+A=/api/v1/repos/acme/app
+get() {
+	_c=$(curl -s -o "$T/.body" -w '%{http_code}' ${2:+-H "Authorization: Bearer $2"} "$URL$1")
+	echo "$_c $(cat "$T/.body")"
+}
+send() { post "$1" "$3" ${2:+-H "Authorization: Bearer $2"}; }
+js() { say "$1" | cut -d' ' -f2- | jq -c "$2"; }
+
+r=$(get "$A/flows")
+is "no token is 401" "$r" '401 {"error":"missing bearer token"}'
+r=$(get "$A/flows" read-token-1)
+like "GET flows is 200" "$r" '^200 '
+is "it lists the active flows" "$(js "$r" '[.[] | .name]')" '["nightly","inline"]'
+r=$(get "$A/flows?all=1" read-token-1)
+is "all=1 lists every flow" "$(js "$r" '[.[] | [.name, .active]]')" '[["nightly",true],["ship",false],["inline",true]]'
+r=$(get "$A/flows?all=maybe" read-token-1)
+is "a bad all is 400" "$r" '400 {"error":"all must be 1 or 0"}'
+r=$(get "$A/flows/nightly" read-token-1)
+is "GET flows/nightly shows it" "$(js "$r" '[.name, .trigger, .config.steps[0].id]')" '["nightly","schedule","build"]'
+r=$(get "$A/flows/nope" read-token-1)
+is "an unknown flow is 404" "$r" "404 {\"error\":\"no flow 'nope' in the config (see 'flowgate flow list --all')\"}"
+r=$(get "$A/flows/nightly/activity" read-token-1)
+is "a flow that never ran has no activity" "$r" '200 []'
+r=$(get "$A/flows/nightly/activity?limit=0" read-token-1)
+is "a bad limit is 400" "$r" '400 {"error":"limit must be a number from 1 to 1000"}'
+r=$(send "$A/flows/nightly/deactivate" read-token-1 /dev/null)
+is "a read token may not deactivate: 403" "$r" "403 {\"error\":\"token 'reader' may only read: changing a flow needs the operate role\"}"
+r=$(get "$A/flows/nightly/deactivate" operate-token-2)
+like "GET on deactivate is 405" "$r" '^405 '
+printf '{"force":true}' > "$T/x.json"
+r=$(send "$A/flows/nightly/deactivate" operate-token-2 "$T/x.json")
+like "an unknown body field is 400" "$r" '^400 \{"error":"body: '
+n0=$(git --git-dir="$APP" rev-list --count refs/flowgate/config)
+r=$(send "$A/flows/nightly/deactivate" operate-token-2 /dev/null)
+is "POST deactivate is 200" "$(js "$r" '[.flow, .active, .changed, (.config | length)]')" '["nightly",false,true,40]'
+is "one config commit, by the token" "$(git --git-dir="$APP" rev-list --count refs/flowgate/config) $(git --git-dir="$APP" log -1 --format=%an refs/flowgate/config)" "$((n0 + 1)) ci"
+is "changing one line of flows.yaml" "$(git --git-dir="$APP" diff refs/flowgate/config~1 refs/flowgate/config -- flows.yaml | grep '^[-+] ')" "+    active: false"
+r=$(send "$A/flows/nightly/deactivate" operate-token-2 /dev/null)
+is "again: nothing changes" "$(js "$r" '.changed')" false
+printf '{}' > "$T/e.json"
+r=$(send "$A/flows/ship/activate" operate-token-2 "$T/e.json")
+is "POST activate with {} is 200" "$(js "$r" '[.flow, .active, .changed]')" '["ship",true,true]'
+r=$(get "$A/flows" read-token-1)
+is "the list follows" "$(js "$r" '[.[] | .name]')" '["ship","inline"]'
+r=$(send "$A/flows/nope/activate" operate-token-2 /dev/null)
+like "activating an unknown flow is 404" "$r" "^404 \\{\"error\":\"no flow 'nope' in the config"
+r=$(send "$A/flows/nightly/frob" operate-token-2 /dev/null)
+is "an unknown flow route is 404" "$r" '404 {"error":"no such route"}'
+whd_stop
+is "the daemon stops cleanly" "$WHD_RC" 0
 
 done_testing
