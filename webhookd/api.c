@@ -12,6 +12,9 @@
  *                                  through the inbox like a webhook, and
  *                                  becomes the commit's status note
  *
+ * Deployments and reset are in api_deploy.c, flows and sandbox pools in
+ * api_flows.c.
+ *
  * Every request needs "Authorization: Bearer <token>" whose hash is in
  * the settings (401 otherwise, before anything else is looked at, so the
  * API does not tell which repositories exist); GET needs the read role,
