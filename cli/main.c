@@ -27,6 +27,10 @@ static const struct command {
 	{ "templates", cmd_templates, "list the built-in templates" },
 	{ "pipeline", cmd_pipeline, "show the pipeline and deployments, or reset it" },
 	{ "activity", cmd_activity, "what happened, newest first" },
+	{ "promote", cmd_promote, "promote a change to the next stage" },
+	{ "rollback", cmd_rollback, "redeploy an environment's last good commit" },
+	{ "approve", cmd_approve, "approve a change for a stage's manual gate" },
+	{ "status", cmd_status, "set a commit's status for a context" },
 	{ "deploy", cmd_deploy, "deploy a commit to an environment now" },
 };
 

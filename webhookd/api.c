@@ -11,6 +11,8 @@
  *                                  url} (schemas/api.schema.json): goes
  *                                  through the inbox like a webhook, and
  *                                  becomes the commit's status note
+ *   POST promote, approve, rollback
+ *                                  see api_promote.c
  *
  * Every request needs "Authorization: Bearer <token>" whose hash is in
  * the settings (401 otherwise, before anything else is looked at, so the
@@ -29,6 +31,7 @@
 #include <git2.h>
 #include <openssl/rand.h>
 
+#include "api_promote.h"
 #include "config.h"
 #include "event.h"
 #include "inbox.h"
@@ -542,6 +545,10 @@ whd_api_handle(struct whd_req *r, const char *rest)
 	snprintf(repo, sizeof(repo), "%.*s/%.*s", (int)olen, owner, (int)nlen,
 	    name);
 	snprintf(r->repo, sizeof(r->repo), "%s", repo);
+	if (whd_api_promote_route(sub)) {
+		whd_api_promote(r, repo, sub, role, tname);
+		return;
+	}
 	if (whd_api_deploy_handle(r, repo, sub, (int)role, tname))
 		return;
 	post = r->cmd == EVHTTP_REQ_POST;
