@@ -44,6 +44,10 @@ int cmd_config(int argc, char **argv);
 int cmd_templates(int argc, char **argv);
 int cmd_pipeline(int argc, char **argv);
 int cmd_activity(int argc, char **argv);
+int cmd_promote(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
+int cmd_approve(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
 
 #endif

@@ -11,6 +11,8 @@
  *                                  url} (schemas/api.schema.json): goes
  *                                  through the inbox like a webhook, and
  *                                  becomes the commit's status note
+ *   POST promote, approve, rollback
+ *                                  see api_promote.c
  *
  * Deployments and reset are in api_deploy.c, flows and sandbox pools in
  * api_flows.c.
@@ -32,6 +34,7 @@
 #include <git2.h>
 #include <openssl/rand.h>
 
+#include "api_promote.h"
 #include "config.h"
 #include "event.h"
 #include "inbox.h"
@@ -549,6 +552,10 @@ whd_api_handle(struct whd_req *r, const char *rest)
 	snprintf(repo, sizeof(repo), "%.*s/%.*s", (int)olen, owner, (int)nlen,
 	    name);
 	snprintf(r->repo, sizeof(r->repo), "%s", repo);
+	if (whd_api_promote_route(sub)) {
+		whd_api_promote(r, repo, sub, role, tname);
+		return;
+	}
 	if (whd_api_deploy_handle(r, repo, sub, (int)role, tname) ||
 	    whd_api_flows_handle(r, repo, sub, (int)role, tname))
 		return;

@@ -8,7 +8,11 @@
  *      delivery id; a note merge that changes nothing writes nothing);
  *   2. one activity record per delivery not yet in the activity log,
  *      appended as one batch;
- *   3. inbox-done moves to the last processed commit.
+ *   3. promotions and rollbacks asked through the API (api_promote.c)
+ *      run, each once (its run id is its delivery id); then, for the
+ *      continuous template, staging's deployed commit is promoted to
+ *      production if production's gates now pass;
+ *   4. inbox-done moves to the last processed commit.
  * A crash anywhere repeats at most the current batch, and the checks in
  * 1 and 2 make the repetition write nothing twice.
  */
@@ -18,9 +22,15 @@
 
 #include <git2.h>
 
+#include "config.h"
+#include "deploy.h"
 #include "engine.h"
 #include "event.h"
+#include "flowexec.h"
+#include "flows.h"
 #include "log.h"
+#include "pipeline.h"
+#include "promote.h"
 #include "pull.h"
 #include "store.h"
 #include "util.h"
@@ -41,7 +51,12 @@ struct item {
 	char head[FG_OID_HEXSZ + 1];
 	bool grouped;			/* its pull request is done */
 	cJSON *data;
+	cJSON *request;			/* api_promote, api_rollback: the
+					   request (payload) */
 };
+
+/* Activity records looked at to tell whether a request already ran. */
+#define RAN_SCAN_MAX 1000
 
 static const char *
 source_name(const struct fg_event *ev)
@@ -328,6 +343,49 @@ describe(struct item *it)
 	}
 }
 
+static bool
+is_request(const struct fg_event *ev)
+{
+	return ev->kind == FG_EVENT_IGNORED && ev->event != NULL &&
+	    (strcmp(ev->event, "api_promote") == 0 ||
+	    strcmp(ev->event, "api_rollback") == 0);
+}
+
+/*
+ * A promotion or rollback asked through the API (api_promote.c): its
+ * payload is the request, checked against api.schema.json there.
+ */
+static void
+load_request(struct fg_store *st, struct item *it)
+{
+	struct fg_buf b = FG_BUF_INIT;
+	const char *change, *to, *actor;
+	bool rollback;
+
+	if (!is_request(&it->ev))
+		return;
+	rollback = strcmp(it->ev.event, "api_rollback") == 0;
+	if (fg_store_read_file_at(&b, st, &it->commit, "payload", NULL) < 0 ||
+	    fg_json_parse(&it->request, b.ptr, b.len, NULL) < 0 ||
+	    !cJSON_IsObject(it->request)) {
+		cJSON_Delete(it->request);
+		it->request = NULL;
+		fg_buf_release(&b);
+		return;
+	}
+	fg_buf_release(&b);
+	change = str_of(it->request, rollback ? "to" : "change");
+	to = str_of(it->request, rollback ? "env" : "to");
+	actor = str_of(it->request, "actor");
+	snprintf(it->subject, sizeof(it->subject), "api %s request by %s: "
+	    "%s%s%s", rollback ? "rollback" : "promote", actor != NULL ?
+	    actor : "?", rollback ? (to != NULL ? to : "?") :
+	    (change != NULL ? change : "?"), rollback ? (change != NULL ?
+	    " to " : "") : (to != NULL ? " to " : ""), rollback ?
+	    (change != NULL ? change : "") : (to != NULL ? to : ""));
+	snprintf(it->status, sizeof(it->status), "queued");
+}
+
 static int
 load_item(struct fg_store *st, struct item *it, struct fg_err *err)
 {
@@ -348,6 +406,7 @@ load_item(struct fg_store *st, struct item *it, struct fg_err *err)
 		describe(it);
 		snprintf(it->status, sizeof(it->status), "%s",
 		    it->ev.kind == FG_EVENT_IGNORED ? "ignored" : "processed");
+		load_request(st, it);
 	}
 	cJSON_Delete(json);
 	return rc;
@@ -387,6 +446,276 @@ recent_activity(char **ids, size_t max, struct fg_store *st)
 	return n;
 }
 
+/* True when a record of run is among the newest RAN_SCAN_MAX. */
+static bool
+ran_before(struct fg_store *st, const char *run)
+{
+	struct fg_store_query q;
+	const struct fg_store_entry *e = NULL;
+	struct fg_store_iter *it = NULL;
+	const char *v;
+	bool found = false;
+
+	memset(&q, 0, sizeof(q));
+	q.limit = RAN_SCAN_MAX;
+	if (fg_store_iter_new(&it, st, ACTIVITY_REF, &q, NULL) == 0) {
+		while (!found && fg_store_iter_next(&e, it, NULL) == 0 &&
+		    e != NULL) {
+			v = fg_store_entry_get(e, "Flowgate-Run");
+			found = v != NULL && strcmp(v, run) == 0;
+		}
+	}
+	fg_store_iter_free(it);
+	return found;
+}
+
+/*
+ * Run a promotion or rollback asked through the API.  Its run id is the
+ * delivery id, so one repeated after a crash is recognized in the
+ * activity log and not run twice.  What happens is recorded by
+ * lib/promote; failures here are logged.
+ */
+static void
+run_request(struct fg_store *st, const struct fg_config *cfg,
+    const struct item *it, const char *repo)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_promote_req req;
+	struct fg_promote_result res;
+	const cJSON *req_json = it->request;
+	bool rollback = strcmp(it->ev.event, "api_rollback") == 0;
+	int rc;
+
+	if (ran_before(st, it->ev.delivery))
+		return;
+	memset(&req, 0, sizeof(req));
+	req.cfg = cfg;
+	req.actor = str_of(req_json, "actor");
+	req.run = it->ev.delivery;
+	req.trigger = "api";
+	req.wait_secs = -1;
+	req.admin = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req_json,
+	    "admin"));
+	if (rollback) {
+		req.to = str_of(req_json, "env");
+		req.change = str_of(req_json, "to");
+		req.force = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+		    req_json, "force"));
+		rc = fg_promote_rollback(&res, st, &req, &err);
+	} else {
+		req.change = str_of(req_json, "change");
+		req.to = str_of(req_json, "to");
+		rc = fg_promote_run(&res, st, &req, &err);
+	}
+	if (rc < 0)
+		fg_log_warnx("event=%s repo=%s run=%s error=\"%s\"",
+		    it->ev.event, repo, it->ev.delivery, err.msg);
+	else
+		fg_log_info("event=%s repo=%s run=%s outcome=%s", it->ev.event,
+		    repo, it->ev.delivery, fg_promote_outcome_name(
+		    res.outcome));
+	fg_promote_result_release(&res);
+}
+
+/*
+ * The commit every environment of stage runs now (each one's latest
+ * deployment succeeded, all of the same commit); FG_ENOTFOUND otherwise.
+ */
+static int
+stage_deployed(git_oid *out, struct fg_store *st, const struct fg_stage *s)
+{
+	struct fg_deployment d;
+	size_t i;
+	int rc = FG_ENOTFOUND;
+
+	for (i = 0; i < s->envs.n; i++) {
+		memset(&d, 0, sizeof(d));
+		fg_buf_init(&d.log);
+		rc = fg_deploy_current(&d, st, s->envs.v[i], NULL);
+		if (rc == 0 && (d.status != FG_DEPLOY_SUCCEEDED ||
+		    (i > 0 && !git_oid_equal(out, &d.commit))))
+			rc = FG_ENOTFOUND;
+		if (rc == 0)
+			git_oid_cpy(out, &d.commit);
+		fg_deployment_release(&d);
+		if (rc < 0)
+			return FG_ENOTFOUND;
+	}
+	return s->envs.n > 0 ? 0 : FG_ENOTFOUND;
+}
+
+/* True when the newest RAN_SCAN_MAX records hold a failed promotion of
+ * hex into production: it is not retried by itself. */
+static bool
+failed_before(struct fg_store *st, const char *hex)
+{
+	struct fg_store_query q;
+	const struct fg_store_entry *e = NULL;
+	struct fg_store_iter *it = NULL;
+	const char *k, *s, *c, *step, *stat;
+	bool found = false;
+
+	memset(&q, 0, sizeof(q));
+	q.limit = RAN_SCAN_MAX;
+	if (fg_store_iter_new(&it, st, ACTIVITY_REF, &q, NULL) == 0) {
+		while (!found && fg_store_iter_next(&e, it, NULL) == 0 &&
+		    e != NULL) {
+			k = fg_store_entry_get(e, "Flowgate-Kind");
+			s = fg_store_entry_get(e, "Flowgate-Stage");
+			c = fg_store_entry_get(e, "Flowgate-Commit");
+			step = fg_store_entry_get(e, "Flowgate-Step");
+			stat = fg_store_entry_get(e, "Flowgate-Status");
+			found = k != NULL && strcmp(k, "promote") == 0 &&
+			    s != NULL && strcmp(s, "production") == 0 &&
+			    c != NULL && strcmp(c, hex) == 0 && step != NULL &&
+			    strcmp(step, "summary") == 0 && stat != NULL &&
+			    strcmp(stat, "failed") == 0;
+		}
+	}
+	fg_store_iter_free(it);
+	return found;
+}
+
+/*
+ * Continuous template: the commit staging runs goes to production by
+ * itself once production's gates pass (DESIGN.md section 5).  Asked after
+ * a batch that may have brought the missing fact (see act()).  The gates
+ * are tried as a dry run first, so a change still waiting writes nothing;
+ * a promotion that failed is not retried by itself.
+ */
+static void
+auto_promote(struct fg_store *st, const struct fg_config *cfg,
+    const char *repo)
+{
+	const struct fg_stage *staging, *prod;
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_promote_req req;
+	struct fg_promote_result res;
+	git_repository *gr = fg_store_repo(st);
+	char hex[GIT_OID_HEXSZ + 1], ref[300];
+	git_oid c, tip;
+	int rc;
+
+	if (!cfg->tmpl->auto_promote)
+		return;
+	staging = &cfg->stages[FG_STAGE_STAGING];
+	prod = &cfg->stages[FG_STAGE_PRODUCTION];
+	if (!staging->configured || !prod->configured || prod->branch == NULL ||
+	    stage_deployed(&c, st, staging) < 0)
+		return;
+	snprintf(ref, sizeof(ref), "refs/heads/%s", prod->branch);
+	if (git_reference_name_to_id(&tip, gr, ref) == 0 &&
+	    (git_oid_equal(&tip, &c) ||
+	    git_graph_descendant_of(gr, &tip, &c) == 1))
+		return;
+	git_oid_tostr(hex, sizeof(hex), &c);
+	if (failed_before(st, hex))
+		return;
+	memset(&req, 0, sizeof(req));
+	req.cfg = cfg;
+	req.change = hex;
+	req.to = fg_stage_name(FG_STAGE_PRODUCTION);
+	req.actor = "flowgate";
+	req.trigger = "auto";
+	req.wait_secs = -1;
+	req.dry_run = true;
+	rc = fg_promote_run(&res, st, &req, &err);
+	if (rc < 0 || !res.verdict.passed) {
+		fg_promote_result_release(&res);
+		return;
+	}
+	fg_promote_result_release(&res);
+	req.dry_run = false;
+	rc = fg_promote_run(&res, st, &req, &err);
+	if (rc < 0)
+		fg_log_warnx("event=auto_promote repo=%s commit=%.7s "
+		    "error=\"%s\"", repo, hex, err.msg);
+	else
+		fg_log_info("event=auto_promote repo=%s commit=%.7s "
+		    "outcome=%s", repo, hex, fg_promote_outcome_name(
+		    res.outcome));
+	fg_promote_result_release(&res);
+}
+
+/*
+ * Requests of the batch, then continuous auto-promotion when the batch
+ * held an event that could be production's missing fact: a status, a
+ * pull request or review event, or a promotion asked through the API.
+ */
+/*
+ * Queue the flow runs the batch's deliveries trigger (lib/flowexec), each
+ * keyed by its delivery id so a batch repeated after a crash queues
+ * nothing twice; the executor (flows.c) runs them off this thread.
+ */
+static void
+queue_flows(struct fg_store *st, const struct fg_config *cfg,
+    struct item *items, size_t n, const char *repo, const char *path)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf b = FG_BUF_INIT;
+	cJSON *payload = NULL;
+	size_t i, nq, total = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!items[i].parsed)
+			continue;
+		fg_buf_reset(&b);
+		payload = NULL;
+		if (fg_store_read_file_at(&b, st, &items[i].commit, "payload",
+		    NULL) == 0 && b.len > 0 && b.ptr[0] == '{' &&
+		    fg_json_parse(&payload, b.ptr, b.len, NULL) < 0)
+			payload = NULL;
+		nq = 0;
+		if (fg_flowexec_queue(&nq, st, cfg, &items[i].ev, payload,
+		    &err) < 0)
+			fg_log_warnx("event=flow_queue_error repo=%s "
+			    "delivery=%s error=\"%s\"", repo,
+			    items[i].ev.delivery != NULL ?
+			    items[i].ev.delivery : "?", err.msg);
+		total += nq;
+		cJSON_Delete(payload);
+	}
+	fg_buf_release(&b);
+	if (total > 0)
+		whd_flows_notify(repo, path);
+}
+
+static void
+act(struct fg_store *st, struct item *items, size_t n, const char *repo,
+    const char *path)
+{
+	struct fg_diags d = FG_DIAGS_INIT;
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_config *cfg = NULL;
+	bool relevant = false;
+	size_t i;
+
+	if (fg_config_load(&cfg, fg_store_repo(st), &d, &err) < 0) {
+		for (i = 0; i < n; i++)
+			if (items[i].request != NULL)
+				fg_log_warnx("event=%s repo=%s run=%s "
+				    "error=\"the config does not load\"",
+				    items[i].ev.event, repo,
+				    items[i].ev.delivery);
+		fg_diags_release(&d);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (items[i].request != NULL)
+			run_request(st, cfg, &items[i], repo);
+		/* What could have been production's missing fact. */
+		if (items[i].parsed && (items[i].request != NULL ||
+		    is_status_kind(items[i].ev.kind) ||
+		    is_pull_kind(items[i].ev.kind)))
+			relevant = true;
+	}
+	if (relevant)
+		auto_promote(st, cfg, repo);
+	queue_flows(st, cfg, items, n, repo, path);
+	fg_config_free(cfg);
+	fg_diags_release(&d);
+}
+
 static int
 open_cached(struct fg_store **out, void **cache, const char *path,
     struct fg_err *err)
@@ -420,6 +749,10 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 
 	*processed = 0;
 	*remaining = 0;
+	/* First look at this repository: resume its runs, start its
+	 * schedules. */
+	if (*cache == NULL)
+		whd_flows_notify(repo, path);
 	rc = open_cached(&st, cache, path, err);
 	if (rc < 0)
 		return rc;
@@ -503,6 +836,8 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 		if (rc < 0)
 			goto fail;
 	}
+	if (n > 0)
+		act(st, items, n, repo, path);
 	if (n > 0) {
 		rc = fg_store_ref_cas(st, DONE_REF, have_done ? &done : NULL,
 		    &items[n - 1].commit, err);
@@ -521,6 +856,7 @@ out:
 	for (i = 0; items != NULL && i < n; i++) {
 		fg_event_release(&items[i].ev);
 		cJSON_Delete(items[i].data);
+		cJSON_Delete(items[i].request);
 	}
 	for (i = 0; recent != NULL && i < nrecent; i++)
 		free(recent[i]);

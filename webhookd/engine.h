@@ -4,7 +4,10 @@
  * review events keep refs/flowgate/pulls/<n> (schemas/pull.schema.json);
  * status and check events become the "statuses" key of the commit's note
  * (schemas/note.schema.json); Jira transitions and pings are recorded
- * and answered there.  Gates, promotions and flows come later, in lib/.
+ * and answered there.  Promotions and rollbacks asked through the API run
+ * here (lib/promote), and in a continuous-template repository the commit
+ * staging runs is promoted to production once production's gates pass.
+ * Flows come later, in lib/.
  *
  * Runs on a worker thread, one repository at a time (worker.c).
  */
