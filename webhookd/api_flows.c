@@ -10,6 +10,13 @@
  *   POST flows/{flow}/activate    (empty body or {}): a config commit
  *   POST flows/{flow}/deactivate  setting its 'active:'; 200 {flow,
  *                                 active, changed, config}
+ *   POST flows/{flow}/run         {inputs}: the inputs are checked against
+ *                                 the flow's manual trigger on the task
+ *                                 pool, then the request goes through the
+ *                                 inbox (event "api_flow_run", as
+ *                                 lib/flowexec.h says) and is answered 202
+ *                                 {status, flow, run} once on disk; the
+ *                                 executor runs it
  *   GET  pools                    every pool, as 'flowgate pool list --json'
  *   GET  pools/{pool}             one pool
  *   POST pools/{pool}/lease       {holder}: 200 {pool, holder, outcome
@@ -22,7 +29,7 @@
  *
  * POSTs need the operate role, GETs the read role; the actor is the
  * token's name.  Bodies are checked against schemas/api.schema.json
- * ($defs.flow_toggle, $defs.lease, $defs.release).  Everything that
+ * ($defs.flow_toggle, $defs.flow_run, $defs.lease, $defs.release).  Everything that
  * touches the repository runs on the task pool, never on the loop; lib/
  * (lease.h, flowctl.h) decides, this file only maps to HTTP.
  */
@@ -35,9 +42,14 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <git2.h>
+#include <openssl/rand.h>
 
 #include "config.h"
+#include "event.h"
 #include "flowctl.h"
+#include "flowexec.h"
+#include "flowrun.h"
+#include "inbox.h"
 #include "lease.h"
 #include "pool.h"
 #include "schema.h"
@@ -55,6 +67,7 @@ enum fop {
 	OP_ACTIVITY,
 	OP_ACTIVATE,
 	OP_DEACTIVATE,
+	OP_RUN,
 	OP_POOLS,
 	OP_POOL,
 	OP_LEASE,
@@ -66,11 +79,13 @@ struct ftask {
 	struct whd_req *r;
 	enum fop op;
 	char *path;
+	char repo[256];			/* owner/name */
 	char name[64];			/* flow or pool */
 	char holder[FG_LEASE_HOLDER_MAX + 1];
 	char actor[65];
 	bool all, reset;
 	size_t limit;
+	cJSON *inputs;			/* OP_RUN: as asked, then checked */
 	int code;
 	const char *result;
 	struct fg_buf out;
@@ -85,6 +100,7 @@ ftask_free(struct ftask *t)
 	if (t == NULL)
 		return;
 	fg_buf_release(&t->out);
+	cJSON_Delete(t->inputs);
 	free(t->path);
 	free(t);
 }
@@ -252,6 +268,19 @@ task_run(struct whd_task *wt)
 	case OP_DEACTIVATE:
 		run_toggle(t, st);
 		goto out;
+	case OP_RUN:
+		/* Check here; task_done queues it on the loop. */
+		rc = fg_flowexec_check_request(&o, cfg, t->name, t->inputs,
+		    &err);
+		if (rc < 0) {
+			fail_err(t, &err);
+		} else {
+			cJSON_Delete(t->inputs);
+			t->inputs = o;
+			t->code = 0;
+		}
+		o = NULL;
+		goto out;
 	case OP_POOLS:
 		rc = fg_lease_list_json(&o, st, cfg, &err);
 		break;
@@ -280,11 +309,140 @@ out:
 }
 
 static void
+queued_done(struct whd_delivery *dl, void *arg)
+{
+	struct whd_req *r = arg;
+	struct fg_buf b = FG_BUF_INIT;
+	char run[FG_FLOWRUN_ID_MAX + 1];
+	cJSON *payload;
+	const char *flow;
+
+	if (dl->result == WHD_ACCEPTED || dl->result == WHD_DUPLICATE) {
+		payload = cJSON_Parse(dl->body);
+		flow = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		    payload, "flow"));
+		fg_flowexec_run_id(run, sizeof(run), dl->id);
+		fg_buf_printf(&b, "{\"status\":\"%s\",\"flow\":",
+		    dl->result == WHD_ACCEPTED ? "accepted" : "duplicate");
+		whd_json_str(&b, flow != NULL ? flow : "");
+		fg_buf_puts(&b, ",\"run\":");
+		whd_json_str(&b, run);
+		fg_buf_putc(&b, '}');
+		cJSON_Delete(payload);
+		whd_reply(r, dl->result == WHD_ACCEPTED ? 202 : 200,
+		    dl->result == WHD_ACCEPTED ? "accepted" : "duplicate",
+		    b.ptr);
+	} else {
+		fg_buf_printf(&b, "cannot record the request: %s",
+		    dl->err.msg);
+		whd_reply_error(r, 500, "error", b.ptr);
+	}
+	fg_buf_release(&b);
+	whd_delivery_free(dl);
+}
+
+/*
+ * A checked manual run request into the inbox, as the engine expects it
+ * (lib/flowexec.h, MANUAL RUNS): event "api_flow_run", payload {flow,
+ * inputs, actor}, delivery id "api-<random>" or "api-<Idempotency-Key>".
+ * Answered by queued_done() once on disk, or here on failure.
+ */
+static void
+queue_run(struct ftask *t)
+{
+	struct whd_req *r = t->r;
+	struct fg_err err = FG_ERR_INIT;
+	struct whd_delivery *dl = NULL;
+	struct fg_event ev;
+	cJSON *evj = NULL, *payload = NULL;
+	const char *key = whd_header(r, "Idempotency-Key");
+	unsigned char rnd[12];
+	char id[64], *ptext = NULL;
+	size_t i;
+	int rc;
+
+	fg_event_init(&ev);
+	if (key != NULL && *key != '\0') {
+		snprintf(id, sizeof(id), "api-%.58s", key);
+	} else {
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+			whd_reply_error(r, 500, "error", "no randomness");
+			goto out;
+		}
+		memcpy(id, "api-", 4);
+		for (i = 0; i < sizeof(rnd); i++)
+			snprintf(id + 4 + 2 * i, 3, "%02x", rnd[i]);
+	}
+	ev.source = FG_FORGE_CLI;
+	ev.kind = FG_EVENT_IGNORED;
+	ev.time = fg_now();
+	rc = fg_event_set(&ev, FG_EVENT_F_REPO, t->repo, &err);
+	if (rc == 0)
+		rc = fg_event_set(&ev, FG_EVENT_F_EVENT,
+		    FG_FLOWEXEC_REQUEST_EVENT, &err);
+	if (rc == 0)
+		rc = fg_event_set(&ev, FG_EVENT_F_ACTOR, t->actor, &err);
+	if (rc == 0)
+		rc = fg_event_set_delivery(&ev, id, &err);
+	if (rc == 0)
+		rc = fg_event_to_json(&evj, &ev, &err);
+	if (rc < 0) {
+		whd_reply_error(r, rc == FG_ENOMEM ? 500 : 400, rc ==
+		    FG_ENOMEM ? "error" : "invalid", err.msg);
+		goto out;
+	}
+	payload = cJSON_CreateObject();
+	if (payload != NULL && cJSON_AddStringToObject(payload, "flow",
+	    t->name) != NULL && cJSON_AddStringToObject(payload, "actor",
+	    t->actor) != NULL) {
+		cJSON_AddItemToObject(payload, "inputs", t->inputs);
+		t->inputs = NULL;
+		ptext = cJSON_PrintUnformatted(payload);
+	}
+	snprintf(r->delivery, sizeof(r->delivery), "%s", id);
+	dl = calloc(1, sizeof(*dl));
+	if (dl != NULL) {
+		dl->repo = fg_strdup(t->repo);
+		dl->path = fg_strdup(t->path);
+		dl->id = fg_strdup(id);
+		dl->kind = fg_strdup("flow_run");
+		dl->event_json = cJSON_PrintUnformatted(evj);
+		dl->body = ptext;
+		ptext = NULL;
+	}
+	if (dl == NULL || dl->repo == NULL || dl->path == NULL ||
+	    dl->id == NULL || dl->kind == NULL || dl->event_json == NULL ||
+	    dl->body == NULL) {
+		whd_reply_error(r, 500, "error", "out of memory");
+		goto out;
+	}
+	dl->len = strlen(dl->body);
+	dl->time = ev.time;
+	dl->done = queued_done;
+	dl->arg = r;
+	if (whd_inbox_submit(r->d->inbox, dl) < 0) {
+		whd_reply_error(r, 503, "unavailable", "too many deliveries "
+		    "waiting for the disk: try again later");
+		goto out;
+	}
+	dl = NULL;	/* queued_done answers */
+out:
+	whd_delivery_free(dl);
+	cJSON_free(ptext);
+	cJSON_Delete(payload);
+	cJSON_Delete(evj);
+	fg_event_release(&ev);
+}
+
+static void
 task_done(struct whd_task *wt)
 {
 	struct ftask *t = (struct ftask *)wt;
 
-	whd_reply(t->r, t->code, t->result, t->out.ptr);
+	if (t->op == OP_RUN && t->code == 0)
+		queue_run(t);
+	else
+		whd_reply(t->r, t->code, t->result, t->out.ptr);
 	ftask_free(t);
 }
 
@@ -397,6 +555,8 @@ route(enum fop *op, const char **name, size_t *nlen, bool *post_only,
 		*op = OP_ACTIVATE;
 	} else if (flows && strcmp(slash, "/deactivate") == 0) {
 		*op = OP_DEACTIVATE;
+	} else if (flows && strcmp(slash, "/run") == 0) {
+		*op = OP_RUN;
 	} else if (!flows && strcmp(slash, "/lease") == 0) {
 		*op = OP_LEASE;
 	} else if (!flows && strcmp(slash, "/release") == 0) {
@@ -448,7 +608,8 @@ whd_api_flows_handle(struct whd_req *r, const char *repo, const char *sub,
 	if (post_only && role < FG_ROLE_OPERATE) {
 		snprintf(msg, sizeof(msg), "token '%s' may only read: %s needs "
 		    "the operate role", tname, op == OP_LEASE ? "leasing" :
-		    op == OP_RELEASE ? "releasing" : "changing a flow");
+		    op == OP_RELEASE ? "releasing" : op == OP_RUN ?
+		    "running a flow" : "changing a flow");
 		whd_reply_error(r, 403, "forbidden", msg);
 		return true;
 	}
@@ -463,6 +624,7 @@ whd_api_flows_handle(struct whd_req *r, const char *repo, const char *sub,
 	if (name != NULL)
 		snprintf(t->name, sizeof(t->name), "%.*s", (int)nlen, name);
 	snprintf(t->actor, sizeof(t->actor), "%s", tname);
+	snprintf(t->repo, sizeof(t->repo), "%s", repo);
 	if (fg_settings_repo_path(&t->path, s, repo) < 0) {
 		whd_reply_error(r, 500, "error", "out of memory");
 		goto out;
@@ -493,7 +655,7 @@ whd_api_flows_handle(struct whd_req *r, const char *repo, const char *sub,
 	}
 	if (post_only) {
 		def = op == OP_LEASE ? "lease" : op == OP_RELEASE ? "release" :
-		    "flow_toggle";
+		    op == OP_RUN ? "flow_run" : "flow_toggle";
 		if (read_body(&body, r, def) < 0)
 			goto out;
 		v = cJSON_GetObjectItemCaseSensitive(body, "holder");
@@ -503,6 +665,8 @@ whd_api_flows_handle(struct whd_req *r, const char *repo, const char *sub,
 		v = cJSON_GetObjectItemCaseSensitive(body, "reset");
 		if (cJSON_IsFalse(v))
 			t->reset = false;
+		t->inputs = cJSON_DetachItemFromObjectCaseSensitive(body,
+		    "inputs");
 	}
 	t->r = r;
 	t->t.run = task_run;
