@@ -17,6 +17,10 @@
 
 const char *cli_repo;
 
+/* Defined in cmd_pool.c and cmd_flow.c. */
+int cmd_pool(int argc, char **argv);
+int cmd_flow(int argc, char **argv);
+
 static const struct command {
 	const char *name;
 	int (*fn)(int, char **);
@@ -32,6 +36,8 @@ static const struct command {
 	{ "approve", cmd_approve, "approve a change for a stage's manual gate" },
 	{ "status", cmd_status, "set a commit's status for a context" },
 	{ "deploy", cmd_deploy, "deploy a commit to an environment now" },
+	{ "flow", cmd_flow, "flows: list, show, activate, deactivate, activity, run" },
+	{ "pool", cmd_pool, "sandbox pools: list, lease, release, expire" },
 };
 
 static void

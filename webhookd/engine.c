@@ -26,6 +26,8 @@
 #include "deploy.h"
 #include "engine.h"
 #include "event.h"
+#include "flowexec.h"
+#include "flows.h"
 #include "log.h"
 #include "pipeline.h"
 #include "promote.h"
@@ -640,8 +642,47 @@ auto_promote(struct fg_store *st, const struct fg_config *cfg,
  * held an event that could be production's missing fact: a status, a
  * pull request or review event, or a promotion asked through the API.
  */
+/*
+ * Queue the flow runs the batch's deliveries trigger (lib/flowexec), each
+ * keyed by its delivery id so a batch repeated after a crash queues
+ * nothing twice; the executor (flows.c) runs them off this thread.
+ */
 static void
-act(struct fg_store *st, struct item *items, size_t n, const char *repo)
+queue_flows(struct fg_store *st, const struct fg_config *cfg,
+    struct item *items, size_t n, const char *repo, const char *path)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf b = FG_BUF_INIT;
+	cJSON *payload = NULL;
+	size_t i, nq, total = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!items[i].parsed)
+			continue;
+		fg_buf_reset(&b);
+		payload = NULL;
+		if (fg_store_read_file_at(&b, st, &items[i].commit, "payload",
+		    NULL) == 0 && b.len > 0 && b.ptr[0] == '{' &&
+		    fg_json_parse(&payload, b.ptr, b.len, NULL) < 0)
+			payload = NULL;
+		nq = 0;
+		if (fg_flowexec_queue(&nq, st, cfg, &items[i].ev, payload,
+		    &err) < 0)
+			fg_log_warnx("event=flow_queue_error repo=%s "
+			    "delivery=%s error=\"%s\"", repo,
+			    items[i].ev.delivery != NULL ?
+			    items[i].ev.delivery : "?", err.msg);
+		total += nq;
+		cJSON_Delete(payload);
+	}
+	fg_buf_release(&b);
+	if (total > 0)
+		whd_flows_notify(repo, path);
+}
+
+static void
+act(struct fg_store *st, struct item *items, size_t n, const char *repo,
+    const char *path)
 {
 	struct fg_diags d = FG_DIAGS_INIT;
 	struct fg_err err = FG_ERR_INIT;
@@ -670,6 +711,7 @@ act(struct fg_store *st, struct item *items, size_t n, const char *repo)
 	}
 	if (relevant)
 		auto_promote(st, cfg, repo);
+	queue_flows(st, cfg, items, n, repo, path);
 	fg_config_free(cfg);
 	fg_diags_release(&d);
 }
@@ -707,6 +749,10 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 
 	*processed = 0;
 	*remaining = 0;
+	/* First look at this repository: resume its runs, start its
+	 * schedules. */
+	if (*cache == NULL)
+		whd_flows_notify(repo, path);
 	rc = open_cached(&st, cache, path, err);
 	if (rc < 0)
 		return rc;
@@ -791,7 +837,7 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 			goto fail;
 	}
 	if (n > 0)
-		act(st, items, n, repo);
+		act(st, items, n, repo, path);
 	if (n > 0) {
 		rc = fg_store_ref_cas(st, DONE_REF, have_done ? &done : NULL,
 		    &items[n - 1].commit, err);

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "pool.h"
 #include "settings.h"
+#include "flows.h"
 #include "util.h"
 #include "whd.h"
 #include "worker.h"
@@ -341,6 +342,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 	whd_deploy_recover_all(d.settings);
+	if (whd_flows_start(&err) < 0) {
+		fg_log_warnx("%s", err.msg);
+		goto out;
+	}
 	whd_workers_scan(d.workers, d.settings);
 	fg_log_info("event=listening addr=%s root=%s settings=%s",
 	    d.settings->listen, d.settings->root,
@@ -362,6 +367,7 @@ out:
 	whd_pool_free(d.pool);
 	whd_deploy_wait_all();
 	whd_workers_free(d.workers);
+	whd_flows_stop();
 	if (d.post_ev != NULL)
 		whd_loop_run_posted(&d);
 	whd_http_free(&d);

@@ -75,7 +75,10 @@ environments:
 pools:
   sandboxes: {environments: [sb-1], deploy: {command: [$T/deploy, sb]}}
 EOF
-FLOWGATE_USER=boss "$FG" --repo "$CONT" config apply "$T/cont.yaml" >/dev/null
+# Without the template's default flows (a sandbox per pull request would
+# deploy to sb as well): this test is about the engine's own promotion.
+printf 'version: 1\nflows: {}\n' > "$T/noflows.yaml"
+FLOWGATE_USER=boss "$FG" --repo "$CONT" config apply "$T/cont.yaml" --flows "$T/noflows.yaml" >/dev/null
 is "the continuous config applies" "$?" 0
 
 READ=$(echo "read-token-1" | "$FG_WHD" --hash-token)

@@ -1,0 +1,300 @@
+/*
+ * flows.c - the daemon's flow executor and scheduler (see flows.h).
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "flowexec.h"
+#include "flows.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+#include "banned.h"
+
+struct frepo {
+	char *repo, *path;
+	bool dirty;			/* look for pending runs */
+	bool tick;			/* queue due schedules */
+	struct frepo *next;
+};
+
+struct frun {
+	char *repo, *path;
+	struct fg_flowexec_ref ref;
+	pthread_t th;
+	bool done;
+	struct frun *next;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t th;
+	bool started;
+	volatile int stop;
+	struct frepo *repos;
+	struct frun *runs;
+	size_t nruns;
+} F;
+
+static void *
+run_main(void *arg)
+{
+	struct frun *r = arg;
+	struct fg_flowexec_opts o;
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_diags d = FG_DIAGS_INIT;
+	struct fg_config *cfg = NULL;
+	struct fg_store *st = NULL;
+	struct frepo *p;
+	char status[16] = "running";
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.repo_path = r->path;
+	o.repo_name = r->repo;
+	o.stop = &F.stop;
+	rc = fg_store_open(&st, r->path, 0, &err);
+	if (rc == 0)
+		rc = fg_config_load(&cfg, fg_store_repo(st), &d, &err);
+	if (rc == 0)
+		rc = fg_flowexec_execute(status, st, cfg, r->ref.flow,
+		    r->ref.run, &o, &err);
+	if (rc < 0)
+		fg_log_warnx("event=flow_error repo=%s flow=%s run=%s "
+		    "error=\"%s\"", r->repo, r->ref.flow, r->ref.run, err.msg);
+	fg_config_free(cfg);
+	fg_diags_release(&d);
+	fg_store_free(st);
+	pthread_mutex_lock(&F.mu);
+	r->done = true;
+	/* Runs left waiting for a free executor get their turn; a run
+	 * that failed to execute is not retried in a loop. */
+	for (p = F.repos; rc == 0 && p != NULL; p = p->next)
+		if (strcmp(p->path, r->path) == 0)
+			p->dirty = true;
+	pthread_cond_broadcast(&F.cv);
+	pthread_mutex_unlock(&F.mu);
+	return NULL;
+}
+
+/* Join the finished executors.  Called with F.mu held. */
+static void
+reap(void)
+{
+	struct frun **pp = &F.runs, *r;
+
+	while (*pp != NULL) {
+		r = *pp;
+		if (!r->done) {
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		pthread_mutex_unlock(&F.mu);
+		pthread_join(r->th, NULL);
+		pthread_mutex_lock(&F.mu);
+		free(r->repo);
+		free(r->path);
+		free(r);
+		F.nruns--;
+	}
+}
+
+static bool
+is_running(const char *path, const struct fg_flowexec_ref *ref)
+{
+	struct frun *r;
+
+	for (r = F.runs; r != NULL; r = r->next)
+		if (strcmp(r->path, path) == 0 &&
+		    strcmp(r->ref.flow, ref->flow) == 0 &&
+		    strcmp(r->ref.run, ref->run) == 0)
+			return true;
+	return false;
+}
+
+/* Queue due schedules, then start the pending runs of one repository. */
+static void
+look(const char *repo, const char *path, bool tick)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_diags d = FG_DIAGS_INIT;
+	struct fg_config *cfg = NULL;
+	struct fg_store *st = NULL;
+	struct fg_flowexec_ref *v = NULL;
+	struct frun *r;
+	size_t n = 0, nq = 0, i;
+
+	if (fg_store_open(&st, path, 0, &err) < 0)
+		goto out;
+	if (tick && fg_config_load(&cfg, fg_store_repo(st), &d, &err) == 0 &&
+	    fg_flowexec_tick(&nq, st, cfg, fg_now(), &err) < 0)
+		fg_log_warnx("event=flow_tick_error repo=%s error=\"%s\"", repo,
+		    err.msg);
+	if (fg_flowexec_pending(&v, &n, st, &err) < 0) {
+		fg_log_warnx("event=flow_error repo=%s error=\"%s\"", repo,
+		    err.msg);
+		goto out;
+	}
+	pthread_mutex_lock(&F.mu);
+	for (i = 0; i < n && !F.stop; i++) {
+		if (is_running(path, &v[i]))
+			continue;
+		if (F.nruns >= WHD_FLOWS_MAX)
+			break;	/* a finishing run marks the repo again */
+		r = calloc(1, sizeof(*r));
+		if (r == NULL)
+			break;
+		r->repo = fg_strdup(repo);
+		r->path = fg_strdup(path);
+		r->ref = v[i];
+		if (r->repo == NULL || r->path == NULL ||
+		    pthread_create(&r->th, NULL, run_main, r) != 0) {
+			free(r->repo);
+			free(r->path);
+			free(r);
+			break;
+		}
+		r->next = F.runs;
+		F.runs = r;
+		F.nruns++;
+	}
+	pthread_mutex_unlock(&F.mu);
+out:
+	free(v);
+	fg_config_free(cfg);
+	fg_diags_release(&d);
+	fg_store_free(st);
+}
+
+static void *
+dispatch_main(void *arg)
+{
+	struct timespec ts;
+	struct frepo *p;
+	int64_t minute = -1, m;
+	char *repo, *path;
+	bool tick, any;
+
+	(void)arg;
+	pthread_mutex_lock(&F.mu);
+	while (!F.stop) {
+		reap();
+		m = fg_now() / 60;
+		if (m != minute) {
+			minute = m;
+			for (p = F.repos; p != NULL; p = p->next)
+				p->tick = true;
+		}
+		any = false;
+		for (p = F.repos; p != NULL && !F.stop; p = p->next) {
+			if (!p->dirty && !p->tick)
+				continue;
+			tick = p->tick;
+			p->dirty = p->tick = false;
+			repo = fg_strdup(p->repo);
+			path = fg_strdup(p->path);
+			pthread_mutex_unlock(&F.mu);
+			if (repo != NULL && path != NULL)
+				look(repo, path, tick);
+			free(repo);
+			free(path);
+			pthread_mutex_lock(&F.mu);
+			any = true;
+			break;	/* the list may have changed */
+		}
+		if (any)
+			continue;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&F.cv, &F.mu, &ts);
+	}
+	pthread_mutex_unlock(&F.mu);
+	return NULL;
+}
+
+int
+whd_flows_start(struct fg_err *err)
+{
+	pthread_mutex_init(&F.mu, NULL);
+	pthread_cond_init(&F.cv, NULL);
+	F.stop = 0;
+	if (pthread_create(&F.th, NULL, dispatch_main, NULL) != 0)
+		return fg_err_set(err, FG_EIO, "cannot start the flow "
+		    "dispatcher");
+	F.started = true;
+	return 0;
+}
+
+void
+whd_flows_notify(const char *repo, const char *path)
+{
+	struct frepo *p;
+
+	pthread_mutex_lock(&F.mu);
+	for (p = F.repos; p != NULL; p = p->next)
+		if (strcmp(p->path, path) == 0)
+			break;
+	if (p == NULL) {
+		p = calloc(1, sizeof(*p));
+		if (p != NULL) {
+			p->repo = fg_strdup(repo);
+			p->path = fg_strdup(path);
+			if (p->repo == NULL || p->path == NULL) {
+				free(p->repo);
+				free(p->path);
+				free(p);
+				p = NULL;
+			} else {
+				p->tick = true;
+				p->next = F.repos;
+				F.repos = p;
+			}
+		}
+	}
+	if (p != NULL)
+		p->dirty = true;
+	pthread_cond_broadcast(&F.cv);
+	pthread_mutex_unlock(&F.mu);
+}
+
+void
+whd_flows_stop(void)
+{
+	struct frepo *p;
+
+	if (!F.started)
+		return;
+	pthread_mutex_lock(&F.mu);
+	F.stop = 1;
+	pthread_cond_broadcast(&F.cv);
+	pthread_mutex_unlock(&F.mu);
+	pthread_join(F.th, NULL);
+	pthread_mutex_lock(&F.mu);
+	while (F.runs != NULL) {
+		struct frun *r = F.runs;
+
+		F.runs = r->next;
+		pthread_mutex_unlock(&F.mu);
+		pthread_join(r->th, NULL);
+		pthread_mutex_lock(&F.mu);
+		free(r->repo);
+		free(r->path);
+		free(r);
+	}
+	F.nruns = 0;
+	while (F.repos != NULL) {
+		p = F.repos;
+		F.repos = p->next;
+		free(p->repo);
+		free(p->path);
+		free(p);
+	}
+	F.started = false;
+	pthread_mutex_unlock(&F.mu);
+}

@@ -1,0 +1,36 @@
+/*
+ * flows.h - the daemon's flow executor and scheduler (issue 7).
+ *
+ * The engine queues runs (lib/flowexec, on its worker thread) and says so
+ * with whd_flows_notify(); a dispatcher thread then looks at that
+ * repository's pending runs and starts an executor thread per run, up to
+ * WHD_FLOWS_MAX at once, so a long step never holds up the event loop or
+ * the engine.  Once a minute (and at start) the dispatcher queues the
+ * schedule flows that are due in every repository it knows.  At start,
+ * each repository the workers scan is notified, so runs a crash or a
+ * restart cut off are resumed.
+ *
+ * Thread-safety: every function may be called from any thread.  State is
+ * one static executor per process (the daemon has one).
+ */
+#ifndef FG_WHD_FLOWS_H
+#define FG_WHD_FLOWS_H
+
+#include "err.h"
+
+/* Runs executed at the same time, over all repositories. */
+#define WHD_FLOWS_MAX 16
+
+int whd_flows_start(struct fg_err *err);
+
+/* repo ("owner/name") at path may have new pending or due runs. */
+void whd_flows_notify(const char *repo, const char *path);
+
+/*
+ * Stop: no new steps start; steps running finish and are recorded; their
+ * runs stay "running" on record and resume at the next start.  Joins
+ * every thread.
+ */
+void whd_flows_stop(void);
+
+#endif
