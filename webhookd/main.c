@@ -347,6 +347,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	whd_workers_scan(d.workers, d.settings);
+	whd_wake_start(&d);
 	fg_log_info("event=listening addr=%s root=%s settings=%s",
 	    d.settings->listen, d.settings->root,
 	    d.config_file != NULL ? d.config_file : "(defaults)");
@@ -363,6 +364,7 @@ out:
 	 * requests still exist; then the connections go.
 	 */
 	whd_http_stop_listening(&d);
+	whd_wake_free(&d);
 	whd_inbox_free(d.inbox);
 	whd_pool_free(d.pool);
 	whd_deploy_wait_all();

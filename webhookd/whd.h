@@ -46,6 +46,9 @@ struct whd_post {
 /* Deliveries by forge, kind and result; see metrics.c. */
 struct whd_metrics;
 
+/* A repository's wake-up FIFO; see wake.c. */
+struct whd_wake;
+
 struct whd {
 	struct event_base *base;
 	struct evhttp *http;
@@ -58,6 +61,7 @@ struct whd {
 	struct whd_pool *pool;
 	struct whd_workers *workers;
 	struct whd_metrics *metrics;
+	struct whd_wake *wake;		/* post-receive's FIFOs (wake.c) */
 
 	/* Connections, indexed by socket (http.c). */
 	struct whd_conn **conns;
@@ -140,6 +144,13 @@ void whd_loop_post(struct whd *d, struct whd_post *p);
 void whd_loop_run_posted(struct whd *d);
 
 /* hooks.c: POST /hooks/<forge>. */
+/*
+ * Watch the wake-up FIFO of every repository known at start (making it),
+ * so a push's events are processed as soon as post-receive queues them.
+ */
+void whd_wake_start(struct whd *d);
+void whd_wake_free(struct whd *d);
+
 void whd_hooks_handle(struct whd_req *r, const char *forge);
 
 /* api.c: /api/v1/... */

@@ -264,7 +264,8 @@ is_dir(const char *path)
 }
 
 void
-whd_workers_scan(struct whd_workers *w, const struct fg_settings *s)
+whd_repos_each(const struct fg_settings *s,
+    void (*fn)(const char *repo, const char *path, void *arg), void *arg)
 {
 	struct dirent *o, *e;
 	DIR *top, *sub;
@@ -273,8 +274,7 @@ whd_workers_scan(struct whd_workers *w, const struct fg_settings *s)
 
 	for (i = 0; i < s->nrepos; i++)
 		if (s->repos[i].path != NULL && is_dir(s->repos[i].path))
-			whd_workers_notify(w, s->repos[i].name,
-			    s->repos[i].path, 0);
+			fn(s->repos[i].name, s->repos[i].path, arg);
 	top = opendir(s->root);
 	if (top == NULL)
 		return;
@@ -295,11 +295,23 @@ whd_workers_scan(struct whd_workers *w, const struct fg_settings *s)
 			snprintf(path, sizeof(path), "%s/%s/%s", s->root,
 			    o->d_name, e->d_name);
 			if (is_dir(path))
-				whd_workers_notify(w, name, path, 0);
+				fn(name, path, arg);
 		}
 		closedir(sub);
 	}
 	closedir(top);
+}
+
+static void
+scan_one(const char *repo, const char *path, void *arg)
+{
+	whd_workers_notify(arg, repo, path, 0);
+}
+
+void
+whd_workers_scan(struct whd_workers *w, const struct fg_settings *s)
+{
+	whd_repos_each(s, scan_one, w);
 }
 
 void

@@ -38,6 +38,13 @@ void whd_workers_notify(struct whd_workers *w, const char *repo,
  */
 void whd_workers_scan(struct whd_workers *w, const struct fg_settings *s);
 
+/*
+ * Call fn for every repository the settings name and every
+ * <root>/<owner>/<name>.git that is a directory: repo is "owner/name".
+ */
+void whd_repos_each(const struct fg_settings *s,
+    void (*fn)(const char *repo, const char *path, void *arg), void *arg);
+
 /* Deliveries of path appended but not processed yet, as far as known. */
 size_t whd_workers_backlog(struct whd_workers *w, const char *path);
 
