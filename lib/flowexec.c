@@ -667,7 +667,7 @@ fg_flowexec_tick(size_t *nqueued, struct fg_store *st,
 	git_oid cid;
 	cJSON *ctx = NULL;
 	char run[FG_FLOWRUN_ID_MAX + 1], when[32];
-	int64_t last, tick, since = now;
+	int64_t last, tick, next, since = now;
 	bool due, q;
 	size_t nq = 0;
 	int rc = 0;
@@ -693,6 +693,9 @@ fg_flowexec_tick(size_t *nqueued, struct fg_store *st,
 			last = since;
 		if (fg_cron_due(&due, &tick, c, last, now) < 0 || !due)
 			continue;
+		/* Missed ticks run once, named after the latest of them. */
+		while (fg_cron_next(&next, c, tick) == 0 && next <= now)
+			tick = next;
 		fg_format_utc(when, sizeof(when), tick);
 		/* 2026-01-31T02:00:00Z -> tick-20260131T0200Z */
 		snprintf(run, sizeof(run), "tick-%.4s%.2s%.2sT%.2s%.2sZ",
