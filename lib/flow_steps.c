@@ -821,14 +821,22 @@ step_jira(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 			rc = jira_call(&code, NULL, "POST", base, keys[i],
 			    "comment", body, auth, job->timeout, &e);
 			fg_buf_printf(log, "jira %s comment: %s\n", keys[i],
-			    rc < 0 ? e.msg : code == 201 || code == 200 ?
+			    rc < 0 ? e.msg : code >= 200 && code < 300 ?
 			    "added" : "refused");
-			if (rc < 0 || (code != 201 && code != 200))
+			if (rc < 0 || code < 200 || code >= 300)
 				failed++;
 		}
 		if (trans != NULL) {
-			rc = jira_transition_id(tid, sizeof(tid), base, keys[i],
-			    trans, auth, job->timeout, &e);
+			/* A number is the transition's id; a name is looked
+			 * up among the issue's transitions. */
+			if (strspn(trans, "0123456789") == strlen(trans) &&
+			    strlen(trans) < sizeof(tid)) {
+				snprintf(tid, sizeof(tid), "%s", trans);
+				rc = 0;
+			} else {
+				rc = jira_transition_id(tid, sizeof(tid), base,
+				    keys[i], trans, auth, job->timeout, &e);
+			}
 			if (rc == 0) {
 				cJSON_Delete(o);
 				o = cJSON_CreateObject();
@@ -850,7 +858,7 @@ step_jira(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 					    FG_ENOMEM;
 					cJSON_free(tb);
 				}
-				if (rc == 0 && code != 204 && code != 200)
+				if (rc == 0 && (code < 200 || code >= 300))
 					rc = fg_err_set(&e, FG_EIO, "answered "
 					    "%ld", code);
 			}
