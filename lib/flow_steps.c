@@ -1153,8 +1153,9 @@ step_lease(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 		*ok = true;
 		return 0;
 	}
-	fg_buf_printf(log, "%s %s from pool %s\n", holder,
-	    res.outcome == FG_LEASE_LEASED ? "leased" : "holds", res.env);
+	fg_buf_printf(log, "%s %s %s from pool %s\n", holder,
+	    res.outcome == FG_LEASE_LEASED ? "leased" : "holds", res.env,
+	    pool);
 	if (c == NULL || git_oid_fromstr(&id, c) < 0) {
 		*ok = true;
 		return 0;
