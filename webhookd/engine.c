@@ -676,8 +676,10 @@ queue_flows(struct fg_store *st, const struct fg_config *cfg,
 		cJSON_Delete(payload);
 	}
 	fg_buf_release(&b);
-	if (total > 0)
-		whd_flows_notify(repo, path);
+	/* Even without new runs: the batch may have promoted or deployed,
+	 * which promotion and deployment flows react to. */
+	(void)total;
+	whd_flows_notify(repo, path);
 }
 
 static void
