@@ -562,6 +562,33 @@ out:
 	return rc;
 }
 
+bool
+fg_flowexec_may_fire(const struct fg_config *cfg, const struct fg_event *ev)
+{
+	const cJSON *f, *spec;
+	const char *k;
+
+	if (cfg->flows == NULL || ev->delivery == NULL)
+		return false;
+	if (ev->event != NULL && strcmp(ev->event,
+	    FG_FLOWEXEC_REQUEST_EVENT) == 0)
+		return true;
+	cJSON_ArrayForEach(f, cfg->flows) {
+		if (!is_active(f))
+			continue;
+		k = trigger_of(f, &spec);
+		if ((strcmp(k, "push") == 0 && (ev->kind == FG_EVENT_PUSH ||
+		    ev->kind == FG_EVENT_BRANCH_CREATED)) ||
+		    (strcmp(k, "pull_request") == 0 && ev->pr_number > 0) ||
+		    (strcmp(k, "jira") == 0 &&
+		    ev->kind == FG_EVENT_JIRA_ISSUE) ||
+		    (strcmp(k, "webhook") == 0 &&
+		    ev->source == FG_FORGE_GENERIC))
+			return true;
+	}
+	return false;
+}
+
 int
 fg_flowexec_queue(size_t *nqueued, struct fg_store *st,
     const struct fg_config *cfg, const struct fg_event *ev,

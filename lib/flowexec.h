@@ -100,6 +100,13 @@ int fg_flowexec_queue(size_t *nqueued, struct fg_store *st,
     const cJSON *payload, struct fg_err *err);
 
 /*
+ * Whether ev could trigger any flow of cfg (a cheap test on kinds, so the
+ * engine reads a delivery's payload only when it may matter).
+ */
+bool fg_flowexec_may_fire(const struct fg_config *cfg,
+    const struct fg_event *ev);
+
+/*
  * Queue the schedule flows of cfg that are due at now (fg_cron_due with
  * the last scheduled run's time on the flow's ref), with run ids
  * "tick-YYYYMMDDTHHMMZ".  *nqueued as above.

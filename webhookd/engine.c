@@ -657,7 +657,8 @@ queue_flows(struct fg_store *st, const struct fg_config *cfg,
 	size_t i, nq, total = 0;
 
 	for (i = 0; i < n; i++) {
-		if (!items[i].parsed)
+		if (!items[i].parsed || !fg_flowexec_may_fire(cfg,
+		    &items[i].ev))
 			continue;
 		fg_buf_reset(&b);
 		payload = NULL;
