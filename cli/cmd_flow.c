@@ -11,6 +11,8 @@
  *	flowgate [--repo DIR] flow deactivate [--repo DIR] NAME
  *	flowgate [--repo DIR] flow activity [--repo DIR] [--limit N] [--json]
  *	    NAME
+ *	flowgate [--repo DIR] flow run [--repo DIR] [--input KEY=VALUE]...
+ *	    [--json] NAME
  *
  * DESCRIPTION
  *	list prints the active flows (all of them with --all), one a line:
@@ -20,12 +22,18 @@
  *	flow's 'active:' in flows.yaml, keeping the rest of the file byte for
  *	byte (lib/flowctl.h); a flow without 'active:' is active.  activity
  *	prints the flow's runs, newest first, from refs/flowgate/runs/NAME.
+ *	run asks the daemon to run a flow with a manual trigger: the inputs
+ *	are checked against the flow's, the request is appended to
+ *	refs/flowgate/inbox and the daemon woken (lib/flowexec.h); it prints
+ *	the run's id, which activity then shows.  The daemon runs it; without
+ *	one running, the request waits in the inbox.
  *	The actor is $FLOWGATE_USER, else git's user.name.
  *
  * EXAMPLE
  *	flowgate flow list --all
  *	flowgate flow deactivate nightly
  *	flowgate flow activity --json nightly | jq -r '.[0].status'
+ *	flowgate flow run --input env=uat release-notes
  *
  * ERRORS
  *	Exit status 0 done; 1 for an unknown flow, an edit that cannot be made
@@ -43,6 +51,8 @@
 #include "cli.h"
 #include "config.h"
 #include "flowctl.h"
+#include "flowexec.h"
+#include "flowrun.h"
 #include "log.h"
 #include "repo.h"
 #include "store.h"
@@ -55,6 +65,8 @@ static const char flow_usage[] =
     "       flowgate flow activate [--repo DIR] NAME\n"
     "       flowgate flow deactivate [--repo DIR] NAME\n"
     "       flowgate flow activity [--repo DIR] [--limit N] [--json] NAME\n"
+    "       flowgate flow run [--repo DIR] [--input KEY=VALUE]... [--json] "
+    "NAME\n"
     "\n"
     "Flows (flows.yaml on refs/flowgate/config): a trigger and steps.\n"
     "\n"
@@ -64,12 +76,16 @@ static const char flow_usage[] =
     "            rest of flows.yaml is kept byte for byte\n"
     "deactivate: the same with 'active: false': the flow stops running\n"
     "activity:   the flow's runs, newest first (refs/flowgate/runs/NAME)\n"
+    "run:        ask the daemon to run a flow with a manual trigger; prints\n"
+    "            the run's id (the daemon runs it; 'activity' shows it)\n"
     "\n"
     "options:\n"
     "  --repo DIR  the repository (default: $GIT_DIR, or found from the\n"
     "              current directory)\n"
     "  --all       list: inactive flows too\n"
     "  --limit N   activity: at most N runs (default 20, at most 1000)\n"
+    "  --input KEY=VALUE\n"
+    "              run: one of the flow's inputs (repeat for more)\n"
     "  --json      print JSON\n"
     "  -h, --help  this text\n"
     "\n"
@@ -81,6 +97,7 @@ struct opts {
 	const char *repo;
 	bool all, json;
 	long long limit;
+	cJSON *inputs;			/* --input: an object of strings */
 };
 
 /* Parse options; 1 when --help was printed, 2 on a usage error. */
@@ -92,10 +109,13 @@ parse(int argc, char **argv, struct opts *o, const char *allowed)
 		{ "all", no_argument, NULL, 'a' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "limit", required_argument, NULL, 'l' },
+		{ "input", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct fg_err err = FG_ERR_INIT;
+	const char *eq;
+	char key[128];
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -114,6 +134,30 @@ parse(int argc, char **argv, struct opts *o, const char *allowed)
 			if (fg_parse_int(&o->limit, optarg, 1,
 			    FG_FLOWCTL_ACTIVITY_MAX, &err) < 0) {
 				cli_usage(flow_usage, "--limit: %s", err.msg);
+				return 2;
+			}
+			break;
+		case 'i':
+			eq = strchr(optarg, '=');
+			if (eq == NULL || eq == optarg ||
+			    (size_t)(eq - optarg) >= sizeof(key)) {
+				cli_usage(flow_usage, "--input takes KEY=VALUE, "
+				    "not '%s'", optarg);
+				return 2;
+			}
+			snprintf(key, sizeof(key), "%.*s",
+			    (int)(eq - optarg), optarg);
+			if (o->inputs == NULL)
+				o->inputs = cJSON_CreateObject();
+			if (cJSON_GetObjectItemCaseSensitive(o->inputs,
+			    key) != NULL) {
+				cli_usage(flow_usage, "--input '%s' given "
+				    "twice", key);
+				return 2;
+			}
+			if (o->inputs == NULL || cJSON_AddStringToObject(
+			    o->inputs, key, eq + 1) == NULL) {
+				cli_failf("out of memory");
 				return 2;
 			}
 			break;
@@ -385,6 +429,56 @@ out:
 	return rc;
 }
 
+static int
+flow_run(int argc, char **argv)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct opts o;
+	struct ctx c;
+	char name[256], email[256], run[FG_FLOWRUN_ID_MAX + 1];
+	cJSON *j;
+	int rc;
+
+	rc = parse(argc, argv, &o, "ij");
+	if (rc != 0) {
+		cJSON_Delete(o.inputs);
+		return rc == 1 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	}
+	if (argc - optind != 1) {
+		cJSON_Delete(o.inputs);
+		return cli_usage(flow_usage, "run takes one NAME");
+	}
+	rc = ctx_open(&c, o.repo);
+	if (rc != 0)
+		goto out;
+	fg_repo_identity(name, sizeof(name), email, sizeof(email), c.repo);
+	if (fg_flowexec_request(run, sizeof(run), c.st,
+	    git_repository_path(c.repo), c.cfg, argv[optind], o.inputs, name,
+	    &err) < 0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	if (o.json) {
+		j = cJSON_CreateObject();
+		if (j == NULL || cJSON_AddStringToObject(j, "flow",
+		    argv[optind]) == NULL || cJSON_AddStringToObject(j, "run",
+		    run) == NULL || cJSON_AddStringToObject(j, "status",
+		    "queued") == NULL)
+			rc = cli_failf("out of memory");
+		else
+			rc = print_json(j);
+		cJSON_Delete(j);
+		goto out;
+	}
+	printf("flow %s: run %s queued for the daemon; 'flowgate flow "
+	    "activity %s' shows it\n", argv[optind], run, argv[optind]);
+	rc = CLI_EXIT_OK;
+out:
+	cJSON_Delete(o.inputs);
+	ctx_close(&c);
+	return rc;
+}
+
 int
 cmd_flow(int argc, char **argv)
 {
@@ -404,5 +498,7 @@ cmd_flow(int argc, char **argv)
 		return flow_set(argc - 1, argv + 1, false);
 	if (strcmp(argv[1], "activity") == 0)
 		return flow_activity(argc - 1, argv + 1);
+	if (strcmp(argv[1], "run") == 0)
+		return flow_run(argc - 1, argv + 1);
 	return cli_usage(flow_usage, "unknown flow subcommand '%s'", argv[1]);
 }

@@ -36,7 +36,7 @@ static const struct command {
 	{ "approve", cmd_approve, "approve a change for a stage's manual gate" },
 	{ "status", cmd_status, "set a commit's status for a context" },
 	{ "deploy", cmd_deploy, "deploy a commit to an environment now" },
-	{ "flow", cmd_flow, "flows: list, show, activate, deactivate, activity" },
+	{ "flow", cmd_flow, "flows: list, show, activate, deactivate, activity, run" },
 	{ "pool", cmd_pool, "sandbox pools: list, lease, release, expire" },
 };
 

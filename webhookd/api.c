@@ -14,6 +14,9 @@
  *   POST promote, approve, rollback
  *                                  see api_promote.c
  *
+ * Deployments and reset are in api_deploy.c, flows and sandbox pools in
+ * api_flows.c.
+ *
  * Every request needs "Authorization: Bearer <token>" whose hash is in
  * the settings (401 otherwise, before anything else is looked at, so the
  * API does not tell which repositories exist); GET needs the read role,
@@ -43,6 +46,10 @@
 #include "util.h"
 #include "whd.h"
 #include "banned.h"
+
+/* api_flows.c: flows and pools; true when it answered r. */
+bool whd_api_flows_handle(struct whd_req *r, const char *repo,
+    const char *sub, int role, const char *tname);
 
 #define API_LIMIT_DEFAULT 50
 #define API_LIMIT_MAX 1000
@@ -549,7 +556,8 @@ whd_api_handle(struct whd_req *r, const char *rest)
 		whd_api_promote(r, repo, sub, role, tname);
 		return;
 	}
-	if (whd_api_deploy_handle(r, repo, sub, (int)role, tname))
+	if (whd_api_deploy_handle(r, repo, sub, (int)role, tname) ||
+	    whd_api_flows_handle(r, repo, sub, (int)role, tname))
 		return;
 	post = r->cmd == EVHTTP_REQ_POST;
 	if (strcmp(sub, "statuses") == 0) {

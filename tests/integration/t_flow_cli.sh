@@ -4,7 +4,8 @@
 # with --all; activate/deactivate as config commits that change one line
 # of flows.yaml and keep its comments byte for byte (block and flow
 # mappings, a flow with and without 'active:'); refusals that write
-# nothing; and a flow's runs, newest first, from refs/flowgate/runs/<flow>.
+# nothing; a flow's runs, newest first, from refs/flowgate/runs/<flow>;
+# then the same under /api/v1/repos/{owner}/{name}/flows on the daemon.
 . "$(dirname "$0")/lib.sh"
 
 say() { printf "%s\n" "$1"; }
@@ -148,5 +149,145 @@ _c=$(git --git-dir="$R" commit-tree -p refs/flowgate/runs/nightly -m bad "$_t")
 git --git-dir="$R" update-ref refs/flowgate/runs/nightly "$_c"
 out=$(flow activity nightly 2>&1); is "a broken run.json exits 1" "$?" 1
 like "and names the problem" "$out" "^flowgate: run.json.*(commit [0-9a-f]{7})"
+
+# The same through the REST API, on the real daemon.
+. "$(dirname "$0")/whd.sh"
+ROOT=$T/repos
+APP=$ROOT/acme/app.git
+mkdir -p "$ROOT/acme"
+"$FG" init --template release "$APP" >/dev/null 2>&1
+"$FG" --repo "$APP" config apply --flows "$T/f.yaml" "$T/p.yaml" >/dev/null 2>&1
+is "the API's repository has the flows" "$?" 0
+export FLOWGATE_WEBHOOK_SECRET=$WHD_KEY
+READ=$(echo "read-token-1" | "$FG_WHD" --hash-token)
+OPER=$(echo "operate-token-2" | "$FG_WHD" --hash-token)
+printf 'version: 1\nroot: %s\nsecret: {env: FLOWGATE_WEBHOOK_SECRET}\ntokens:\n  - {name: reader, hash: %s, role: read}\n  - {name: ci, hash: %s, role: operate}\n' \
+    "$ROOT" "'$READ'" "'$OPER'" > "$T/whd.yaml"
+whd_start --config "$T/whd.yaml" || done_testing
+A=/api/v1/repos/acme/app
+get() {
+	_c=$(curl -s -o "$T/.body" -w '%{http_code}' ${2:+-H "Authorization: Bearer $2"} "$URL$1")
+	echo "$_c $(cat "$T/.body")"
+}
+send() { post "$1" "$3" ${2:+-H "Authorization: Bearer $2"}; }
+js() { say "$1" | cut -d' ' -f2- | jq -c "$2"; }
+
+r=$(get "$A/flows")
+is "no token is 401" "$r" '401 {"error":"missing bearer token"}'
+r=$(get "$A/flows" read-token-1)
+like "GET flows is 200" "$r" '^200 '
+is "it lists the active flows" "$(js "$r" '[.[] | .name]')" '["nightly","inline"]'
+r=$(get "$A/flows?all=1" read-token-1)
+is "all=1 lists every flow" "$(js "$r" '[.[] | [.name, .active]]')" '[["nightly",true],["ship",false],["inline",true]]'
+r=$(get "$A/flows?all=maybe" read-token-1)
+is "a bad all is 400" "$r" '400 {"error":"all must be 1 or 0"}'
+r=$(get "$A/flows/nightly" read-token-1)
+is "GET flows/nightly shows it" "$(js "$r" '[.name, .trigger, .config.steps[0].id]')" '["nightly","schedule","build"]'
+r=$(get "$A/flows/nope" read-token-1)
+is "an unknown flow is 404" "$r" "404 {\"error\":\"no flow 'nope' in the config (see 'flowgate flow list --all')\"}"
+r=$(get "$A/flows/nightly/activity" read-token-1)
+is "a flow that never ran has no activity" "$r" '200 []'
+r=$(get "$A/flows/nightly/activity?limit=0" read-token-1)
+is "a bad limit is 400" "$r" '400 {"error":"limit must be a number from 1 to 1000"}'
+r=$(send "$A/flows/nightly/deactivate" read-token-1 /dev/null)
+is "a read token may not deactivate: 403" "$r" "403 {\"error\":\"token 'reader' may only read: changing a flow needs the operate role\"}"
+r=$(get "$A/flows/nightly/deactivate" operate-token-2)
+like "GET on deactivate is 405" "$r" '^405 '
+printf '{"force":true}' > "$T/x.json"
+r=$(send "$A/flows/nightly/deactivate" operate-token-2 "$T/x.json")
+like "an unknown body field is 400" "$r" '^400 \{"error":"body: '
+n0=$(git --git-dir="$APP" rev-list --count refs/flowgate/config)
+r=$(send "$A/flows/nightly/deactivate" operate-token-2 /dev/null)
+is "POST deactivate is 200" "$(js "$r" '[.flow, .active, .changed, (.config | length)]')" '["nightly",false,true,40]'
+is "one config commit, by the token" "$(git --git-dir="$APP" rev-list --count refs/flowgate/config) $(git --git-dir="$APP" log -1 --format=%an refs/flowgate/config)" "$((n0 + 1)) ci"
+is "changing one line of flows.yaml" "$(git --git-dir="$APP" diff refs/flowgate/config~1 refs/flowgate/config -- flows.yaml | grep '^[-+] ')" "+    active: false"
+r=$(send "$A/flows/nightly/deactivate" operate-token-2 /dev/null)
+is "again: nothing changes" "$(js "$r" '.changed')" false
+printf '{}' > "$T/e.json"
+r=$(send "$A/flows/ship/activate" operate-token-2 "$T/e.json")
+is "POST activate with {} is 200" "$(js "$r" '[.flow, .active, .changed]')" '["ship",true,true]'
+r=$(get "$A/flows" read-token-1)
+is "the list follows" "$(js "$r" '[.[] | .name]')" '["ship","inline"]'
+r=$(send "$A/flows/nope/activate" operate-token-2 /dev/null)
+like "activating an unknown flow is 404" "$r" "^404 \\{\"error\":\"no flow 'nope' in the config"
+r=$(send "$A/flows/nightly/frob" operate-token-2 /dev/null)
+is "an unknown flow route is 404" "$r" '404 {"error":"no such route"}'
+
+# flow run: a manual run asked from the CLI and the API, run by the daemon.
+cat > "$T/f2.yaml" <<EOF
+version: 1
+flows:
+  greet:
+    trigger:
+      manual:
+        inputs:
+          who: {type: string, required: true}
+          times: {type: number, default: 2}
+    steps:
+      - id: say
+        run: {command: [sh, -c, 'echo "\$0 x\$1" >> "$T/greet.out"', '\${{ inputs.who }}', '\${{ inputs.times }}']}
+  nightly:
+    trigger: {schedule: {cron: "0 2 * * *"}}
+    steps:
+      - {id: a, run: {command: ['true']}}
+EOF
+"$FG" --repo "$APP" config apply --flows "$T/f2.yaml" "$T/p.yaml" >/dev/null 2>&1
+is "flows with a manual input apply" "$?" 0
+# wait_run FLOW RUN: until the run's latest status is not running (60 s).
+wait_run() {
+	_i=0
+	while [ $_i -lt 600 ]; do
+		_s=$("$FG" --repo "$APP" flow activity --json "$1" 2>/dev/null |
+		    jq -r --arg r "$2" '.[] | select(.run == $r) | .status')
+		[ -n "$_s" ] && [ "$_s" != running ] && { echo "$_s"; return 0; }
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	echo "${_s:-none}"
+}
+out=$("$FG" flow run --help); is "flow run --help exits 0" "$?" 0
+like "it documents --input" "$out" "--input KEY=VALUE"
+out=$("$FG" --repo "$APP" flow run --input who=ada greet); is "flow run exits 0" "$?" 0
+like "it prints the queued run" "$out" "^flow greet: run cli-[0-9a-f]{24} queued for the daemon; 'flowgate flow activity greet' shows it$"
+run=$(say "$out" | sed -n 's/^flow greet: run \([^ ]*\) queued.*/\1/p')
+is "the request waits in the inbox" "$(git --git-dir="$APP" log -1 --format=%s refs/flowgate/inbox)" "cli flow run request by alice: greet"
+# The daemon does not watch for CLI requests yet (no wake-up fifo): it
+# takes the backlog inbox-done..inbox when it starts.
+whd_stop
+whd_start --config "$T/whd.yaml" || done_testing
+is "the restarted daemon runs it to success" "$(wait_run greet "$run")" succeeded
+is "with the input and the default" "$(cat "$T/greet.out" 2>/dev/null)" "ada x2"
+out=$("$FG" --repo "$APP" flow run greet 2>&1); is "a missing required input exits 1" "$?" 1
+is "and says so" "$out" "flowgate: input 'who' is required"
+out=$("$FG" --repo "$APP" flow run --input who=x --input colour=red greet 2>&1); is "an unknown input exits 1" "$?" 1
+is "and names it" "$out" "flowgate: unknown input 'colour' of flow 'greet'"
+out=$("$FG" --repo "$APP" flow run --input who=x --input times=many greet 2>&1); is "a bad number exits 1" "$?" 1
+is "and says what it must be" "$out" "flowgate: input 'times' must be a number"
+out=$("$FG" --repo "$APP" flow run nightly 2>&1); is "a flow without a manual trigger exits 1" "$?" 1
+is "and says what it runs on" "$out" "flowgate: flow 'nightly' has no manual trigger: it runs on schedule"
+"$FG" --repo "$APP" flow run --input bad greet >/dev/null 2>&1; is "--input without = exits 2" "$?" 2
+printf '{"inputs":{"who":"grace","times":3}}' > "$T/run.json"
+r=$(send "$A/flows/greet/run" read-token-1 "$T/run.json")
+is "a read token may not run a flow: 403" "$r" "403 {\"error\":\"token 'reader' may only read: running a flow needs the operate role\"}"
+r=$(send "$A/flows/greet/run" operate-token-2 "$T/run.json")
+like "POST run is 202 with the run id" "$r" '^202 \{"status":"accepted","flow":"greet","run":"api-[0-9a-f]{24}"\}$'
+run=$(say "$r" | cut -d" " -f2- | jq -r .run)
+is "the daemon runs it to success" "$(wait_run greet "$run")" succeeded
+is "with the API's inputs" "$(tail -n 1 "$T/greet.out")" "grace x3"
+printf '{"inputs":{"who":"lin"}}' > "$T/run.json"
+r=$(post "$A/flows/greet/run" "$T/run.json" -H "Authorization: Bearer operate-token-2" -H "Idempotency-Key: k-77")
+is "with an Idempotency-Key the run id is the key's" "$r" '202 {"status":"accepted","flow":"greet","run":"api-k-77"}'
+r=$(post "$A/flows/greet/run" "$T/run.json" -H "Authorization: Bearer operate-token-2" -H "Idempotency-Key: k-77")
+is "a retry is a duplicate, not a second run" "$r" '200 {"status":"duplicate","flow":"greet","run":"api-k-77"}'
+printf '{"inputs":{"who":"x","times":"lots"}}' > "$T/run.json"
+r=$(send "$A/flows/greet/run" operate-token-2 "$T/run.json")
+is "bad inputs are 400" "$r" "400 {\"error\":\"input 'times' must be a number\"}"
+r=$(send "$A/flows/nightly/run" operate-token-2 /dev/null)
+is "a flow without a manual trigger is 400" "$r" "400 {\"error\":\"flow 'nightly' has no manual trigger: it runs on schedule\"}"
+printf '{"inputs":{"who":["a"]}}' > "$T/run.json"
+r=$(send "$A/flows/greet/run" operate-token-2 "$T/run.json")
+like "an input of the wrong JSON type is 400" "$r" '^400 \{"error":"body: inputs.who: '
+whd_stop
+is "the daemon stops cleanly" "$WHD_RC" 0
 
 done_testing

@@ -159,4 +159,77 @@ git clone -q "$R" "$T/w" 2>/dev/null
 isnt_pushed=$?
 is "a push to refs/flowgate/pools/ is refused" "$isnt_pushed" 1
 
+# The same through the REST API, on the real daemon.
+. "$(dirname "$0")/whd.sh"
+ROOT=$T/repos
+APP=$ROOT/acme/app.git
+mkdir -p "$ROOT/acme"
+"$FG" init --template release "$APP" >/dev/null 2>&1
+"$FG" --repo "$APP" config apply "$T/p.yaml" >/dev/null 2>&1
+is "the API's repository has the pools" "$?" 0
+export FLOWGATE_WEBHOOK_SECRET=$WHD_KEY
+READ=$(echo "read-token-1" | "$FG_WHD" --hash-token)
+OPER=$(echo "operate-token-2" | "$FG_WHD" --hash-token)
+cat > "$T/whd.yaml" <<EOF
+version: 1
+root: $ROOT
+secret: {env: FLOWGATE_WEBHOOK_SECRET}
+tokens:
+  - {name: reader, hash: '$READ', role: read}
+  - {name: ci, hash: '$OPER', role: operate}
+EOF
+whd_start --config "$T/whd.yaml" || done_testing
+A=/api/v1/repos/acme/app
+get() {
+	_c=$(curl -s -o "$T/.body" -w '%{http_code}' ${2:+-H "Authorization: Bearer $2"} "$URL$1")
+	echo "$_c $(cat "$T/.body")"
+}
+send() { post "$1" "$3" ${2:+-H "Authorization: Bearer $2"}; }
+body() { printf '%s' "$1" > "$T/b.json"; echo "$T/b.json"; }
+# The holder of a real pull request delivery.
+PR=$(jq -r '"pull/" + (.number | tostring)' "$CORPUS/github/pull_request.opened.json")
+
+r=$(get "$A/pools")
+is "no token is 401" "$r" '401 {"error":"missing bearer token"}'
+r=$(get "$A/pools" read-token-1)
+like "GET pools lists every pool" "$r" '^200 \[\{"pool":"sandboxes","environments":\["sb-1","sb-2"\],"lease_minutes":30,"reset":true,"leases":\[\],"queue":\[\],"free":\["sb-1","sb-2"\]\}'
+r=$(get "$A/pools/big" read-token-1)
+like "GET pools/big is one pool" "$r" '^200 \{"pool":"big",'
+r=$(get "$A/pools/nope" read-token-1)
+is "an unknown pool is 404" "$r" "404 {\"error\":\"no pool 'nope' in the config\"}"
+r=$(get "$A/pools/Bad%20Name" read-token-1)
+is "a bad pool name is 404" "$r" '404 {"error":"no such route"}'
+r=$(send "$A/pools/sandboxes/lease" read-token-1 "$(body "{\"holder\":\"$PR\"}")")
+is "a read token may not lease: 403" "$r" "403 {\"error\":\"token 'reader' may only read: leasing needs the operate role\"}"
+r=$(get "$A/pools/sandboxes/lease" operate-token-2)
+like "GET on lease is 405" "$r" '^405 '
+r=$(send "$A/pools/sandboxes/lease" operate-token-2 "$(body '{"holder":"pull/1;x"}')")
+like "a bad holder is 400" "$r" '^400 \{"error":"body: holder: must be 1 to 128 letters'
+r=$(send "$A/pools/sandboxes/lease" operate-token-2 "$(body '{}')")
+like "a missing holder is 400" "$r" "^400 \\{\"error\":\"body: missing required field 'holder'"
+r=$(send "$A/pools/sandboxes/lease" operate-token-2 "$(body '{"holder":')")
+like "truncated JSON is 400" "$r" '^400 '
+is "nothing was written by refused requests" "$(git --git-dir="$APP" for-each-ref refs/flowgate/pools/)" ""
+r=$(send "$A/pools/sandboxes/lease" operate-token-2 "$(body "{\"holder\":\"$PR\"}")")
+is "POST lease leases sb-1" "$(say "$r" | cut -d' ' -f2- | jq -c '[.outcome, .env, .holder]')" "[\"leased\",\"sb-1\",\"$PR\"]"
+like "with 200" "$r" '^200 '
+is "the token is the actor" "$(git --git-dir="$APP" log -1 --format=%an refs/flowgate/pools/sandboxes)" ci
+send "$A/pools/sandboxes/lease" operate-token-2 "$(body '{"holder":"pull/900"}')" >/dev/null
+r=$(send "$A/pools/sandboxes/lease" operate-token-2 "$(body '{"holder":"pull/901"}')")
+is "a full pool queues" "$(say "$r" | cut -d' ' -f2- | jq -c '[.outcome, .position]')" '["queued",1]'
+r=$(send "$A/pools/sandboxes/release" operate-token-2 "$(body "{\"holder\":\"$PR\"}")")
+is "POST release frees sb-1, resets it, hands it on" \
+    "$(say "$r" | cut -d' ' -f2- | jq -c '[.env, .holder, .reset, .reset_ok, .next.holder]')" "[\"sb-1\",\"$PR\",true,true,\"pull/901\"]"
+like "the reset ran for the API too" "$(tail -n 1 "$OUT/resets")" "^sandboxes sb-1 $PR ci$"
+r=$(send "$A/pools/sandboxes/release" operate-token-2 "$(body '{"holder":"pull/900","reset":false}')")
+is "reset false skips the reset" "$(say "$r" | cut -d' ' -f2- | jq -c '[.env, .reset, .next]')" '["sb-2",false,null]'
+r=$(send "$A/pools/sandboxes/release" operate-token-2 "$(body '{"holder":"pull/900"}')")
+is "releasing what is not held is 404" "$r" "404 {\"error\":\"'pull/900' holds no environment of pool 'sandboxes' and is not waiting for one\"}"
+r=$(get "$A/pools/sandboxes" read-token-1)
+is "GET shows the state" "$(say "$r" | cut -d' ' -f2- | jq -c '[[.leases[] | .env + "=" + .holder], .free]')" '[["sb-1=pull/901"],["sb-2"]]'
+r=$(get "$A/pools/sandboxes/frob" read-token-1)
+is "an unknown pool route is 404" "$r" '404 {"error":"no such route"}'
+whd_stop
+is "the daemon stops cleanly" "$WHD_RC" 0
+
 done_testing
