@@ -13,6 +13,7 @@
 #include "log.h"
 #include "store.h"
 #include "util.h"
+#include "worker.h"
 #include "banned.h"
 
 struct frepo {
@@ -40,6 +41,7 @@ static struct {
 	struct frepo *repos;
 	struct frun *runs;
 	size_t nruns;
+	struct whd_workers *workers;
 } F;
 
 static void *
@@ -129,10 +131,17 @@ look(const char *repo, const char *path, bool tick, bool scan_only)
 	struct fg_store *st = NULL;
 	struct fg_flowexec_ref *v = NULL;
 	struct frun *r;
+	git_oid in, done;
 	size_t n = 0, nq = 0, i;
 
 	if (fg_store_open(&st, path, 0, &err) < 0)
 		goto out;
+	/* A backlog nobody announced: 'flowgate flow run' queues into the
+	 * inbox without a daemon to wake. */
+	if (fg_store_tip(&in, st, "refs/flowgate/inbox", NULL) == 0 &&
+	    (fg_store_tip(&done, st, "refs/flowgate/inbox-done", NULL) < 0 ||
+	    !git_oid_equal(&in, &done)))
+		whd_workers_notify(F.workers, repo, path, 1);
 	if (fg_config_load(&cfg, fg_store_repo(st), &d, &err) == 0) {
 		if (tick && fg_flowexec_tick(&nq, st, cfg, fg_now(), &err) < 0)
 			fg_log_warnx("event=flow_tick_error repo=%s "
@@ -237,8 +246,9 @@ dispatch_main(void *arg)
 }
 
 int
-whd_flows_start(struct fg_err *err)
+whd_flows_start(struct whd_workers *workers, struct fg_err *err)
 {
+	F.workers = workers;
 	pthread_mutex_init(&F.mu, NULL);
 	pthread_cond_init(&F.cv, NULL);
 	F.stop = 0;

@@ -26,7 +26,14 @@
 /* How often new activity (promotions, deployments) is looked for. */
 #define WHD_FLOWS_SCAN_SECS 2
 
-int whd_flows_start(struct fg_err *err);
+struct whd_workers;
+
+/*
+ * Start the dispatcher.  workers is told about a repository whose inbox
+ * has a backlog nobody announced (a manual run the CLI queued), which
+ * the dispatcher notices within WHD_FLOWS_SCAN_SECS.
+ */
+int whd_flows_start(struct whd_workers *workers, struct fg_err *err);
 
 /* repo ("owner/name") at path may have new pending or due runs. */
 void whd_flows_notify(const char *repo, const char *path);
