@@ -116,7 +116,8 @@ subst_one(struct fg_buf *b, const char *path, size_t len,
 		text = fg_strdup(v->valuestring);
 	} else if (cJSON_IsBool(v)) {
 		text = fg_strdup(cJSON_IsTrue(v) ? "true" : "false");
-	} else if (cJSON_IsNumber(v) && v->valuedouble == (double)(long long)
+	} else if (cJSON_IsNumber(v) && v->valuedouble > -9e15 &&
+	    v->valuedouble < 9e15 && v->valuedouble == (double)(long long)
 	    v->valuedouble) {
 		snprintf(buf, sizeof(buf), "%lld", (long long)v->valuedouble);
 		text = fg_strdup(buf);
