@@ -153,7 +153,10 @@ fg_flowexec_subst(char **out, const char *tmpl,
 	int rc = 0;
 
 	*out = NULL;
-	while ((open = strstr(p, "${{")) != NULL) {
+	for (;;) {
+		open = strstr(p, "${{");
+		if (open == NULL)
+			break;
 		close = strstr(open + 3, "}}");
 		if (close == NULL) {
 			rc = fg_err_set(err, FG_EINVALID, "'${{' is not closed "
@@ -572,8 +575,9 @@ step_slack(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 	if (rc < 0)
 		goto out;
 	o = cJSON_CreateObject();
-	if (o == NULL || cJSON_AddStringToObject(o, "text", text) == NULL ||
-	    (body = cJSON_PrintUnformatted(o)) == NULL) {
+	if (o != NULL && cJSON_AddStringToObject(o, "text", text) != NULL)
+		body = cJSON_PrintUnformatted(o);
+	if (body == NULL) {
 		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -810,8 +814,10 @@ step_jira(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 	}
 	if (comment != NULL) {
 		o = cJSON_CreateObject();
-		if (o == NULL || cJSON_AddStringToObject(o, "body", comment) ==
-		    NULL || (body = cJSON_PrintUnformatted(o)) == NULL) {
+		if (o != NULL && cJSON_AddStringToObject(o, "body", comment) !=
+		    NULL)
+			body = cJSON_PrintUnformatted(o);
+		if (body == NULL) {
 			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 			goto out;
 		}

@@ -120,8 +120,8 @@ int fg_flowexec_tick(size_t *nqueued, struct fg_store *st,
  * summary (stage, "succeeded" for promoted, else "failed") and a
  * deployment's start and end (env, status).  refs/flowgate/flows-seen is
  * the cursor (moved by compare-and-swap); without it, only records made
- * since the config's last commit fire, so history never does.  At most FG_FLOWEXEC_SCAN_MAX records are looked
- * at per call.  Run ids are "a-" and the activity commit's id, so a
+ * since the config's last commit fire, so history never does.  At most
+ * FG_FLOWEXEC_SCAN_MAX records are looked at per call.  Run ids are "a-" and the activity commit's id, so a
  * record fires each flow once.  *nqueued as above.
  */
 #define FG_FLOWEXEC_SEEN_REF "refs/flowgate/flows-seen"
