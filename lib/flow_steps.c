@@ -116,7 +116,8 @@ subst_one(struct fg_buf *b, const char *path, size_t len,
 		text = fg_strdup(v->valuestring);
 	} else if (cJSON_IsBool(v)) {
 		text = fg_strdup(cJSON_IsTrue(v) ? "true" : "false");
-	} else if (cJSON_IsNumber(v) && v->valuedouble == (double)(long long)
+	} else if (cJSON_IsNumber(v) && v->valuedouble > -9e15 &&
+	    v->valuedouble < 9e15 && v->valuedouble == (double)(long long)
 	    v->valuedouble) {
 		snprintf(buf, sizeof(buf), "%lld", (long long)v->valuedouble);
 		text = fg_strdup(buf);
@@ -152,7 +153,10 @@ fg_flowexec_subst(char **out, const char *tmpl,
 	int rc = 0;
 
 	*out = NULL;
-	while ((open = strstr(p, "${{")) != NULL) {
+	for (;;) {
+		open = strstr(p, "${{");
+		if (open == NULL)
+			break;
 		close = strstr(open + 3, "}}");
 		if (close == NULL) {
 			rc = fg_err_set(err, FG_EINVALID, "'${{' is not closed "
@@ -571,8 +575,9 @@ step_slack(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 	if (rc < 0)
 		goto out;
 	o = cJSON_CreateObject();
-	if (o == NULL || cJSON_AddStringToObject(o, "text", text) == NULL ||
-	    (body = cJSON_PrintUnformatted(o)) == NULL) {
+	if (o != NULL && cJSON_AddStringToObject(o, "text", text) != NULL)
+		body = cJSON_PrintUnformatted(o);
+	if (body == NULL) {
 		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -809,8 +814,10 @@ step_jira(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 	}
 	if (comment != NULL) {
 		o = cJSON_CreateObject();
-		if (o == NULL || cJSON_AddStringToObject(o, "body", comment) ==
-		    NULL || (body = cJSON_PrintUnformatted(o)) == NULL) {
+		if (o != NULL && cJSON_AddStringToObject(o, "body", comment) !=
+		    NULL)
+			body = cJSON_PrintUnformatted(o);
+		if (body == NULL) {
 			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 			goto out;
 		}
@@ -821,14 +828,22 @@ step_jira(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 			rc = jira_call(&code, NULL, "POST", base, keys[i],
 			    "comment", body, auth, job->timeout, &e);
 			fg_buf_printf(log, "jira %s comment: %s\n", keys[i],
-			    rc < 0 ? e.msg : code == 201 || code == 200 ?
+			    rc < 0 ? e.msg : code >= 200 && code < 300 ?
 			    "added" : "refused");
-			if (rc < 0 || (code != 201 && code != 200))
+			if (rc < 0 || code < 200 || code >= 300)
 				failed++;
 		}
 		if (trans != NULL) {
-			rc = jira_transition_id(tid, sizeof(tid), base, keys[i],
-			    trans, auth, job->timeout, &e);
+			/* A number is the transition's id; a name is looked
+			 * up among the issue's transitions. */
+			if (strspn(trans, "0123456789") == strlen(trans) &&
+			    strlen(trans) < sizeof(tid)) {
+				snprintf(tid, sizeof(tid), "%s", trans);
+				rc = 0;
+			} else {
+				rc = jira_transition_id(tid, sizeof(tid), base,
+				    keys[i], trans, auth, job->timeout, &e);
+			}
 			if (rc == 0) {
 				cJSON_Delete(o);
 				o = cJSON_CreateObject();
@@ -850,7 +865,7 @@ step_jira(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 					    FG_ENOMEM;
 					cJSON_free(tb);
 				}
-				if (rc == 0 && code != 204 && code != 200)
+				if (rc == 0 && (code < 200 || code >= 300))
 					rc = fg_err_set(&e, FG_EIO, "answered "
 					    "%ld", code);
 			}
@@ -1145,8 +1160,9 @@ step_lease(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 		*ok = true;
 		return 0;
 	}
-	fg_buf_printf(log, "%s %s from pool %s\n", holder,
-	    res.outcome == FG_LEASE_LEASED ? "leased" : "holds", res.env);
+	fg_buf_printf(log, "%s %s %s from pool %s\n", holder,
+	    res.outcome == FG_LEASE_LEASED ? "leased" : "holds", res.env,
+	    pool);
 	if (c == NULL || git_oid_fromstr(&id, c) < 0) {
 		*ok = true;
 		return 0;

@@ -198,6 +198,20 @@ record_run(struct fg_store *st, const struct fg_flowrun *r, const cJSON *ctx,
 	return rc;
 }
 
+static int
+read_json_at(cJSON **out, struct fg_store *st, const git_oid *c,
+    const char *name, struct fg_err *err)
+{
+	struct fg_buf b = FG_BUF_INIT;
+	int rc;
+
+	rc = fg_store_read_file_at(&b, st, c, name, err);
+	if (rc == 0)
+		rc = fg_json_parse(out, b.ptr, b.len, err);
+	fg_buf_release(&b);
+	return rc;
+}
+
 /* ---- queuing ---- */
 
 /* The trigger's kind and its object. */
@@ -548,6 +562,33 @@ out:
 	return rc;
 }
 
+bool
+fg_flowexec_may_fire(const struct fg_config *cfg, const struct fg_event *ev)
+{
+	const cJSON *f, *spec;
+	const char *k;
+
+	if (cfg->flows == NULL || ev->delivery == NULL)
+		return false;
+	if (ev->event != NULL && strcmp(ev->event,
+	    FG_FLOWEXEC_REQUEST_EVENT) == 0)
+		return true;
+	cJSON_ArrayForEach(f, cfg->flows) {
+		if (!is_active(f))
+			continue;
+		k = trigger_of(f, &spec);
+		if ((strcmp(k, "push") == 0 && (ev->kind == FG_EVENT_PUSH ||
+		    ev->kind == FG_EVENT_BRANCH_CREATED)) ||
+		    (strcmp(k, "pull_request") == 0 && ev->pr_number > 0) ||
+		    (strcmp(k, "jira") == 0 &&
+		    ev->kind == FG_EVENT_JIRA_ISSUE) ||
+		    (strcmp(k, "webhook") == 0 &&
+		    ev->source == FG_FORGE_GENERIC))
+			return true;
+	}
+	return false;
+}
+
 int
 fg_flowexec_queue(size_t *nqueued, struct fg_store *st,
     const struct fg_config *cfg, const struct fg_event *ev,
@@ -667,7 +708,7 @@ fg_flowexec_tick(size_t *nqueued, struct fg_store *st,
 	git_oid cid;
 	cJSON *ctx = NULL;
 	char run[FG_FLOWRUN_ID_MAX + 1], when[32];
-	int64_t last, tick, since = now;
+	int64_t last, tick, next, since = now;
 	bool due, q;
 	size_t nq = 0;
 	int rc = 0;
@@ -693,6 +734,9 @@ fg_flowexec_tick(size_t *nqueued, struct fg_store *st,
 			last = since;
 		if (fg_cron_due(&due, &tick, c, last, now) < 0 || !due)
 			continue;
+		/* Missed ticks run once, named after the latest of them. */
+		while (fg_cron_next(&next, c, tick) == 0 && next <= now)
+			tick = next;
 		fg_format_utc(when, sizeof(when), tick);
 		/* 2026-01-31T02:00:00Z -> tick-20260131T0200Z */
 		snprintf(run, sizeof(run), "tick-%.4s%.2s%.2sT%.2s%.2sZ",
@@ -714,6 +758,157 @@ out:
 		*nqueued = nq;
 	fg_cron_free(c);
 	cJSON_Delete(ctx);
+	return rc;
+}
+
+/* ---- promotion and deployment triggers ---- */
+
+static bool
+list_has(const cJSON *list, const char *v, const char *dflt1,
+    const char *dflt2)
+{
+	const cJSON *e;
+
+	if (list == NULL)
+		return v != NULL && ((dflt1 != NULL && strcmp(v, dflt1) == 0) ||
+		    (dflt2 != NULL && strcmp(v, dflt2) == 0));
+	cJSON_ArrayForEach(e, list)
+		if (cJSON_IsString(e) && v != NULL &&
+		    strcmp(e->valuestring, v) == 0)
+			return true;
+	return false;
+}
+
+/* Queue the flows one activity record (entry e) triggers. */
+static int
+fire_activity(size_t *nq, struct fg_store *st, const struct fg_config *cfg,
+    const struct fg_store_entry *e, struct fg_err *err)
+{
+	const char *kind = fg_store_entry_get(e, "Flowgate-Kind");
+	const char *step = fg_store_entry_get(e, "Flowgate-Step");
+	const char *status = fg_store_entry_get(e, "Flowgate-Status");
+	const char *stage = fg_store_entry_get(e, "Flowgate-Stage");
+	const char *env = fg_store_entry_get(e, "Flowgate-Env");
+	const char *commit = fg_store_entry_get(e, "Flowgate-Commit");
+	const char *want, *result = NULL, *old;
+	const cJSON *f, *spec;
+	cJSON *ctx = NULL, *rec = NULL;
+	char run[FG_FLOWRUN_ID_MAX + 1], hex[GIT_OID_HEXSZ + 1];
+	bool promo, q;
+	int rc = 0;
+
+	if (kind == NULL || status == NULL)
+		return 0;
+	promo = strcmp(kind, "promote") == 0 && step != NULL &&
+	    strcmp(step, "summary") == 0;
+	if (!promo && strcmp(kind, "deploy") != 0)
+		return 0;
+	if (promo) {
+		if (strcmp(status, "checked") == 0)
+			return 0;	/* a dry run */
+		result = strcmp(status, "promoted") == 0 ? "succeeded" :
+		    "failed";
+	}
+	git_oid_tostr(hex, sizeof(hex), &e->id);
+	snprintf(run, sizeof(run), "a-%s", hex);
+	cJSON_ArrayForEach(f, cfg->flows) {
+		if (!is_active(f))
+			continue;
+		want = trigger_of(f, &spec);
+		if (promo && strcmp(want, "promotion") == 0) {
+			if (jstr(spec, "stage") != NULL && (stage == NULL ||
+			    strcmp(jstr(spec, "stage"), stage) != 0))
+				continue;
+			if (!list_has(cJSON_GetObjectItemCaseSensitive(spec,
+			    "result"), result, "succeeded", "failed"))
+				continue;
+		} else if (!promo && strcmp(want, "deployment") == 0) {
+			if (jstr(spec, "env") != NULL && (env == NULL ||
+			    strcmp(jstr(spec, "env"), env) != 0))
+				continue;
+			if (!list_has(cJSON_GetObjectItemCaseSensitive(spec,
+			    "status"), status, "succeeded", "failed"))
+				continue;
+		} else {
+			continue;
+		}
+		cJSON_Delete(ctx);
+		ctx = make_ctx(f->string, run, promo ? "promotion" :
+		    "deployment", NULL, NULL, NULL);
+		if (ctx == NULL)
+			return fg_err_set(err, FG_ENOMEM, "out of memory");
+		add_str(ctx, "commit", commit);
+		add_str(ctx, "stage", stage);
+		add_str(ctx, "env", env);
+		add_str(ctx, "status", promo ? result : status);
+		add_str(ctx, "actor", e->author_name);
+		add_str(ctx, "record", hex);
+		if (promo && rec == NULL)
+			read_json_at(&rec, st, &e->id, "record.json", NULL);
+		old = jstr(cJSON_GetObjectItemCaseSensitive(rec, "data"),
+		    "old_tip");
+		if (promo)
+			add_str(ctx, "before", old);
+		if (rec != NULL)
+			cJSON_AddItemToObject(ctx, "event", cJSON_Duplicate(
+			    cJSON_GetObjectItemCaseSensitive(rec, "data"), 1));
+		rc = queue_one(&q, st, cfg, f->string, run, ctx, err);
+		if (rc < 0)
+			break;
+		*nq += q;
+	}
+	cJSON_Delete(ctx);
+	cJSON_Delete(rec);
+	return rc;
+}
+
+int
+fg_flowexec_scan_activity(size_t *nqueued, struct fg_store *st,
+    const struct fg_config *cfg, struct fg_err *err)
+{
+	const struct fg_store_entry *e = NULL;
+	struct fg_store_iter *it = NULL;
+	struct fg_store_query q;
+	git_oid tip, seen, cid;
+	git_commit *cm = NULL;
+	int64_t since = INT64_MAX;
+	size_t nq = 0;
+	bool have_seen;
+	int rc = 0;
+
+	if (nqueued != NULL)
+		*nqueued = 0;
+	if (fg_store_tip(&tip, st, ACTIVITY_REF, NULL) < 0)
+		return 0;
+	have_seen = fg_store_tip(&seen, st, FG_FLOWEXEC_SEEN_REF, NULL) == 0;
+	if (have_seen && git_oid_equal(&seen, &tip))
+		return 0;
+	/* The first time, only what happened since the config was
+	 * committed: history never fires. */
+	if (!have_seen && fg_store_tip(&cid, st, FG_CONFIG_REF, NULL) == 0 &&
+	    git_commit_lookup(&cm, fg_store_repo(st), &cid) == 0)
+		since = git_commit_time(cm);
+	git_commit_free(cm);
+	if (cfg->flows != NULL) {
+		/* Newest first; each record fires on its own, once. */
+		memset(&q, 0, sizeof(q));
+		q.limit = FG_FLOWEXEC_SCAN_MAX;
+		rc = fg_store_iter_new(&it, st, ACTIVITY_REF, &q, err);
+		while (rc == 0 && fg_store_iter_next(&e, it, NULL) == 0 &&
+		    e != NULL && (have_seen ? !git_oid_equal(&e->id, &seen) :
+		    e->time >= since))
+			rc = fire_activity(&nq, st, cfg, e, err);
+		fg_store_iter_free(it);
+		if (rc < 0)
+			goto out;
+	}
+	rc = fg_store_ref_cas(st, FG_FLOWEXEC_SEEN_REF, have_seen ? &seen :
+	    NULL, &tip, err);
+	if (rc == FG_ECONFLICT)
+		rc = 0;		/* another scanner moved it first */
+out:
+	if (nqueued != NULL)
+		*nqueued = nq;
 	return rc;
 }
 
@@ -941,19 +1136,6 @@ fail_changed(struct fg_store *st, const char *flow, cJSON *runj,
 	return record(st, flow, runj, ctx, subject, NULL, NULL, NULL, err);
 }
 
-static int
-read_json_at(cJSON **out, struct fg_store *st, const git_oid *c,
-    const char *name, struct fg_err *err)
-{
-	struct fg_buf b = FG_BUF_INIT;
-	int rc;
-
-	rc = fg_store_read_file_at(&b, st, c, name, err);
-	if (rc == 0)
-		rc = fg_json_parse(out, b.ptr, b.len, err);
-	fg_buf_release(&b);
-	return rc;
-}
 
 int
 fg_flowexec_execute(char status[16], struct fg_store *st,
@@ -965,7 +1147,7 @@ fg_flowexec_execute(char status[16], struct fg_store *st,
 	struct fg_flowplan *plan = NULL;
 	struct fg_flowrun *r = NULL;
 	struct exec x;
-	cJSON *runj = NULL, *ctx = NULL;
+	cJSON *runj = NULL, *ctx = NULL, *runvals = NULL;
 	enum fg_step_state *was = NULL;
 	size_t *ready = NULL, nready, i, running = 0;
 	char subject[500];
@@ -1012,6 +1194,15 @@ fg_flowexec_execute(char status[16], struct fg_store *st,
 	}
 	if (rc < 0)
 		goto out;
+	/* What steps read as run.*: the context, and where the repository
+	 * is (not recorded: it is this machine's business). */
+	runvals = cJSON_Duplicate(ctx, 1);
+	if (runvals == NULL || (opts->repo_path != NULL &&
+	    cJSON_AddStringToObject(runvals, "git_dir", opts->repo_path) ==
+	    NULL)) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
 	was = calloc(plan->nsteps, sizeof(*was));
 	ready = calloc(plan->nsteps, sizeof(*ready));
 	x.jobs = calloc(plan->nsteps, sizeof(*x.jobs));
@@ -1076,7 +1267,7 @@ fg_flowexec_execute(char status[16], struct fg_store *st,
 			j->sj.vals.event = cJSON_GetObjectItem(ctx, "event");
 			j->sj.vals.inputs = cJSON_GetObjectItem(ctx, "inputs");
 			j->sj.vals.steps = j->steps;
-			j->sj.vals.run = ctx;
+			j->sj.vals.run = runvals;
 			rc = fg_flowrun_start(r, k, now, err);
 			if (rc == 0) {
 				snprintf(subject, sizeof(subject), "flow %s: "
@@ -1186,6 +1377,7 @@ out:
 	fg_flowplan_free(plan);
 	cJSON_Delete(runj);
 	cJSON_Delete(ctx);
+	cJSON_Delete(runvals);
 	return rc;
 }
 

@@ -100,12 +100,33 @@ int fg_flowexec_queue(size_t *nqueued, struct fg_store *st,
     const cJSON *payload, struct fg_err *err);
 
 /*
+ * Whether ev could trigger any flow of cfg (a cheap test on kinds, so the
+ * engine reads a delivery's payload only when it may matter).
+ */
+bool fg_flowexec_may_fire(const struct fg_config *cfg,
+    const struct fg_event *ev);
+
+/*
  * Queue the schedule flows of cfg that are due at now (fg_cron_due with
  * the last scheduled run's time on the flow's ref), with run ids
  * "tick-YYYYMMDDTHHMMZ".  *nqueued as above.
  */
 int fg_flowexec_tick(size_t *nqueued, struct fg_store *st,
     const struct fg_config *cfg, int64_t now, struct fg_err *err);
+
+/*
+ * Queue the promotion and deployment flows that records appended to
+ * refs/flowgate/activity since the last call trigger: a promotion's
+ * summary (stage, "succeeded" for promoted, else "failed") and a
+ * deployment's start and end (env, status).  refs/flowgate/flows-seen is
+ * the cursor (moved by compare-and-swap); without it, only records made
+ * since the config's last commit fire, so history never does.  At most
+ * FG_FLOWEXEC_SCAN_MAX records are looked at per call.  Run ids are "a-" and the activity commit's id, so a
+ * record fires each flow once.  *nqueued as above.
+ */
+#define FG_FLOWEXEC_SEEN_REF "refs/flowgate/flows-seen"
+int fg_flowexec_scan_activity(size_t *nqueued, struct fg_store *st,
+    const struct fg_config *cfg, struct fg_err *err);
 
 /* A run to execute: its flow and id. */
 struct fg_flowexec_ref {

@@ -1,7 +1,7 @@
 /*
  * flowrun.h - the state of one run of a flow, as a pure state machine.
  *
- * The executor (webhookd's workers, next release) asks this module what to
+ * The executor (lib/flowexec, in the daemon) asks this module what to
  * do and tells it what happened; the module does no I/O and starts
  * nothing, so every rule below is tested without processes or clocks:
  *

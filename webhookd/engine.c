@@ -657,7 +657,8 @@ queue_flows(struct fg_store *st, const struct fg_config *cfg,
 	size_t i, nq, total = 0;
 
 	for (i = 0; i < n; i++) {
-		if (!items[i].parsed)
+		if (!items[i].parsed || !fg_flowexec_may_fire(cfg,
+		    &items[i].ev))
 			continue;
 		fg_buf_reset(&b);
 		payload = NULL;
@@ -676,8 +677,10 @@ queue_flows(struct fg_store *st, const struct fg_config *cfg,
 		cJSON_Delete(payload);
 	}
 	fg_buf_release(&b);
-	if (total > 0)
-		whd_flows_notify(repo, path);
+	/* Even without new runs: the batch may have promoted or deployed,
+	 * which promotion and deployment flows react to. */
+	(void)total;
+	whd_flows_notify(repo, path);
 }
 
 static void

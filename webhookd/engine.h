@@ -7,7 +7,8 @@
  * and answered there.  Promotions and rollbacks asked through the API run
  * here (lib/promote), and in a continuous-template repository the commit
  * staging runs is promoted to production once production's gates pass.
- * Flows come later, in lib/.
+ * Every delivery then queues the flow runs it triggers (lib/flowexec),
+ * which webhookd/flows.c executes off this thread.
  *
  * Runs on a worker thread, one repository at a time (worker.c).
  */

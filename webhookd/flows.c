@@ -13,12 +13,14 @@
 #include "log.h"
 #include "store.h"
 #include "util.h"
+#include "worker.h"
 #include "banned.h"
 
 struct frepo {
 	char *repo, *path;
 	bool dirty;			/* look for pending runs */
 	bool tick;			/* queue due schedules */
+	bool scan;			/* look at new activity only */
 	struct frepo *next;
 };
 
@@ -39,6 +41,7 @@ static struct {
 	struct frepo *repos;
 	struct frun *runs;
 	size_t nruns;
+	struct whd_workers *workers;
 } F;
 
 static void *
@@ -120,7 +123,7 @@ is_running(const char *path, const struct fg_flowexec_ref *ref)
 
 /* Queue due schedules, then start the pending runs of one repository. */
 static void
-look(const char *repo, const char *path, bool tick)
+look(const char *repo, const char *path, bool tick, bool scan_only)
 {
 	struct fg_err err = FG_ERR_INIT;
 	struct fg_diags d = FG_DIAGS_INIT;
@@ -128,14 +131,29 @@ look(const char *repo, const char *path, bool tick)
 	struct fg_store *st = NULL;
 	struct fg_flowexec_ref *v = NULL;
 	struct frun *r;
+	git_oid in, done;
 	size_t n = 0, nq = 0, i;
 
 	if (fg_store_open(&st, path, 0, &err) < 0)
 		goto out;
-	if (tick && fg_config_load(&cfg, fg_store_repo(st), &d, &err) == 0 &&
-	    fg_flowexec_tick(&nq, st, cfg, fg_now(), &err) < 0)
-		fg_log_warnx("event=flow_tick_error repo=%s error=\"%s\"", repo,
-		    err.msg);
+	/* A backlog nobody announced: 'flowgate flow run' queues into the
+	 * inbox without a daemon to wake. */
+	if (fg_store_tip(&in, st, "refs/flowgate/inbox", NULL) == 0 &&
+	    (fg_store_tip(&done, st, "refs/flowgate/inbox-done", NULL) < 0 ||
+	    !git_oid_equal(&in, &done)))
+		whd_workers_notify(F.workers, repo, path, 1);
+	if (fg_config_load(&cfg, fg_store_repo(st), &d, &err) == 0) {
+		if (tick && fg_flowexec_tick(&nq, st, cfg, fg_now(), &err) < 0)
+			fg_log_warnx("event=flow_tick_error repo=%s "
+			    "error=\"%s\"", repo, err.msg);
+		/* Promotions and deployments recorded since the last look,
+		 * by the engine, the CLI or flows. */
+		if (fg_flowexec_scan_activity(&nq, st, cfg, &err) < 0)
+			fg_log_warnx("event=flow_scan_error repo=%s "
+			    "error=\"%s\"", repo, err.msg);
+	}
+	if (scan_only && nq == 0)
+		goto out;
 	if (fg_flowexec_pending(&v, &n, st, &err) < 0) {
 		fg_log_warnx("event=flow_error repo=%s error=\"%s\"", repo,
 		    err.msg);
@@ -177,9 +195,9 @@ dispatch_main(void *arg)
 {
 	struct timespec ts;
 	struct frepo *p;
-	int64_t minute = -1, m;
+	int64_t minute = -1, m, scanned = 0, t;
 	char *repo, *path;
-	bool tick, any;
+	bool tick, scan, any;
 
 	(void)arg;
 	pthread_mutex_lock(&F.mu);
@@ -191,17 +209,26 @@ dispatch_main(void *arg)
 			for (p = F.repos; p != NULL; p = p->next)
 				p->tick = true;
 		}
+		/* Promotions and deployments made outside the daemon (the
+		 * CLI) are noticed within WHD_FLOWS_SCAN_SECS. */
+		t = (int64_t)time(NULL);
+		if (t - scanned >= WHD_FLOWS_SCAN_SECS) {
+			scanned = t;
+			for (p = F.repos; p != NULL; p = p->next)
+				p->scan = true;
+		}
 		any = false;
 		for (p = F.repos; p != NULL && !F.stop; p = p->next) {
-			if (!p->dirty && !p->tick)
+			if (!p->dirty && !p->tick && !p->scan)
 				continue;
 			tick = p->tick;
-			p->dirty = p->tick = false;
+			scan = p->scan && !p->dirty && !p->tick;
+			p->dirty = p->tick = p->scan = false;
 			repo = fg_strdup(p->repo);
 			path = fg_strdup(p->path);
 			pthread_mutex_unlock(&F.mu);
 			if (repo != NULL && path != NULL)
-				look(repo, path, tick);
+				look(repo, path, tick, scan);
 			free(repo);
 			free(path);
 			pthread_mutex_lock(&F.mu);
@@ -219,8 +246,9 @@ dispatch_main(void *arg)
 }
 
 int
-whd_flows_start(struct fg_err *err)
+whd_flows_start(struct whd_workers *workers, struct fg_err *err)
 {
+	F.workers = workers;
 	pthread_mutex_init(&F.mu, NULL);
 	pthread_cond_init(&F.cv, NULL);
 	F.stop = 0;

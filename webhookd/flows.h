@@ -8,7 +8,9 @@
  * the engine.  Once a minute (and at start) the dispatcher queues the
  * schedule flows that are due in every repository it knows.  At start,
  * each repository the workers scan is notified, so runs a crash or a
- * restart cut off are resumed.
+ * restart cut off are resumed.  Every WHD_FLOWS_SCAN_SECS it looks for
+ * promotions and deployments recorded since (by the CLI, say), which
+ * promotion and deployment flows react to.
  *
  * Thread-safety: every function may be called from any thread.  State is
  * one static executor per process (the daemon has one).
@@ -21,7 +23,17 @@
 /* Runs executed at the same time, over all repositories. */
 #define WHD_FLOWS_MAX 16
 
-int whd_flows_start(struct fg_err *err);
+/* How often new activity (promotions, deployments) is looked for. */
+#define WHD_FLOWS_SCAN_SECS 2
+
+struct whd_workers;
+
+/*
+ * Start the dispatcher.  workers is told about a repository whose inbox
+ * has a backlog nobody announced (a manual run the CLI queued), which
+ * the dispatcher notices within WHD_FLOWS_SCAN_SECS.
+ */
+int whd_flows_start(struct whd_workers *workers, struct fg_err *err);
 
 /* repo ("owner/name") at path may have new pending or due runs. */
 void whd_flows_notify(const char *repo, const char *path);

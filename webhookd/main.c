@@ -342,7 +342,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	whd_deploy_recover_all(d.settings);
-	if (whd_flows_start(&err) < 0) {
+	if (whd_flows_start(d.workers, &err) < 0) {
 		fg_log_warnx("%s", err.msg);
 		goto out;
 	}

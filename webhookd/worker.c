@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "engine.h"
+#include "flows.h"
 #include "log.h"
 #include "util.h"
 #include "worker.h"
@@ -100,6 +101,10 @@ whd_workers_notify(struct whd_workers *w, const char *repo, const char *path,
 
 	if (w == NULL)
 		return;
+	/* A look at start (n == 0): the flow executor resumes its runs and
+	 * starts its schedules too, inbox or not. */
+	if (n == 0)
+		whd_flows_notify(repo, path);
 	pthread_mutex_lock(&w->mu);
 	r = find_repo(w, path);
 	if (r == NULL) {

@@ -67,6 +67,17 @@ flows:
       - id: e
         needs: [c]
         run: {command: [$T/step, e, x]}
+  ship:
+    trigger:
+      manual:
+        inputs:
+          env: {type: string, required: true}
+          count: {type: number, default: 2}
+    steps:
+      - id: go
+        run:
+          command: [$T/step, go, "\${{ inputs.env }}"]
+          env: {HOSTILE: "n=\${{ inputs.count }} by \${{ run.actor }}"}
   sleeping:
     active: false
     trigger: {push: {branches: ['*']}}
@@ -146,6 +157,17 @@ is "the trailers name the run and flow" \
 like "the step's output is in its record" "$(git --git-dir="$R" log --format=%B refs/flowgate/runs/dag)" "step c says hello"
 like "the run is in the activity log" "$(git --git-dir="$R" log --format=%s refs/flowgate/activity)" "flow dag: run $run failed"
 is "the inactive flow did not fire" "$(runs sleeping)" ""
+
+# A manual run from the CLI: queued in the inbox, run by the daemon.
+out=$("$FG" --repo "$R" flow run --input env=uat ship 2>&1)
+like "flow run names the queued run" "$out" "^flow ship: run cli-[0-9a-f]+ queued for the daemon"
+mrun=$(echo "$out" | sed -n 's/^flow ship: run \(cli-[0-9a-f]*\) queued.*/\1/p')
+ok "the daemon runs it" wait_run ship
+is "it succeeded" "$(runs ship | head -1)" "flow ship: run $mrun succeeded"
+is "with the inputs, the default filled in" "$(grep '^go|' "$T/steps.log")" "go|go|uat|n=2 by admin"
+out=$("$FG" --repo "$R" flow run --input env=uat --input count=many ship 2>&1)
+is "a bad input is refused at once" "$out" "flowgate: input 'count' must be a number"
+is "and queues nothing" "$(runs ship | grep -c queued)" 1
 
 # The generic webhook, signed, with hostile values.
 HOST='$(touch '"$T"'/pwned); `touch '"$T"'/pwned2` '"'"' || true || '"'"' ${{ inputs.x }}'
