@@ -112,8 +112,9 @@ int fg_proc_checkout(const char *dir, git_repository *repo,
 
 /*
  * Make a new private (0700) directory under $TMPDIR (or /tmp) named
- * "flowgate-<tag>-XXXXXX"; *out is the caller's (free()).  tag is made
- * of letters, digits and '-', anything else is replaced by '-'.
+ * "flowgate-<tag>-" and six random characters; *out is the caller's
+ * (free()).  tag is made of letters, digits and '-', anything else is
+ * replaced by '-'.
  */
 int fg_proc_mkdtemp(char **out, const char *tag, struct fg_err *err);
 

@@ -72,9 +72,7 @@ struct api_task {
 	char arg[256];			/* env name, pull number */
 	char kind[65], event[65];
 	size_t limit;
-	int code;
-	const char *result;
-	struct fg_buf out;
+	struct whd_answer ans;
 };
 
 static void reply_msg(struct whd_req *r, int code, const char *result,
@@ -94,35 +92,6 @@ reply_msg(struct whd_req *r, int code, const char *result, const char *fmt,
 }
 
 static void
-task_error(struct api_task *at, int code, const char *result,
-    const char *msg)
-{
-	at->code = code;
-	at->result = result;
-	fg_buf_reset(&at->out);
-	fg_buf_puts(&at->out, "{\"error\":");
-	whd_json_str(&at->out, msg);
-	fg_buf_putc(&at->out, '}');
-}
-
-static int
-put_json(struct api_task *at, const cJSON *json)
-{
-	char *text = cJSON_PrintUnformatted(json);
-
-	if (text == NULL) {
-		task_error(at, 500, "error", "out of memory");
-		return -1;
-	}
-	fg_buf_reset(&at->out);
-	fg_buf_puts(&at->out, text);
-	cJSON_free(text);
-	at->code = 200;
-	at->result = "ok";
-	return 0;
-}
-
-static void
 run_pipeline(struct api_task *at)
 {
 	const struct fg_stage *order[FG_STAGE_COUNT];
@@ -136,17 +105,17 @@ run_pipeline(struct api_task *at)
 	int rc;
 
 	if (git_repository_open_bare(&repo, at->path) < 0) {
-		task_error(at, 404, "not_found", "cannot open the repository");
+		whd_answer_error(&at->ans, 404, "not_found", "cannot open the repository");
 		goto out;
 	}
 	rc = fg_config_load(&cfg, repo, &d, &err);
 	if (rc == FG_ENOTFOUND) {
-		task_error(at, 404, "not_found", "the repository has no "
+		whd_answer_error(&at->ans, 404, "not_found", "the repository has no "
 		    "refs/flowgate/config: run flowgate init");
 		goto out;
 	}
 	if (rc < 0) {
-		task_error(at, 409, "conflict", d.n > 0 ? d.lines[0] :
+		whd_answer_error(&at->ans, 409, "conflict", d.n > 0 ? d.lines[0] :
 		    err.msg);
 		goto out;
 	}
@@ -174,7 +143,7 @@ run_pipeline(struct api_task *at)
 		cJSON_AddNumberToObject(o, "gates", (double)order[i]->ngates);
 	}
 	whd_api_deploy_envs(root, cfg, at->path);
-	put_json(at, root);
+	whd_answer_json(&at->ans, 200, "ok", root);
 out:
 	cJSON_Delete(root);
 	fg_config_free(cfg);
@@ -222,7 +191,7 @@ run_log(struct api_task *at, const char *ref, const char *file)
 	cJSON *root = cJSON_CreateArray(), *o, *data;
 
 	if (fg_store_open(&st, at->path, FG_STORE_NO_MAINTAIN, &err) < 0) {
-		task_error(at, 500, "error", err.msg);
+		whd_answer_error(&at->ans, 500, "error", err.msg);
 		goto out;
 	}
 	memset(&q, 0, sizeof(q));
@@ -230,12 +199,12 @@ run_log(struct api_task *at, const char *ref, const char *file)
 	q.kind = at->kind;
 	q.event = at->event;
 	if (fg_store_iter_new(&it, st, ref, &q, &err) < 0) {
-		task_error(at, 500, "error", err.msg);
+		whd_answer_error(&at->ans, 500, "error", err.msg);
 		goto out;
 	}
 	for (;;) {
 		if (fg_store_iter_next(&e, it, &err) < 0) {
-			task_error(at, 500, "error", err.msg);
+			whd_answer_error(&at->ans, 500, "error", err.msg);
 			goto out;
 		}
 		if (e == NULL)
@@ -248,7 +217,7 @@ run_log(struct api_task *at, const char *ref, const char *file)
 		    NULL) == 0)
 			cJSON_AddItemToObject(o, "record", data);
 	}
-	put_json(at, root);
+	whd_answer_json(&at->ans, 200, "ok", root);
 out:
 	fg_buf_release(&b);
 	cJSON_Delete(root);
@@ -267,19 +236,19 @@ run_pull(struct api_task *at)
 
 	snprintf(ref, sizeof(ref), "refs/flowgate/pulls/%s", at->arg);
 	if (fg_store_open(&st, at->path, FG_STORE_NO_MAINTAIN, &err) < 0) {
-		task_error(at, 500, "error", err.msg);
+		whd_answer_error(&at->ans, 500, "error", err.msg);
 		goto out;
 	}
 	rc = fg_store_read_file(&b, st, ref, "pull.json", &err);
 	if (rc == FG_ENOTFOUND) {
-		task_error(at, 404, "not_found", "no such pull request");
+		whd_answer_error(&at->ans, 404, "not_found", "no such pull request");
 		goto out;
 	}
 	if (rc < 0) {
-		task_error(at, 500, "error", err.msg);
+		whd_answer_error(&at->ans, 500, "error", err.msg);
 		goto out;
 	}
-	fg_buf_reset(&at->out);
+	fg_buf_reset(&at->ans.out);
 	while (b.len > 0 && (b.ptr[b.len - 1] == '\n' ||
 	    b.ptr[b.len - 1] == '\t' || b.ptr[b.len - 1] == ' '))
 		b.len--;
@@ -288,10 +257,10 @@ run_pull(struct api_task *at)
 		cJSON *j = NULL;
 
 		if (fg_json_parse(&j, b.ptr, b.len, &err) < 0) {
-			task_error(at, 500, "error", err.msg);
+			whd_answer_error(&at->ans, 500, "error", err.msg);
 			goto out;
 		}
-		put_json(at, j);
+		whd_answer_json(&at->ans, 200, "ok", j);
 		cJSON_Delete(j);
 	}
 out:
@@ -327,8 +296,8 @@ api_done(struct whd_task *t)
 {
 	struct api_task *at = (struct api_task *)t;
 
-	whd_reply(at->r, at->code, at->result, at->out.ptr);
-	fg_buf_release(&at->out);
+	whd_reply(at->r, at->ans.code, at->ans.result, at->ans.out.ptr);
+	fg_buf_release(&at->ans.out);
 	free(at->repo);
 	free(at->path);
 	free(at);
@@ -597,7 +566,7 @@ whd_api_handle(struct whd_req *r, const char *rest)
 		whd_reply_error(r, 500, "error", "out of memory");
 		goto out;
 	}
-	fg_buf_init(&at->out);
+	fg_buf_init(&at->ans.out);
 	at->limit = API_LIMIT_DEFAULT;
 	if (strcmp(sub, "pipeline") == 0) {
 		at->op = API_PIPELINE;
@@ -655,7 +624,7 @@ whd_api_handle(struct whd_req *r, const char *rest)
 	at = NULL;
 out:
 	if (at != NULL) {
-		fg_buf_release(&at->out);
+		fg_buf_release(&at->ans.out);
 		free(at->repo);
 		free(at->path);
 		free(at);

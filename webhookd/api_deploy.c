@@ -78,9 +78,7 @@ struct dtask {
 	char run[33];
 	int wait;
 	/* Results, for done() and the deployment's thread. */
-	int code;
-	const char *result;
-	struct fg_buf out;
+	struct whd_answer ans;
 	struct fg_config *cfg;
 	git_oid commit;
 	char ref[1024];
@@ -91,62 +89,11 @@ dtask_free(struct dtask *t)
 {
 	if (t == NULL)
 		return;
-	fg_buf_release(&t->out);
+	fg_buf_release(&t->ans.out);
 	fg_config_free(t->cfg);
 	free(t->repo);
 	free(t->path);
 	free(t);
-}
-
-static void
-fail(struct dtask *t, int code, const char *result, const char *msg)
-{
-	t->code = code;
-	t->result = result;
-	fg_buf_reset(&t->out);
-	fg_buf_puts(&t->out, "{\"error\":");
-	whd_json_str(&t->out, msg);
-	fg_buf_putc(&t->out, '}');
-}
-
-static void
-put_json(struct dtask *t, int code, const char *result, const cJSON *json)
-{
-	char *text = cJSON_PrintUnformatted(json);
-
-	if (text == NULL) {
-		fail(t, 500, "error", "out of memory");
-		return;
-	}
-	fg_buf_reset(&t->out);
-	fg_buf_puts(&t->out, text);
-	cJSON_free(text);
-	t->code = code;
-	t->result = result;
-}
-
-/* Map a lib/ code to an answer. */
-static void
-fail_err(struct dtask *t, const struct fg_err *err)
-{
-	switch (err->code) {
-	case FG_ENOTFOUND:
-		fail(t, 404, "not_found", err->msg);
-		break;
-	case FG_EBUSY:
-	case FG_ECONFLICT:
-		fail(t, 409, "conflict", err->msg);
-		break;
-	case FG_EINVALID:
-		fail(t, 400, "invalid", err->msg);
-		break;
-	case FG_EDENIED:
-		fail(t, 403, "forbidden", err->msg);
-		break;
-	default:
-		fail(t, 500, "error", err->msg[0] ? err->msg : "error");
-		break;
-	}
 }
 
 /* The branch env is deployed from, or NULL (a sandbox of a pool). */
@@ -176,15 +123,15 @@ open_all(struct fg_store **st, struct fg_config **cfg, struct dtask *t)
 
 	rc = fg_store_open(st, t->path, FG_STORE_NO_MAINTAIN, &err);
 	if (rc < 0) {
-		fail(t, 500, "error", err.msg);
+		whd_answer_error(&t->ans, 500, "error", err.msg);
 		return rc;
 	}
 	rc = fg_config_load(cfg, fg_store_repo(*st), &d, &err);
 	if (rc == FG_ENOTFOUND)
-		fail(t, 404, "not_found", "the repository has no "
+		whd_answer_error(&t->ans, 404, "not_found", "the repository has no "
 		    "refs/flowgate/config: run flowgate init");
 	else if (rc < 0)
-		fail(t, 409, "conflict", d.n > 0 ? d.lines[0] : err.msg);
+		whd_answer_error(&t->ans, 409, "conflict", d.n > 0 ? d.lines[0] : err.msg);
 	fg_diags_release(&d);
 	return rc;
 }
@@ -207,12 +154,12 @@ resolve(struct dtask *t, git_repository *repo)
 			snprintf(msg, sizeof(msg), "environment '%s' belongs "
 			    "to no stage with a branch: name the commit",
 			    t->env);
-			fail(t, 400, "invalid", msg);
+			whd_answer_error(&t->ans, 400, "invalid", msg);
 		} else if (git_reference_name_to_id(&t->commit, repo,
 		    t->ref) < 0) {
 			snprintf(msg, sizeof(msg), "branch '%s' does not "
 			    "exist yet: name the commit", branch);
-			fail(t, 404, "not_found", msg);
+			whd_answer_error(&t->ans, 404, "not_found", msg);
 		} else {
 			rc = 0;
 		}
@@ -222,7 +169,7 @@ resolve(struct dtask *t, git_repository *repo)
 	if (git_revparse_ext(&obj, &ref, repo, t->spec) < 0 ||
 	    git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) < 0) {
 		snprintf(msg, sizeof(msg), "unknown commit '%.64s'", t->spec);
-		fail(t, 404, "not_found", msg);
+		whd_answer_error(&t->ans, 404, "not_found", msg);
 		goto out;
 	}
 	git_oid_cpy(&t->commit, git_object_id(peeled));
@@ -255,7 +202,7 @@ run_accept(struct dtask *t)
 		goto out;
 	if (fg_pipeline_env(t->cfg, t->env) == NULL) {
 		snprintf(msg, sizeof(msg), "unknown environment '%s'", t->env);
-		fail(t, 404, "not_found", msg);
+		whd_answer_error(&t->ans, 404, "not_found", msg);
 		goto out;
 	}
 	if (resolve(t, fg_store_repo(st)) < 0)
@@ -263,7 +210,7 @@ run_accept(struct dtask *t)
 	/* A "started" tip nobody runs must not refuse us. */
 	if (fg_deploy_recover(NULL, st, t->cfg, &err) < 0 ||
 	    (t->wait == 0 && fg_deploy_check_idle(st, t->env, &err) < 0)) {
-		fail_err(t, &err);
+		whd_answer_err(&t->ans, &err);
 		goto out;
 	}
 	o = cJSON_CreateObject();
@@ -272,7 +219,7 @@ run_accept(struct dtask *t)
 	cJSON_AddStringToObject(o, "env", t->env);
 	cJSON_AddStringToObject(o, "commit", hex);
 	cJSON_AddStringToObject(o, "run", t->run);
-	put_json(t, 202, "accepted", o);
+	whd_answer_json(&t->ans, 202, "accepted", o);
 out:
 	cJSON_Delete(o);
 	fg_store_free(st);
@@ -290,17 +237,17 @@ run_env(struct dtask *t)
 		goto out;
 	if (fg_pipeline_env(t->cfg, t->env) == NULL) {
 		snprintf(msg, sizeof(msg), "unknown environment '%s'", t->env);
-		fail(t, 404, "not_found", msg);
+		whd_answer_error(&t->ans, 404, "not_found", msg);
 		goto out;
 	}
 	if (fg_deploy_current_json(&d, st, t->env, &err) < 0) {
-		fail_err(t, &err);
+		whd_answer_err(&t->ans, &err);
 		goto out;
 	}
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "env", t->env);
 	cJSON_AddItemToObject(o, "deployment", d);
-	put_json(t, 200, "ok", o);
+	whd_answer_json(&t->ans, 200, "ok", o);
 out:
 	cJSON_Delete(o);
 	fg_store_free(st);
@@ -318,13 +265,13 @@ run_reset(struct dtask *t)
 		goto out;
 	/* The operate role is the authority here, not the config's admins. */
 	if (fg_deploy_reset(&n, st, t->cfg, t->actor, false, &err) < 0) {
-		fail_err(t, &err);
+		whd_answer_err(&t->ans, &err);
 		goto out;
 	}
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "status", "reset");
 	cJSON_AddNumberToObject(o, "environments", (double)n);
-	put_json(t, 200, "ok", o);
+	whd_answer_json(&t->ans, 200, "ok", o);
 out:
 	cJSON_Delete(o);
 	fg_store_free(st);
@@ -406,15 +353,15 @@ task_done(struct whd_task *wt)
 	pthread_t th;
 	int rc;
 
-	if (t->op != OP_DEPLOY || t->code != 202) {
-		whd_reply(t->r, t->code, t->result, t->out.ptr);
+	if (t->op != OP_DEPLOY || t->ans.code != 202) {
+		whd_reply(t->r, t->ans.code, t->ans.result, t->ans.out.ptr);
 		dtask_free(t);
 		return;
 	}
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	/* Answer first: the thread owns t, and r is freed by the reply. */
-	whd_reply(t->r, t->code, t->result, t->out.ptr);
+	whd_reply(t->r, t->ans.code, t->ans.result, t->ans.out.ptr);
 	t->r = NULL;
 	pthread_mutex_lock(&running_mu);
 	running++;
@@ -576,7 +523,7 @@ whd_api_deploy_handle(struct whd_req *r, const char *repo, const char *sub,
 		whd_reply_error(r, 500, "error", "out of memory");
 		return true;
 	}
-	fg_buf_init(&t->out);
+	fg_buf_init(&t->ans.out);
 	t->op = op;
 	if (fg_settings_repo_path(&t->path, s, repo) < 0) {
 		whd_reply_error(r, 500, "error", "out of memory");

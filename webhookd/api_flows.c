@@ -86,9 +86,7 @@ struct ftask {
 	bool all, reset;
 	size_t limit;
 	cJSON *inputs;			/* OP_RUN: as asked, then checked */
-	int code;
-	const char *result;
-	struct fg_buf out;
+	struct whd_answer ans;
 };
 
 bool whd_api_flows_handle(struct whd_req *r, const char *repo,
@@ -99,63 +97,10 @@ ftask_free(struct ftask *t)
 {
 	if (t == NULL)
 		return;
-	fg_buf_release(&t->out);
+	fg_buf_release(&t->ans.out);
 	cJSON_Delete(t->inputs);
 	free(t->path);
 	free(t);
-}
-
-static void
-fail(struct ftask *t, int code, const char *result, const char *msg)
-{
-	t->code = code;
-	t->result = result;
-	fg_buf_reset(&t->out);
-	fg_buf_puts(&t->out, "{\"error\":");
-	whd_json_str(&t->out, msg);
-	fg_buf_putc(&t->out, '}');
-}
-
-static void
-fail_err(struct ftask *t, const struct fg_err *err)
-{
-	switch (err->code) {
-	case FG_ENOTFOUND:
-		fail(t, 404, "not_found", err->msg);
-		break;
-	case FG_EBUSY:
-	case FG_ECONFLICT:
-		fail(t, 409, "conflict", err->msg);
-		break;
-	case FG_EINVALID:
-	case FG_ELIMIT:
-		fail(t, 400, "invalid", err->msg);
-		break;
-	case FG_EDENIED:
-		fail(t, 403, "forbidden", err->msg);
-		break;
-	default:
-		fail(t, 500, "error", err->msg[0] ? err->msg : "error");
-		break;
-	}
-}
-
-/* Answer json (taken) with code; NULL json is out of memory. */
-static void
-put_json(struct ftask *t, int code, cJSON *json)
-{
-	char *text = json != NULL ? cJSON_PrintUnformatted(json) : NULL;
-
-	cJSON_Delete(json);
-	if (text == NULL) {
-		fail(t, 500, "error", "out of memory");
-		return;
-	}
-	fg_buf_reset(&t->out);
-	fg_buf_puts(&t->out, text);
-	cJSON_free(text);
-	t->code = code;
-	t->result = "ok";
 }
 
 static int
@@ -167,15 +112,15 @@ open_all(struct fg_store **st, struct fg_config **cfg, struct ftask *t)
 
 	rc = fg_store_open(st, t->path, FG_STORE_NO_MAINTAIN, &err);
 	if (rc < 0) {
-		fail(t, 500, "error", err.msg);
+		whd_answer_error(&t->ans, 500, "error", err.msg);
 		return rc;
 	}
 	rc = fg_config_load(cfg, fg_store_repo(*st), &d, &err);
 	if (rc == FG_ENOTFOUND)
-		fail(t, 404, "not_found", "the repository has no "
+		whd_answer_error(&t->ans, 404, "not_found", "the repository has no "
 		    "refs/flowgate/config: run flowgate init");
 	else if (rc < 0)
-		fail(t, 409, "conflict", d.n > 0 ? d.lines[0] : err.msg);
+		whd_answer_error(&t->ans, 409, "conflict", d.n > 0 ? d.lines[0] : err.msg);
 	fg_diags_release(&d);
 	return rc;
 }
@@ -194,7 +139,7 @@ run_toggle(struct ftask *t, struct fg_store *st)
 	    active, t->actor, ACTOR_EMAIL, &d, &err) < 0) {
 		if (d.n > 0)
 			snprintf(err.msg, sizeof(err.msg), "%s", d.lines[0]);
-		fail_err(t, &err);
+		whd_answer_err(&t->ans, &err);
 		goto out;
 	}
 	git_oid_tostr(hex, sizeof(hex), &tip);
@@ -206,7 +151,8 @@ run_toggle(struct ftask *t, struct fg_store *st)
 		cJSON_Delete(o);
 		o = NULL;
 	}
-	put_json(t, 200, o);
+	whd_answer_json(&t->ans, 200, "ok", o);
+	cJSON_Delete(o);
 out:
 	fg_diags_release(&d);
 }
@@ -222,7 +168,7 @@ run_release(struct ftask *t, struct fg_store *st,
 
 	if (fg_lease_release(&r, st, cfg, t->name, t->holder, t->actor, 0,
 	    &err) < 0) {
-		fail_err(t, &err);
+		whd_answer_err(&t->ans, &err);
 		return;
 	}
 	if (!t->reset)
@@ -237,7 +183,8 @@ run_release(struct ftask *t, struct fg_store *st,
 		cJSON_Delete(o);
 		o = NULL;
 	}
-	put_json(t, 200, o);
+	whd_answer_json(&t->ans, 200, "ok", o);
+	cJSON_Delete(o);
 }
 
 static void
@@ -273,11 +220,11 @@ task_run(struct whd_task *wt)
 		rc = fg_flowexec_check_request(&o, cfg, t->name, t->inputs,
 		    &err);
 		if (rc < 0) {
-			fail_err(t, &err);
+			whd_answer_err(&t->ans, &err);
 		} else {
 			cJSON_Delete(t->inputs);
 			t->inputs = o;
-			t->code = 0;
+			t->ans.code = 0;
 		}
 		o = NULL;
 		goto out;
@@ -298,10 +245,9 @@ task_run(struct whd_task *wt)
 		goto out;
 	}
 	if (rc < 0)
-		fail_err(t, &err);
+		whd_answer_err(&t->ans, &err);
 	else
-		put_json(t, 200, o);
-	o = NULL;
+		whd_answer_json(&t->ans, 200, "ok", o);
 out:
 	cJSON_Delete(o);
 	fg_config_free(cfg);
@@ -439,10 +385,10 @@ task_done(struct whd_task *wt)
 {
 	struct ftask *t = (struct ftask *)wt;
 
-	if (t->op == OP_RUN && t->code == 0)
+	if (t->op == OP_RUN && t->ans.code == 0)
 		queue_run(t);
 	else
-		whd_reply(t->r, t->code, t->result, t->out.ptr);
+		whd_reply(t->r, t->ans.code, t->ans.result, t->ans.out.ptr);
 	ftask_free(t);
 }
 
@@ -618,7 +564,7 @@ whd_api_flows_handle(struct whd_req *r, const char *repo, const char *sub,
 		whd_reply_error(r, 500, "error", "out of memory");
 		return true;
 	}
-	fg_buf_init(&t->out);
+	fg_buf_init(&t->ans.out);
 	t->op = op;
 	t->reset = true;
 	if (name != NULL)

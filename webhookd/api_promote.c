@@ -58,9 +58,7 @@ struct task {
 	cJSON *body;
 	char actor[128];
 	bool admin;
-	int code;
-	const char *result;
-	struct fg_buf out;
+	struct whd_answer ans;
 };
 
 bool
@@ -68,37 +66,6 @@ whd_api_promote_route(const char *sub)
 {
 	return strcmp(sub, "promote") == 0 || strcmp(sub, "approve") == 0 ||
 	    strcmp(sub, "rollback") == 0;
-}
-
-static void
-task_error(struct task *t, int code, const char *result, const char *msg)
-{
-	t->code = code;
-	t->result = result;
-	fg_buf_reset(&t->out);
-	fg_buf_puts(&t->out, "{\"error\":");
-	whd_json_str(&t->out, msg);
-	fg_buf_putc(&t->out, '}');
-}
-
-/* The HTTP status for a lib/ error code. */
-static int
-http_code(int rc)
-{
-	switch (rc) {
-	case FG_ENOTFOUND:
-		return 404;
-	case FG_EINVALID:
-	case FG_ELIMIT:
-		return 400;
-	case FG_EDENIED:
-		return 403;
-	case FG_EBUSY:
-	case FG_ECONFLICT:
-		return 409;
-	default:
-		return 500;
-	}
 }
 
 static const char *
@@ -129,7 +96,7 @@ open_repo(struct task *t, struct fg_store **st, struct fg_config **cfg)
 	if (rc == 0)
 		rc = fg_config_load(cfg, fg_store_repo(*st), &d, &err);
 	if (rc < 0)
-		task_error(t, rc == FG_ENOTFOUND ? 404 : 409, rc ==
+		whd_answer_error(&t->ans, rc == FG_ENOTFOUND ? 404 : 409, rc ==
 		    FG_ENOTFOUND ? "not_found" : "conflict", d.n > 0 ?
 		    d.lines[0] : err.msg);
 	fg_diags_release(&d);
@@ -169,20 +136,19 @@ run_dry(struct task *t)
 		rc = fg_promote_run(&res, st, &req, &err);
 	}
 	if (rc < 0) {
-		task_error(t, http_code(rc), rc == FG_ENOTFOUND ? "not_found" :
-		    "invalid", err.msg);
+		whd_answer_err(&t->ans, &err);
 		goto out;
 	}
 	if (fg_promote_to_json(&j, &res) == 0)
 		text = cJSON_PrintUnformatted(j);
 	if (text == NULL) {
-		task_error(t, 500, "error", "out of memory");
+		whd_answer_error(&t->ans, 500, "error", "out of memory");
 		goto out;
 	}
-	fg_buf_reset(&t->out);
-	fg_buf_puts(&t->out, text);
-	t->code = 200;
-	t->result = "ok";
+	fg_buf_reset(&t->ans.out);
+	fg_buf_puts(&t->ans.out, text);
+	t->ans.code = 200;
+	t->ans.result = "ok";
 out:
 	cJSON_free(text);
 	cJSON_Delete(j);
@@ -209,14 +175,14 @@ run_approve(struct task *t)
 	if (stage == NULL || !stage->configured) {
 		fg_err_set(&err, FG_ENOTFOUND, "no stage '%s' in this "
 		    "pipeline", sname);
-		task_error(t, 404, "not_found", err.msg);
+		whd_answer_error(&t->ans, 404, "not_found", err.msg);
 		goto out;
 	}
 	if (!fg_facts_may_approve(cfg, stage, t->actor)) {
 		fg_err_set(&err, FG_EDENIED, "'%s' may not approve changes for "
 		    "%s (its manual gate's approvers, or the admins, may)",
 		    t->actor, sname);
-		task_error(t, 403, "forbidden", err.msg);
+		whd_answer_error(&t->ans, 403, "forbidden", err.msg);
 		goto out;
 	}
 	rc = fg_promote_resolve(&id, what, sizeof(what), fg_store_repo(st),
@@ -225,21 +191,20 @@ run_approve(struct task *t)
 		rc = fg_facts_approve(st, &id, sname, t->actor, fg_now(),
 		    &err);
 	if (rc < 0) {
-		task_error(t, http_code(rc), rc == FG_ENOTFOUND ? "not_found" :
-		    "invalid", err.msg);
+		whd_answer_err(&t->ans, &err);
 		goto out;
 	}
 	git_oid_tostr(hex, sizeof(hex), &id);
-	fg_buf_reset(&t->out);
-	fg_buf_printf(&t->out, "{\"approved\":\"%s\",\"stage\":", hex);
-	whd_json_str(&t->out, sname);
-	fg_buf_puts(&t->out, ",\"user\":");
-	whd_json_str(&t->out, t->actor);
-	fg_buf_puts(&t->out, ",\"what\":");
-	whd_json_str(&t->out, what);
-	fg_buf_putc(&t->out, '}');
-	t->code = 200;
-	t->result = "ok";
+	fg_buf_reset(&t->ans.out);
+	fg_buf_printf(&t->ans.out, "{\"approved\":\"%s\",\"stage\":", hex);
+	whd_json_str(&t->ans.out, sname);
+	fg_buf_puts(&t->ans.out, ",\"user\":");
+	whd_json_str(&t->ans.out, t->actor);
+	fg_buf_puts(&t->ans.out, ",\"what\":");
+	whd_json_str(&t->ans.out, what);
+	fg_buf_putc(&t->ans.out, '}');
+	t->ans.code = 200;
+	t->ans.result = "ok";
 out:
 	fg_config_free(cfg);
 	fg_store_free(st);
@@ -261,7 +226,7 @@ task_free(struct task *t)
 {
 	if (t == NULL)
 		return;
-	fg_buf_release(&t->out);
+	fg_buf_release(&t->ans.out);
 	cJSON_Delete(t->body);
 	free(t->path);
 	free(t);
@@ -272,7 +237,7 @@ task_done(struct whd_task *wt)
 {
 	struct task *t = (struct task *)wt;
 
-	whd_reply(t->r, t->code, t->result, t->out.ptr);
+	whd_reply(t->r, t->ans.code, t->ans.result, t->ans.out.ptr);
 	task_free(t);
 }
 
@@ -472,7 +437,7 @@ whd_api_promote(struct whd_req *r, const char *repo, const char *sub,
 		whd_reply_error(r, 500, "error", "out of memory");
 		goto out;
 	}
-	fg_buf_init(&t->out);
+	fg_buf_init(&t->ans.out);
 	t->r = r;
 	t->op = strcmp(sub, "approve") == 0 ? OP_APPROVE : OP_DRY_RUN;
 	t->path = path;

@@ -182,6 +182,62 @@ whd_header(const struct whd_req *r, const char *name)
 	    name);
 }
 
+void
+whd_answer_error(struct whd_answer *a, int code, const char *result,
+    const char *msg)
+{
+	a->code = code;
+	a->result = result;
+	fg_buf_reset(&a->out);
+	fg_buf_puts(&a->out, "{\"error\":");
+	whd_json_str(&a->out, msg);
+	fg_buf_putc(&a->out, '}');
+}
+
+void
+whd_answer_err(struct whd_answer *a, const struct fg_err *err)
+{
+	const char *msg = err->msg[0] != '\0' ? err->msg : "error";
+
+	switch (err->code) {
+	case FG_ENOTFOUND:
+		whd_answer_error(a, 404, "not_found", msg);
+		break;
+	case FG_EINVALID:
+	case FG_ELIMIT:
+		whd_answer_error(a, 400, "invalid", msg);
+		break;
+	case FG_EDENIED:
+		whd_answer_error(a, 403, "forbidden", msg);
+		break;
+	case FG_EBUSY:
+	case FG_ECONFLICT:
+		whd_answer_error(a, 409, "conflict", msg);
+		break;
+	default:
+		whd_answer_error(a, 500, "error", msg);
+		break;
+	}
+}
+
+int
+whd_answer_json(struct whd_answer *a, int code, const char *result,
+    const cJSON *json)
+{
+	char *text = json != NULL ? cJSON_PrintUnformatted(json) : NULL;
+
+	if (text == NULL) {
+		whd_answer_error(a, 500, "error", "out of memory");
+		return -1;
+	}
+	fg_buf_reset(&a->out);
+	fg_buf_puts(&a->out, text);
+	cJSON_free(text);
+	a->code = code;
+	a->result = result;
+	return 0;
+}
+
 char *
 whd_query(const struct whd_req *r, const char *name)
 {

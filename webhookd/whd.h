@@ -27,7 +27,10 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include <cjson/cJSON.h>
+
 #include "buf.h"
+#include "err.h"
 #include "event.h"
 #include "settings.h"
 
@@ -126,6 +129,27 @@ const char *whd_header(const struct whd_req *r, const char *name);
 
 /* The query parameter name of the request, or NULL; free() it. */
 char *whd_query(const struct whd_req *r, const char *name);
+
+/*
+ * A REST answer built off the loop (on a pool or deploy thread) and sent
+ * by it: the status, the log's result word and the JSON body.
+ */
+struct whd_answer {
+	int code;
+	const char *result;
+	struct fg_buf out;
+};
+
+/* {"error": msg} with code and result. */
+void whd_answer_error(struct whd_answer *a, int code, const char *result,
+    const char *msg);
+
+/* The answer for a lib/ error: 404, 400, 403, 409 or 500, with its msg. */
+void whd_answer_err(struct whd_answer *a, const struct fg_err *err);
+
+/* json as the body, with code and result; 500 when out of memory (-1). */
+int whd_answer_json(struct whd_answer *a, int code, const char *result,
+    const cJSON *json);
 
 /* Append s to b as a JSON string, quotes included. */
 int whd_json_str(struct fg_buf *b, const char *s);
