@@ -9,6 +9,7 @@
 #ifndef FG_CLI_H
 #define FG_CLI_H
 
+#include <cjson/cJSON.h>
 #include <git2.h>
 
 #include "err.h"
@@ -38,6 +39,28 @@ void cli_print_diags(const struct fg_diags *d);
  * returns 1 on failure, 0 on success.
  */
 int cli_open_repo(git_repository **out, const char *opt);
+
+struct fg_config;
+struct fg_store;
+
+/* What a command that reads the pipeline and writes records opens. */
+struct cli_ctx {
+	git_repository *repo;
+	struct fg_config *cfg;
+	struct fg_store *st;
+	char name[256], email[256];	/* the acting user (fg_repo_identity) */
+};
+
+/*
+ * Open the repository (as cli_open_repo), its config and a store; log
+ * only warnings unless FLOWGATE_DEBUG is set.  Prints the error and
+ * returns 1 on failure (c needs no closing then), 0 on success.
+ */
+int cli_ctx_open(struct cli_ctx *c, const char *repo_opt);
+void cli_ctx_close(struct cli_ctx *c);
+
+/* Print o (NULL: out of memory) as indented JSON; 0 or 1. */
+int cli_print_json(const cJSON *o);
 
 int cmd_init(int argc, char **argv);
 int cmd_config(int argc, char **argv);

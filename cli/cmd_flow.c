@@ -170,60 +170,6 @@ parse(int argc, char **argv, struct opts *o, const char *allowed)
 	return 0;
 }
 
-struct ctx {
-	git_repository *repo;
-	struct fg_config *cfg;
-	struct fg_store *st;
-};
-
-static int
-ctx_open(struct ctx *c, const char *repo_opt)
-{
-	struct fg_diags d = FG_DIAGS_INIT;
-	struct fg_err err = FG_ERR_INIT;
-	int rc = CLI_EXIT_FAIL;
-
-	memset(c, 0, sizeof(*c));
-	if (getenv("FLOWGATE_DEBUG") == NULL)
-		fg_log_set_level(FG_LOG_WARN);
-	if (cli_open_repo(&c->repo, repo_opt) != 0)
-		return CLI_EXIT_FAIL;
-	if (fg_config_load(&c->cfg, c->repo, &d, &err) < 0) {
-		cli_print_diags(&d);
-		rc = cli_fail(&err);
-		goto out;
-	}
-	if (fg_store_open(&c->st, git_repository_path(c->repo), 0, &err) <
-	    0) {
-		rc = cli_fail(&err);
-		goto out;
-	}
-	rc = 0;
-out:
-	fg_diags_release(&d);
-	return rc;
-}
-
-static void
-ctx_close(struct ctx *c)
-{
-	fg_store_free(c->st);
-	fg_config_free(c->cfg);
-	git_repository_free(c->repo);
-}
-
-static int
-print_json(const cJSON *o)
-{
-	char *text = cJSON_Print(o);
-
-	if (text == NULL)
-		return cli_failf("out of memory");
-	puts(text);
-	cJSON_free(text);
-	return CLI_EXIT_OK;
-}
-
 static const char *
 str(const cJSON *o, const char *key)
 {
@@ -249,7 +195,7 @@ flow_list(int argc, char **argv)
 {
 	struct fg_err err = FG_ERR_INIT;
 	struct opts o;
-	struct ctx c;
+	struct cli_ctx c;
 	const cJSON *f;
 	cJSON *all = NULL;
 	int rc;
@@ -259,7 +205,7 @@ flow_list(int argc, char **argv)
 		return rc == 1 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	if (optind != argc)
 		return cli_usage(flow_usage, "list takes no arguments");
-	rc = ctx_open(&c, o.repo);
+	rc = cli_ctx_open(&c, o.repo);
 	if (rc != 0)
 		goto out;
 	if (fg_flowctl_list_json(&all, c.st, c.cfg, o.all, &err) < 0) {
@@ -267,7 +213,7 @@ flow_list(int argc, char **argv)
 		goto out;
 	}
 	if (o.json) {
-		rc = print_json(all);
+		rc = cli_print_json(all);
 		goto out;
 	}
 	if (cJSON_GetArraySize(all) == 0)
@@ -286,7 +232,7 @@ flow_list(int argc, char **argv)
 	rc = CLI_EXIT_OK;
 out:
 	cJSON_Delete(all);
-	ctx_close(&c);
+	cli_ctx_close(&c);
 	return rc;
 }
 
@@ -295,7 +241,7 @@ flow_show(int argc, char **argv)
 {
 	struct fg_err err = FG_ERR_INIT;
 	struct opts o;
-	struct ctx c;
+	struct cli_ctx c;
 	const cJSON *cfgj, *s, *trig;
 	cJSON *f = NULL;
 	char *t;
@@ -306,7 +252,7 @@ flow_show(int argc, char **argv)
 		return rc == 1 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	if (argc - optind != 1)
 		return cli_usage(flow_usage, "show takes one NAME");
-	rc = ctx_open(&c, o.repo);
+	rc = cli_ctx_open(&c, o.repo);
 	if (rc != 0)
 		goto out;
 	if (fg_flowctl_show_json(&f, c.st, c.cfg, argv[optind], &err) < 0) {
@@ -314,7 +260,7 @@ flow_show(int argc, char **argv)
 		goto out;
 	}
 	if (o.json) {
-		rc = print_json(f);
+		rc = cli_print_json(f);
 		goto out;
 	}
 	cfgj = cJSON_GetObjectItem(f, "config");
@@ -338,7 +284,7 @@ flow_show(int argc, char **argv)
 	rc = CLI_EXIT_OK;
 out:
 	cJSON_Delete(f);
-	ctx_close(&c);
+	cli_ctx_close(&c);
 	return rc;
 }
 
@@ -389,7 +335,7 @@ flow_activity(int argc, char **argv)
 {
 	struct fg_err err = FG_ERR_INIT;
 	struct opts o;
-	struct ctx c;
+	struct cli_ctx c;
 	const cJSON *r, *s;
 	cJSON *runs = NULL;
 	int rc;
@@ -399,7 +345,7 @@ flow_activity(int argc, char **argv)
 		return rc == 1 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	if (argc - optind != 1)
 		return cli_usage(flow_usage, "activity takes one NAME");
-	rc = ctx_open(&c, o.repo);
+	rc = cli_ctx_open(&c, o.repo);
 	if (rc != 0)
 		goto out;
 	if (fg_flowctl_activity_json(&runs, c.st, c.cfg, argv[optind],
@@ -408,7 +354,7 @@ flow_activity(int argc, char **argv)
 		goto out;
 	}
 	if (o.json) {
-		rc = print_json(runs);
+		rc = cli_print_json(runs);
 		goto out;
 	}
 	if (cJSON_GetArraySize(runs) == 0)
@@ -425,7 +371,7 @@ flow_activity(int argc, char **argv)
 	rc = CLI_EXIT_OK;
 out:
 	cJSON_Delete(runs);
-	ctx_close(&c);
+	cli_ctx_close(&c);
 	return rc;
 }
 
@@ -434,7 +380,7 @@ flow_run(int argc, char **argv)
 {
 	struct fg_err err = FG_ERR_INIT;
 	struct opts o;
-	struct ctx c;
+	struct cli_ctx c;
 	char name[256], email[256], run[FG_FLOWRUN_ID_MAX + 1];
 	cJSON *j;
 	int rc;
@@ -448,7 +394,7 @@ flow_run(int argc, char **argv)
 		cJSON_Delete(o.inputs);
 		return cli_usage(flow_usage, "run takes one NAME");
 	}
-	rc = ctx_open(&c, o.repo);
+	rc = cli_ctx_open(&c, o.repo);
 	if (rc != 0)
 		goto out;
 	fg_repo_identity(name, sizeof(name), email, sizeof(email), c.repo);
@@ -466,7 +412,7 @@ flow_run(int argc, char **argv)
 		    "queued") == NULL)
 			rc = cli_failf("out of memory");
 		else
-			rc = print_json(j);
+			rc = cli_print_json(j);
 		cJSON_Delete(j);
 		goto out;
 	}
@@ -475,7 +421,7 @@ flow_run(int argc, char **argv)
 	rc = CLI_EXIT_OK;
 out:
 	cJSON_Delete(o.inputs);
-	ctx_close(&c);
+	cli_ctx_close(&c);
 	return rc;
 }
 

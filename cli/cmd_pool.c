@@ -85,66 +85,14 @@ static const char pool_usage[] =
     "'git log refs/flowgate/pools/POOL'.\n"
     "Exit status: 0 done (queued too), 1 refused or failed, 2 usage.";
 
-/* What every subcommand opens. */
-struct pool_ctx {
-	git_repository *repo;
-	struct fg_config *cfg;
-	struct fg_store *st;
-	char name[256], email[256];
-};
-
-static int
-ctx_open(struct pool_ctx *c, const char *repo_opt)
-{
-	struct fg_diags d = FG_DIAGS_INIT;
-	struct fg_err err = FG_ERR_INIT;
-	int rc = CLI_EXIT_FAIL;
-
-	memset(c, 0, sizeof(*c));
-	if (getenv("FLOWGATE_DEBUG") == NULL)
-		fg_log_set_level(FG_LOG_WARN);
-	if (cli_open_repo(&c->repo, repo_opt) != 0)
-		return CLI_EXIT_FAIL;
-	if (fg_config_load(&c->cfg, c->repo, &d, &err) < 0) {
-		cli_print_diags(&d);
-		rc = cli_fail(&err);
-		goto out;
-	}
-	if (fg_store_open(&c->st, git_repository_path(c->repo), 0, &err) <
-	    0) {
-		rc = cli_fail(&err);
-		goto out;
-	}
-	fg_repo_identity(c->name, sizeof(c->name), c->email,
-	    sizeof(c->email), c->repo);
-	rc = 0;
-out:
-	fg_diags_release(&d);
-	return rc;
-}
-
-static void
-ctx_close(struct pool_ctx *c)
-{
-	fg_store_free(c->st);
-	fg_config_free(c->cfg);
-	git_repository_free(c->repo);
-}
-
+/* cli_print_json(o), then cJSON_Delete(o). */
 static int
 print_json(cJSON *o)
 {
-	char *text;
+	int rc = cli_print_json(o);
 
-	if (o == NULL)
-		return cli_failf("out of memory");
-	text = cJSON_Print(o);
 	cJSON_Delete(o);
-	if (text == NULL)
-		return cli_failf("out of memory");
-	puts(text);
-	cJSON_free(text);
-	return CLI_EXIT_OK;
+	return rc;
 }
 
 /* Options common to all: parse, and leave optind at the operands. */
@@ -220,7 +168,7 @@ static int
 pool_list(int argc, char **argv)
 {
 	struct fg_err err = FG_ERR_INIT;
-	struct pool_ctx c;
+	struct cli_ctx c;
 	const char *repo_opt = NULL;
 	const cJSON *it;
 	cJSON *all = NULL;
@@ -232,7 +180,7 @@ pool_list(int argc, char **argv)
 		return rc < 0 ? CLI_EXIT_OK : rc;
 	if (optind != argc)
 		return cli_usage(pool_usage, "list takes no arguments");
-	rc = ctx_open(&c, repo_opt);
+	rc = cli_ctx_open(&c, repo_opt);
 	if (rc != 0)
 		goto out;
 	if (fg_lease_list_json(&all, c.st, c.cfg, &err) < 0) {
@@ -251,7 +199,7 @@ pool_list(int argc, char **argv)
 	rc = CLI_EXIT_OK;
 out:
 	cJSON_Delete(all);
-	ctx_close(&c);
+	cli_ctx_close(&c);
 	return rc;
 }
 
@@ -260,7 +208,7 @@ pool_lease(int argc, char **argv)
 {
 	struct fg_err err = FG_ERR_INIT;
 	struct fg_lease_result r;
-	struct pool_ctx c;
+	struct cli_ctx c;
 	const char *repo_opt = NULL, *pool, *holder;
 	char t[32];
 	bool json = false;
@@ -273,7 +221,7 @@ pool_lease(int argc, char **argv)
 		return cli_usage(pool_usage, "lease takes POOL and HOLDER");
 	pool = argv[optind];
 	holder = argv[optind + 1];
-	rc = ctx_open(&c, repo_opt);
+	rc = cli_ctx_open(&c, repo_opt);
 	if (rc != 0)
 		goto out;
 	if (fg_lease_acquire(&r, c.st, c.cfg, pool, holder, c.name, 0,
@@ -295,13 +243,13 @@ pool_lease(int argc, char **argv)
 		    "leased to", holder, t);
 	rc = CLI_EXIT_OK;
 out:
-	ctx_close(&c);
+	cli_ctx_close(&c);
 	return rc;
 }
 
 /* Run the reset of one release, print it; CLI_EXIT_FAIL when it failed. */
 static int
-run_reset(struct pool_ctx *c, const struct fg_lease_release *r, bool quiet)
+run_reset(struct cli_ctx *c, const struct fg_lease_release *r, bool quiet)
 {
 	struct fg_err err = FG_ERR_INIT;
 	bool ok = false;
@@ -341,7 +289,7 @@ pool_release(int argc, char **argv)
 {
 	struct fg_err err = FG_ERR_INIT;
 	struct fg_lease_release r;
-	struct pool_ctx c;
+	struct cli_ctx c;
 	const char *repo_opt = NULL, *pool, *holder;
 	bool json = false, no_reset = false;
 	cJSON *o;
@@ -354,7 +302,7 @@ pool_release(int argc, char **argv)
 		return cli_usage(pool_usage, "release takes POOL and HOLDER");
 	pool = argv[optind];
 	holder = argv[optind + 1];
-	rc = ctx_open(&c, repo_opt);
+	rc = cli_ctx_open(&c, repo_opt);
 	if (rc != 0)
 		goto out;
 	if (fg_lease_release(&r, c.st, c.cfg, pool, holder, c.name, 0,
@@ -375,7 +323,7 @@ pool_release(int argc, char **argv)
 			rc = CLI_EXIT_FAIL;
 	}
 out:
-	ctx_close(&c);
+	cli_ctx_close(&c);
 	return rc;
 }
 
@@ -384,7 +332,7 @@ pool_expire(int argc, char **argv)
 {
 	struct fg_err err = FG_ERR_INIT;
 	struct fg_lease_release *v = NULL;
-	struct pool_ctx c;
+	struct cli_ctx c;
 	const char *repo_opt = NULL;
 	bool json = false;
 	cJSON *a = NULL, *o;
@@ -396,7 +344,7 @@ pool_expire(int argc, char **argv)
 		return rc < 0 ? CLI_EXIT_OK : rc;
 	if (optind != argc)
 		return cli_usage(pool_usage, "expire takes no arguments");
-	rc = ctx_open(&c, repo_opt);
+	rc = cli_ctx_open(&c, repo_opt);
 	if (rc != 0)
 		goto out;
 	erc = fg_lease_expire(&v, &n, c.st, c.cfg, 0, &err);
@@ -424,7 +372,7 @@ pool_expire(int argc, char **argv)
 out:
 	cJSON_Delete(a);
 	free(v);
-	ctx_close(&c);
+	cli_ctx_close(&c);
 	return rc;
 }
 

@@ -10,8 +10,10 @@
 #include <git2.h>
 
 #include "cli.h"
+#include "config.h"
 #include "log.h"
 #include "repo.h"
+#include "store.h"
 
 #define FLOWGATE_VERSION "0.1.0"
 
@@ -114,6 +116,59 @@ cli_open_repo(git_repository **out, const char *opt)
 	if (fg_repo_open(out, opt != NULL ? opt : cli_repo, &err) < 0)
 		return cli_fail(&err);
 	return 0;
+}
+
+int
+cli_ctx_open(struct cli_ctx *c, const char *repo_opt)
+{
+	struct fg_diags d = FG_DIAGS_INIT;
+	struct fg_err err = FG_ERR_INIT;
+	int rc = CLI_EXIT_FAIL;
+
+	memset(c, 0, sizeof(*c));
+	if (getenv("FLOWGATE_DEBUG") == NULL)
+		fg_log_set_level(FG_LOG_WARN);
+	if (cli_open_repo(&c->repo, repo_opt) != 0)
+		return CLI_EXIT_FAIL;
+	if (fg_config_load(&c->cfg, c->repo, &d, &err) < 0) {
+		cli_print_diags(&d);
+		rc = cli_fail(&err);
+		goto out;
+	}
+	if (fg_store_open(&c->st, git_repository_path(c->repo), 0, &err) <
+	    0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	fg_repo_identity(c->name, sizeof(c->name), c->email,
+	    sizeof(c->email), c->repo);
+	rc = 0;
+out:
+	fg_diags_release(&d);
+	if (rc != 0)
+		cli_ctx_close(c);
+	return rc;
+}
+
+void
+cli_ctx_close(struct cli_ctx *c)
+{
+	fg_store_free(c->st);
+	fg_config_free(c->cfg);
+	git_repository_free(c->repo);
+	memset(c, 0, sizeof(*c));
+}
+
+int
+cli_print_json(const cJSON *o)
+{
+	char *text = o != NULL ? cJSON_Print(o) : NULL;
+
+	if (text == NULL)
+		return cli_failf("out of memory");
+	puts(text);
+	cJSON_free(text);
+	return CLI_EXIT_OK;
 }
 
 static void

@@ -573,6 +573,16 @@ check_holder(const char *holder, struct fg_err *err)
 	return 0;
 }
 
+/* The pool named pool, for a valid holder: what every per-holder call needs. */
+static int
+find_pool_holder(const struct fg_pool **p, const struct fg_config *cfg,
+    const char *pool, const char *holder, struct fg_err *err)
+{
+	int rc = find_pool(p, cfg, pool, err);
+
+	return rc < 0 ? rc : check_holder(holder, err);
+}
+
 /* Acquire. */
 struct acquire_arg {
 	const char *holder;
@@ -660,10 +670,7 @@ fg_lease_acquire(struct fg_lease_result *out, struct fg_store *st,
 	struct acquire_arg a;
 	int rc;
 
-	rc = find_pool(&p, cfg, pool, err);
-	if (rc < 0)
-		return rc;
-	rc = check_holder(holder, err);
+	rc = find_pool_holder(&p, cfg, pool, holder, err);
 	if (rc < 0)
 		return rc;
 	if (now == 0)
@@ -768,10 +775,7 @@ fg_lease_release(struct fg_lease_release *out, struct fg_store *st,
 	struct release_arg a;
 	int rc;
 
-	rc = find_pool(&p, cfg, pool, err);
-	if (rc < 0)
-		return rc;
-	rc = check_holder(holder, err);
+	rc = find_pool_holder(&p, cfg, pool, holder, err);
 	if (rc < 0)
 		return rc;
 	if (now == 0)
@@ -824,10 +828,7 @@ fg_lease_renew(struct fg_lease *out, struct fg_store *st,
 	struct renew_arg a;
 	int rc;
 
-	rc = find_pool(&p, cfg, pool, err);
-	if (rc < 0)
-		return rc;
-	rc = check_holder(holder, err);
+	rc = find_pool_holder(&p, cfg, pool, holder, err);
 	if (rc < 0)
 		return rc;
 	if (now == 0)
@@ -853,10 +854,7 @@ fg_lease_lookup(struct fg_lease_result *out, struct fg_store *st,
 	long pos;
 	int rc;
 
-	rc = find_pool(&p, cfg, pool, err);
-	if (rc < 0)
-		return rc;
-	rc = check_holder(holder, err);
+	rc = find_pool_holder(&p, cfg, pool, holder, err);
 	if (rc < 0)
 		return rc;
 	memset(&r, 0, sizeof(r));
