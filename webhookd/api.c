@@ -320,27 +320,36 @@ is_name(const char *s, size_t n)
 	return !(n >= 5 && strcmp(s + n - 5, ".lock") == 0);
 }
 
-static void
-status_done(struct whd_delivery *dl, void *arg)
+void
+whd_reply_queued(struct whd_req *r, struct whd_delivery *dl,
+    const char *what, const char *fields)
 {
-	struct whd_req *r = arg;
 	struct fg_buf b = FG_BUF_INIT;
+	bool dup = dl->result == WHD_DUPLICATE;
 
-	if (dl->result == WHD_ACCEPTED || dl->result == WHD_DUPLICATE) {
-		fg_buf_printf(&b, "{\"status\":\"%s\",\"id\":",
-		    dl->result == WHD_ACCEPTED ? "accepted" : "duplicate");
-		whd_json_str(&b, dl->id);
-		fg_buf_putc(&b, '}');
-		whd_reply(r, dl->result == WHD_ACCEPTED ? 202 : 200,
-		    dl->result == WHD_ACCEPTED ? "accepted" : "duplicate",
+	if (dl->result == WHD_ACCEPTED || dup) {
+		fg_buf_printf(&b, "{\"status\":\"%s\",%s}",
+		    dup ? "duplicate" : "accepted", fields);
+		whd_reply(r, dup ? 200 : 202, dup ? "duplicate" : "accepted",
 		    b.ptr);
 	} else {
-		fg_buf_printf(&b, "cannot record the status: %s",
+		fg_buf_printf(&b, "cannot record the %s: %s", what,
 		    dl->err.msg);
 		whd_reply_error(r, 500, "error", b.ptr);
 	}
 	fg_buf_release(&b);
 	whd_delivery_free(dl);
+}
+
+static void
+status_done(struct whd_delivery *dl, void *arg)
+{
+	struct fg_buf f = FG_BUF_INIT;
+
+	fg_buf_puts(&f, "\"id\":");
+	whd_json_str(&f, dl->id);
+	whd_reply_queued(arg, dl, "status", f.ptr);
+	fg_buf_release(&f);
 }
 
 /*

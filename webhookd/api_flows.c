@@ -257,34 +257,24 @@ out:
 static void
 queued_done(struct whd_delivery *dl, void *arg)
 {
-	struct whd_req *r = arg;
-	struct fg_buf b = FG_BUF_INIT;
+	struct fg_buf f = FG_BUF_INIT;
 	char run[FG_FLOWRUN_ID_MAX + 1];
-	cJSON *payload;
-	const char *flow;
+	cJSON *payload = NULL;
+	const char *flow = NULL;
 
 	if (dl->result == WHD_ACCEPTED || dl->result == WHD_DUPLICATE) {
 		payload = cJSON_Parse(dl->body);
 		flow = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
 		    payload, "flow"));
-		fg_flowexec_run_id(run, sizeof(run), dl->id);
-		fg_buf_printf(&b, "{\"status\":\"%s\",\"flow\":",
-		    dl->result == WHD_ACCEPTED ? "accepted" : "duplicate");
-		whd_json_str(&b, flow != NULL ? flow : "");
-		fg_buf_puts(&b, ",\"run\":");
-		whd_json_str(&b, run);
-		fg_buf_putc(&b, '}');
-		cJSON_Delete(payload);
-		whd_reply(r, dl->result == WHD_ACCEPTED ? 202 : 200,
-		    dl->result == WHD_ACCEPTED ? "accepted" : "duplicate",
-		    b.ptr);
-	} else {
-		fg_buf_printf(&b, "cannot record the request: %s",
-		    dl->err.msg);
-		whd_reply_error(r, 500, "error", b.ptr);
 	}
-	fg_buf_release(&b);
-	whd_delivery_free(dl);
+	fg_flowexec_run_id(run, sizeof(run), dl->id);
+	fg_buf_puts(&f, "\"flow\":");
+	whd_json_str(&f, flow != NULL ? flow : "");
+	fg_buf_puts(&f, ",\"run\":");
+	whd_json_str(&f, run);
+	cJSON_Delete(payload);
+	whd_reply_queued(arg, dl, "request", f.ptr);
+	fg_buf_release(&f);
 }
 
 /*

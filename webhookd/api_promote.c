@@ -244,26 +244,14 @@ task_done(struct whd_task *wt)
 static void
 queued_done(struct whd_delivery *dl, void *arg)
 {
-	struct whd_req *r = arg;
-	struct fg_buf b = FG_BUF_INIT;
+	struct fg_buf f = FG_BUF_INIT;
 
-	if (dl->result == WHD_ACCEPTED || dl->result == WHD_DUPLICATE) {
-		fg_buf_printf(&b, "{\"status\":\"%s\",\"run\":",
-		    dl->result == WHD_ACCEPTED ? "accepted" : "duplicate");
-		whd_json_str(&b, dl->id);
-		fg_buf_puts(&b, ",\"id\":");
-		whd_json_str(&b, dl->id);
-		fg_buf_putc(&b, '}');
-		whd_reply(r, dl->result == WHD_ACCEPTED ? 202 : 200,
-		    dl->result == WHD_ACCEPTED ? "accepted" : "duplicate",
-		    b.ptr);
-	} else {
-		fg_buf_printf(&b, "cannot record the request: %s",
-		    dl->err.msg);
-		whd_reply_error(r, 500, "error", b.ptr);
-	}
-	fg_buf_release(&b);
-	whd_delivery_free(dl);
+	fg_buf_puts(&f, "\"run\":");
+	whd_json_str(&f, dl->id);
+	fg_buf_puts(&f, ",\"id\":");
+	whd_json_str(&f, dl->id);
+	whd_reply_queued(arg, dl, "request", f.ptr);
+	fg_buf_release(&f);
 }
 
 /*

@@ -87,6 +87,16 @@ struct whd_delivery {
 void whd_delivery_free(struct whd_delivery *d);
 
 /*
+ * Answer the API request r for what the inbox did with dl, and free dl:
+ * 202 {"status":"accepted", <fields>} or 200 {"status":"duplicate",
+ * <fields>}, fields being JSON members without braces ("\"id\":\"x\"");
+ * else 500 "cannot record the <what>: <why>".
+ */
+struct whd_req;
+void whd_reply_queued(struct whd_req *r, struct whd_delivery *dl,
+    const char *what, const char *fields);
+
+/*
  * Start the writer thread.  batch_max bounds the deliveries per commit,
  * queue_max the bytes waiting.  Every group commit is fsync'd
  * (inbox_store.c opens the store with FG_STORE_FSYNC).
