@@ -1256,6 +1256,7 @@ fg_flowexec_execute(char status[16], struct fg_store *st,
 			j->steps = steps_json(r);
 			j->sj.repo_path = opts->repo_path;
 			j->sj.repo_name = opts->repo_name;
+			j->sj.httpc = opts->httpc;
 			j->sj.cfg = cfg;
 			j->sj.flow = flow;
 			j->sj.run = run;
@@ -1357,6 +1358,9 @@ fg_flowexec_execute(char status[16], struct fg_store *st,
 			job_free(j);
 			if (rc < 0)
 				goto out;
+			if (opts->on_step != NULL)
+				opts->on_step(plan->steps[i].action,
+				    opts->payload);
 		}
 	}
 out:

@@ -15,6 +15,8 @@
 #include "config.h"
 #include "err.h"
 
+struct fg_httpc;
+
 /* Most bytes of a step's output or an HTTP answer kept in its record. */
 #define FG_FLOWSTEP_LOG_MAX (16 * 1024)
 
@@ -52,6 +54,8 @@ struct fg_flowstep_job {
 	const cJSON *spec;		/* the action's object */
 	int timeout;			/* seconds */
 	struct fg_flowvals vals;
+	struct fg_httpc *httpc;		/* HTTP steps' client; NULL: one of
+					   the step's own */
 };
 
 /*
