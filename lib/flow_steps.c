@@ -997,7 +997,10 @@ step_promote(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 {
 	struct fg_promote_req req;
 	struct fg_promote_result res;
-	char *change = NULL, runid[64];
+	const struct fg_stage *stage = NULL;
+	const char *trig;
+	char *change = NULL, runid[64], why[256];
+	cJSON *pull = NULL;
 	int rc;
 
 	memset(&req, 0, sizeof(req));
@@ -1011,6 +1014,32 @@ step_promote(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 		free(change);
 		return fg_err_set(err, FG_EINVALID, "nothing to promote: the "
 		    "run has no commit and the step no 'change'");
+	}
+	/*
+	 * A run the approval started promotes only while the pull request
+	 * is still approved: a review dismissed or a request for changes
+	 * since (a retry waiting for a build, say) stops it, whether or not
+	 * the target stage has an approvals gate of its own.
+	 */
+	trig = jstr(job->vals.run, "trigger");
+	if (trig != NULL && strcmp(trig, "pull_request approved") == 0 &&
+	    run_pr(job) > 0) {
+		rc = fg_facts_pull(&pull, fg_store_repo(st), run_pr(job), err);
+		if (rc < 0) {
+			free(change);
+			return rc;
+		}
+		if (!fg_flowexec_pull_approved(job->cfg, pull, &stage, why,
+		    sizeof(why))) {
+			snprintf(reason, rsize, "pull request #%lld is no "
+			    "longer approved: %s", run_pr(job), why);
+			fg_buf_printf(log, "%s\n", reason);
+			*ok = false;
+			cJSON_Delete(pull);
+			free(change);
+			return 0;
+		}
+		cJSON_Delete(pull);
 	}
 	snprintf(runid, sizeof(runid), "%.40s-%.20s", job->run, job->step_id);
 	req.to = jstr(job->spec, "to");
