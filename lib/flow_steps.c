@@ -25,9 +25,13 @@
 #include "event.h"
 #include "expr.h"
 #include "facts.h"
+#include "flowexec.h"
 #include "flowexec_int.h"
 #include "hmac.h"
+#include "httpc.h"
 #include "lease.h"
+#include "log.h"
+#include "pipeline.h"
 #include "proc.h"
 #include "promote.h"
 #include "store.h"
@@ -344,73 +348,43 @@ resolve(git_oid *out, struct fg_store *st, const char *spec,
 
 /* ---- HTTP ---- */
 
-struct http_answer {
-	struct fg_buf body;
-};
-
-static size_t
-on_body(char *ptr, size_t size, size_t nmemb, void *data)
-{
-	struct http_answer *a = data;
-	size_t n = size * nmemb;
-
-	if (a->body.len < FG_FLOWSTEP_LOG_MAX)
-		fg_buf_add(&a->body, ptr, n < FG_FLOWSTEP_LOG_MAX -
-		    a->body.len ? n : FG_FLOWSTEP_LOG_MAX - a->body.len);
-	return n;
-}
-
 /*
  * One HTTP request: method, url, headers (a list, may be NULL), body (may
- * be NULL).  *code gets the status.  FG_EIO with curl's words when no
- * answer came.
+ * be NULL), through the run's shared client (lib/httpc: curl multi on its
+ * libevent loop), or a client of this call's own when the caller gave
+ * none.  *code gets the status, answer its first FG_FLOWSTEP_LOG_MAX
+ * bytes.  FG_EIO with curl's words when no answer came.
  */
 static int
-http(long *code, struct fg_buf *answer, const char *method, const char *url,
-    struct curl_slist *headers, const char *body, int timeout,
-    struct fg_err *err)
+http(long *code, struct fg_buf *answer, const struct fg_flowstep_job *job,
+    const char *method, const char *url, struct curl_slist *headers,
+    const char *body, int timeout, struct fg_err *err)
 {
-	struct http_answer a;
-	char errbuf[CURL_ERROR_SIZE] = "";
-	CURL *c;
-	CURLcode cc;
-	int rc = 0;
+	struct fg_httpc_req req;
+	struct fg_httpc *own = NULL, *c = job->httpc;
+	struct fg_buf a = FG_BUF_INIT;
+	int rc;
 
-	fg_buf_init(&a.body);
 	*code = 0;
-	c = curl_easy_init();
-	if (c == NULL)
-		return fg_err_set(err, FG_ENOMEM, "cannot start libcurl");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)timeout);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "flowgate");
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	if (body != NULL) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	} else if (strcmp(method, "GET") == 0) {
-		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	if (c == NULL) {
+		rc = fg_httpc_new(&own, err);
+		if (rc < 0)
+			return rc;
+		c = own;
 	}
-	cc = curl_easy_perform(c);
-	if (cc != CURLE_OK) {
-		rc = fg_err_set(err, FG_EIO, "%s %s: %s", method, url,
-		    errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
-	} else {
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
-		if (answer != NULL)
-			fg_buf_add(answer, a.body.ptr != NULL ? a.body.ptr : "",
-			    a.body.len);
-	}
-	curl_easy_cleanup(c);
-	fg_buf_release(&a.body);
+	memset(&req, 0, sizeof(req));
+	req.method = method;
+	req.url = url;
+	req.headers = headers;
+	req.body = body;
+	req.body_len = body != NULL ? strlen(body) : 0;
+	req.timeout = timeout > 0 ? timeout : 1;
+	req.answer_max = FG_FLOWSTEP_LOG_MAX;
+	rc = fg_httpc_do(code, &a, c, &req, err);
+	if (rc == 0 && answer != NULL)
+		fg_buf_add(answer, a.ptr != NULL ? a.ptr : "", a.len);
+	fg_buf_release(&a);
+	fg_httpc_free(own);
 	return rc;
 }
 
@@ -535,7 +509,8 @@ step_http(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 		if (rc < 0)
 			goto out;
 	}
-	rc = http(&code, &answer, method, url, h, text, job->timeout, err);
+	rc = http(&code, &answer, job, method, url, h, text, job->timeout,
+	    err);
 	if (rc < 0)
 		goto out;
 	fg_buf_printf(log, "%s %s: %ld\n", method, url, code);
@@ -583,8 +558,8 @@ step_slack(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 	}
 	rc = header(&h, "Content-Type", "application/json", err);
 	if (rc == 0)
-		rc = http(&code, &answer, "POST", url, h, body, job->timeout,
-		    err);
+		rc = http(&code, &answer, job, "POST", url, h, body,
+		    job->timeout, err);
 	if (rc < 0) {
 		/* The URL is a secret: say which webhook, not where. */
 		snprintf(reason, rsize, "slack webhook '%s' did not answer",
@@ -691,9 +666,9 @@ out:
 }
 
 static int
-jira_call(long *code, struct fg_buf *answer, const char *method,
-    const char *base, const char *key, const char *what, const char *body,
-    const char *auth, int timeout, struct fg_err *err)
+jira_call(long *code, struct fg_buf *answer, const struct fg_flowstep_job *job,
+    const char *method, const char *base, const char *key, const char *what,
+    const char *body, const char *auth, struct fg_err *err)
 {
 	struct curl_slist *h = NULL;
 	struct fg_buf url = FG_BUF_INIT, a = FG_BUF_INIT;
@@ -733,7 +708,8 @@ jira_call(long *code, struct fg_buf *answer, const char *method,
 		rc = header(&h, "Authorization", a.ptr != NULL ? a.ptr : "",
 		    err);
 	if (rc == 0)
-		rc = http(code, answer, method, url.ptr, h, body, timeout, err);
+		rc = http(code, answer, job, method, url.ptr, h, body,
+		    job->timeout, err);
 	curl_slist_free_all(h);
 	if (a.alloc > 0)
 		OPENSSL_cleanse(a.ptr, a.alloc);
@@ -745,8 +721,9 @@ jira_call(long *code, struct fg_buf *answer, const char *method,
 /* The id of the transition of issue key named name (or going to a status
  * named name), from GET .../transitions. */
 static int
-jira_transition_id(char *id, size_t size, const char *base, const char *key,
-    const char *name, const char *auth, int timeout, struct fg_err *err)
+jira_transition_id(char *id, size_t size, const struct fg_flowstep_job *job,
+    const char *base, const char *key, const char *name, const char *auth,
+    struct fg_err *err)
 {
 	struct fg_buf ans = FG_BUF_INIT;
 	cJSON *j = NULL, *t;
@@ -754,8 +731,8 @@ jira_transition_id(char *id, size_t size, const char *base, const char *key,
 	long code = 0;
 	int rc;
 
-	rc = jira_call(&code, &ans, "GET", base, key, "transitions", NULL,
-	    auth, timeout, err);
+	rc = jira_call(&code, &ans, job, "GET", base, key, "transitions", NULL,
+	    auth, err);
 	if (rc < 0)
 		goto out;
 	if (code != 200 || fg_json_parse(&j, ans.ptr != NULL ? ans.ptr : "",
@@ -825,8 +802,8 @@ step_jira(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 	for (i = 0; i < n; i++) {
 		if (body != NULL) {
 			code = 0;
-			rc = jira_call(&code, NULL, "POST", base, keys[i],
-			    "comment", body, auth, job->timeout, &e);
+			rc = jira_call(&code, NULL, job, "POST", base,
+			    keys[i], "comment", body, auth, &e);
 			fg_buf_printf(log, "jira %s comment: %s\n", keys[i],
 			    rc < 0 ? e.msg : code >= 200 && code < 300 ?
 			    "added" : "refused");
@@ -841,8 +818,8 @@ step_jira(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 				snprintf(tid, sizeof(tid), "%s", trans);
 				rc = 0;
 			} else {
-				rc = jira_transition_id(tid, sizeof(tid), base,
-				    keys[i], trans, auth, job->timeout, &e);
+				rc = jira_transition_id(tid, sizeof(tid), job,
+				    base, keys[i], trans, auth, &e);
 			}
 			if (rc == 0) {
 				cJSON_Delete(o);
@@ -860,8 +837,8 @@ step_jira(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 
 					code = 0;
 					rc = tb != NULL ? jira_call(&code, NULL,
-					    "POST", base, keys[i], "transitions",
-					    tb, auth, job->timeout, &e) :
+					    job, "POST", base, keys[i],
+					    "transitions", tb, auth, &e) :
 					    FG_ENOMEM;
 					cJSON_free(tb);
 				}
@@ -1020,7 +997,10 @@ step_promote(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 {
 	struct fg_promote_req req;
 	struct fg_promote_result res;
-	char *change = NULL, runid[64];
+	const struct fg_stage *stage = NULL;
+	const char *trig;
+	char *change = NULL, runid[64], why[256];
+	cJSON *pull = NULL;
 	int rc;
 
 	memset(&req, 0, sizeof(req));
@@ -1034,6 +1014,32 @@ step_promote(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 		free(change);
 		return fg_err_set(err, FG_EINVALID, "nothing to promote: the "
 		    "run has no commit and the step no 'change'");
+	}
+	/*
+	 * A run the approval started promotes only while the pull request
+	 * is still approved: a review dismissed or a request for changes
+	 * since (a retry waiting for a build, say) stops it, whether or not
+	 * the target stage has an approvals gate of its own.
+	 */
+	trig = jstr(job->vals.run, "trigger");
+	if (trig != NULL && strcmp(trig, "pull_request approved") == 0 &&
+	    run_pr(job) > 0) {
+		rc = fg_facts_pull(&pull, fg_store_repo(st), run_pr(job), err);
+		if (rc < 0) {
+			free(change);
+			return rc;
+		}
+		if (!fg_flowexec_pull_approved(job->cfg, pull, &stage, why,
+		    sizeof(why))) {
+			snprintf(reason, rsize, "pull request #%lld is no "
+			    "longer approved: %s", run_pr(job), why);
+			fg_buf_printf(log, "%s\n", reason);
+			*ok = false;
+			cJSON_Delete(pull);
+			free(change);
+			return 0;
+		}
+		cJSON_Delete(pull);
 	}
 	snprintf(runid, sizeof(runid), "%.40s-%.20s", job->run, job->step_id);
 	req.to = jstr(job->spec, "to");
@@ -1143,7 +1149,8 @@ step_lease(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 {
 	struct fg_lease_result res;
 	const char *pool = jstr(job->spec, "pool"), *c = run_commit(job);
-	char holder[FG_LEASE_HOLDER_MAX + 1];
+	char holder[FG_LEASE_HOLDER_MAX + 1], until[32];
+	struct fg_lease l;
 	git_oid id;
 	int rc;
 
@@ -1163,11 +1170,70 @@ step_lease(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 	fg_buf_printf(log, "%s %s %s from pool %s\n", holder,
 	    res.outcome == FG_LEASE_LEASED ? "leased" : "holds", res.env,
 	    pool);
+	if (res.outcome == FG_LEASE_HELD) {
+		/* Leased again (a push to the pull request): the sandbox is
+		 * in use, so its time starts again. */
+		rc = fg_lease_renew(&l, st, job->cfg, pool, holder,
+		    jstr(job->vals.run, "actor"), 0, err);
+		if (rc < 0)
+			return rc;
+		fg_format_utc(until, sizeof(until), l.expires);
+		fg_buf_printf(log, "the lease of %s is renewed until %s\n",
+		    res.env, until);
+	}
 	if (c == NULL || git_oid_fromstr(&id, c) < 0) {
 		*ok = true;
 		return 0;
 	}
 	return deploy_to(ok, reason, rsize, log, st, job, res.env, &id, err);
+}
+
+/*
+ * After rel freed an environment: run the pool's reset command on it, and
+ * when a pull request waiting in line got it, deploy that pull request's
+ * head there.  *ok false (reason set) when the reset or the deployment
+ * failed.
+ */
+static int
+handover(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
+    struct fg_store *st, const struct fg_flowstep_job *job,
+    const struct fg_lease_release *rel, struct fg_err *err)
+{
+	const char *head;
+	cJSON *pull = NULL;
+	bool reset_ok = true;
+	long long n;
+	git_oid id;
+	int rc = 0;
+
+	*ok = true;
+	if (rel->env[0] == '\0')
+		return 0;
+	if (rel->reset) {
+		rc = fg_lease_reset(&reset_ok, st, job->cfg, rel->pool,
+		    rel->env, rel->next_holder[0] != '\0' ? rel->next_holder :
+		    rel->holder, jstr(job->vals.run, "actor"), err);
+		if (rc < 0 || !reset_ok) {
+			*ok = false;
+			snprintf(reason, rsize, "the reset of %s failed",
+			    rel->env);
+			return rc < 0 ? rc : 0;
+		}
+	}
+	if (strncmp(rel->next_holder, "pull/", 5) != 0)
+		return 0;
+	/* The next in line got the environment: deploy its head there. */
+	fg_buf_printf(log, "%s now holds %s\n", rel->next_holder, rel->env);
+	if (fg_parse_int(&n, rel->next_holder + 5, 1, FG_EVENT_PR_MAX,
+	    NULL) < 0 || fg_facts_pull(&pull, fg_store_repo(st), n, NULL) < 0)
+		return 0;
+	head = jstr(cJSON_GetObjectItemCaseSensitive(pull, "head"), "sha");
+	if (head != NULL && git_oid_fromstr(&id, head) == 0 &&
+	    !git_oid_is_zero(&id))
+		rc = deploy_to(ok, reason, rsize, log, st, job, rel->env, &id,
+		    err);
+	cJSON_Delete(pull);
+	return rc;
 }
 
 static int
@@ -1176,12 +1242,8 @@ step_release(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
     struct fg_err *err)
 {
 	struct fg_lease_release rel;
-	const char *pool = jstr(job->spec, "pool"), *head;
+	const char *pool = jstr(job->spec, "pool");
 	char holder[FG_LEASE_HOLDER_MAX + 1];
-	cJSON *pull = NULL;
-	long long n;
-	bool reset_ok = true;
-	git_oid id;
 	int rc;
 
 	holder_of(holder, sizeof(holder), job);
@@ -1198,31 +1260,75 @@ step_release(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 		return rc;
 	fg_buf_printf(log, "%s released %s\n", holder, rel.env[0] != '\0' ?
 	    rel.env : "its place in the queue");
-	*ok = true;
-	if (rel.env[0] != '\0' && rel.reset) {
-		rc = fg_lease_reset(&reset_ok, st, job->cfg, pool, rel.env,
-		    rel.next_holder[0] != '\0' ? rel.next_holder : holder,
-		    jstr(job->vals.run, "actor"), err);
-		if (rc < 0 || !reset_ok) {
-			*ok = false;
-			snprintf(reason, rsize, "the reset of %s failed",
-			    rel.env);
-			return rc < 0 ? rc : 0;
-		}
+	return handover(ok, reason, rsize, log, st, job, &rel, err);
+}
+
+bool
+fg_flowexec_has_expired(struct fg_store *st, const struct fg_config *cfg,
+    int64_t now)
+{
+	struct fg_pool_state ps;
+	bool any = false;
+	size_t i, k;
+
+	if (now == 0)
+		now = fg_now();
+	for (i = 0; i < cfg->npools && !any; i++) {
+		memset(&ps, 0, sizeof(ps));
+		if (fg_lease_state(&ps, st, cfg, cfg->pools[i].name, NULL) < 0)
+			continue;
+		for (k = 0; k < ps.nleases; k++)
+			if (ps.leases[k].expires <= now)
+				any = true;
+		fg_pool_state_release(&ps);
 	}
-	if (rel.env[0] == '\0' || strncmp(rel.next_holder, "pull/", 5) != 0)
-		return 0;
-	/* The next in line got the environment: deploy its head there. */
-	fg_buf_printf(log, "%s now holds %s\n", rel.next_holder, rel.env);
-	if (fg_parse_int(&n, rel.next_holder + 5, 1, FG_EVENT_PR_MAX,
-	    NULL) < 0 || fg_facts_pull(&pull, fg_store_repo(st), n, NULL) < 0)
-		return 0;
-	head = jstr(cJSON_GetObjectItemCaseSensitive(pull, "head"), "sha");
-	if (head != NULL && git_oid_fromstr(&id, head) == 0 &&
-	    !git_oid_is_zero(&id))
-		rc = deploy_to(ok, reason, rsize, log, st, job, rel.env, &id,
-		    err);
-	cJSON_Delete(pull);
+	return any;
+}
+
+int
+fg_flowexec_expire(size_t *nexpired, struct fg_store *st,
+    const struct fg_config *cfg, const char *repo_path, int64_t now,
+    struct fg_err *err)
+{
+	struct fg_lease_release *v = NULL;
+	struct fg_flowstep_job job;
+	struct fg_buf log = FG_BUF_INIT;
+	struct fg_err e;
+	char reason[512];
+	size_t n = 0, i;
+	bool ok;
+	int rc, hrc;
+
+	memset(&job, 0, sizeof(job));
+	job.repo_path = repo_path;
+	job.cfg = cfg;
+	job.flow = "pool-expiry";
+	job.run = "pool-expiry";
+	job.step_id = "expire";
+	job.action = "pool.expire";
+	rc = fg_lease_expire(&v, &n, st, cfg, now, err);
+	for (i = 0; i < n; i++) {
+		const struct fg_pool *p = fg_pipeline_pool(cfg, v[i].pool);
+
+		fg_log_info("event=pool_expire pool=%s env=%s holder=%s "
+		    "next=%s", v[i].pool, v[i].env, v[i].holder,
+		    v[i].next_holder[0] != '\0' ? v[i].next_holder : "-");
+		job.timeout = p != NULL && p->deploy.timeout > 0 ?
+		    p->deploy.timeout : FG_DEPLOY_TIMEOUT;
+		e = (struct fg_err)FG_ERR_INIT;
+		reason[0] = '\0';
+		fg_buf_reset(&log);
+		hrc = handover(&ok, reason, sizeof(reason), &log, st, &job,
+		    &v[i], &e);
+		if (hrc < 0 || !ok)
+			fg_log_warnx("event=pool_expire_error pool=%s env=%s "
+			    "error=\"%s\"", v[i].pool, v[i].env, hrc < 0 ?
+			    e.msg : reason);
+	}
+	if (nexpired != NULL)
+		*nexpired = n;
+	free(v);
+	fg_buf_release(&log);
 	return rc;
 }
 

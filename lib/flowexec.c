@@ -458,24 +458,35 @@ matches(const char *kind, const cJSON *spec, const struct fg_config *cfg,
  * Whether pull request pull is approved for its base's stage now: at
  * least N current approvals (the stage's approvals gate, or 1 without
  * one), by reviewers other than the author, on its head commit, and no
- * reviewer whose latest review requests changes.
+ * reviewer whose latest review requests changes.  When not, why (may be
+ * NULL) gets the reason: "erwinmombay's review was dismissed", "bob
+ * requested changes", "0 of 1 approvals on the head commit".
  */
-static bool
-pull_approved(const struct fg_config *cfg, const cJSON *pull,
-    const struct fg_stage **stage)
+bool
+fg_flowexec_pull_approved(const struct fg_config *cfg, const cJSON *pull,
+    const struct fg_stage **stage, char *why, size_t wsize)
 {
 	const char *head = jstr(cJSON_GetObjectItemCaseSensitive(pull, "head"),
 	    "sha"), *base = jstr(cJSON_GetObjectItemCaseSensitive(pull, "base"),
 	    "ref"), *author = jstr(pull, "author"), *state = jstr(pull,
 	    "state");
 	const cJSON *r;
+	struct fg_buf notes = FG_BUF_INIT;
 	int need = 1, have = 0;
+	bool ok = false;
 	size_t i;
 
+	if (why != NULL && wsize > 0)
+		why[0] = '\0';
 	*stage = fg_pipeline_stage_for_branch(cfg, base);
 	if (head == NULL || state == NULL || strcmp(state, "open") != 0 ||
-	    strspn(head, "0") == 40)
+	    strspn(head, "0") == 40) {
+		if (why != NULL)
+			snprintf(why, wsize, "it is %s", state != NULL &&
+			    strcmp(state, "open") != 0 ? state :
+			    "not open yet");
 		return false;
+	}
 	for (i = 0; *stage != NULL && i < (*stage)->ngates; i++)
 		if ((*stage)->gates[i].kind == FG_GATE_APPROVALS)
 			need = (*stage)->gates[i].approvals;
@@ -486,14 +497,35 @@ pull_approved(const struct fg_config *cfg, const cJSON *pull,
 
 		if (u == NULL || s == NULL)
 			continue;
-		if (strcmp(s, "changes_requested") == 0)
-			return false;
-		if (strcmp(s, "approved") == 0 && c != NULL &&
-		    strcmp(c, head) == 0 && (author == NULL ||
-		    strcmp(u, author) != 0))
+		if (strcmp(s, "changes_requested") == 0) {
+			if (why != NULL)
+				snprintf(why, wsize, "%s requested changes",
+				    u);
+			goto out;
+		}
+		if (strcmp(s, "dismissed") == 0)
+			fg_buf_printf(&notes, "%s%s's review was dismissed",
+			    notes.len > 0 ? ", " : "", u);
+		if (strcmp(s, "approved") != 0 || (author != NULL &&
+		    strcmp(u, author) == 0))
+			continue;
+		if (c != NULL && strcmp(c, head) == 0)
 			have++;
+		else
+			fg_buf_printf(&notes, "%s%s approved an older commit",
+			    notes.len > 0 ? ", " : "", u);
 	}
-	return have >= need;
+	ok = have >= need;
+	if (!ok && why != NULL) {
+		if (notes.len > 0)
+			snprintf(why, wsize, "%s", notes.ptr);
+		else
+			snprintf(why, wsize, "%d of %d approvals on the head "
+			    "commit", have, need);
+	}
+out:
+	fg_buf_release(&notes);
+	return ok;
 }
 
 static bool
@@ -527,7 +559,7 @@ queue_approved(size_t *nq, struct fg_store *st, const struct fg_config *cfg,
 	if (ev->pr_number <= 0 || fg_facts_pull(&pull, fg_store_repo(st),
 	    ev->pr_number, NULL) < 0)
 		return 0;
-	if (!pull_approved(cfg, pull, &stage))
+	if (!fg_flowexec_pull_approved(cfg, pull, &stage, NULL, 0))
 		goto out;
 	head = jstr(cJSON_GetObjectItemCaseSensitive(pull, "head"), "sha");
 	snprintf(run, sizeof(run), "approved-%lld-%.40s",
@@ -1256,6 +1288,7 @@ fg_flowexec_execute(char status[16], struct fg_store *st,
 			j->steps = steps_json(r);
 			j->sj.repo_path = opts->repo_path;
 			j->sj.repo_name = opts->repo_name;
+			j->sj.httpc = opts->httpc;
 			j->sj.cfg = cfg;
 			j->sj.flow = flow;
 			j->sj.run = run;
@@ -1357,6 +1390,9 @@ fg_flowexec_execute(char status[16], struct fg_store *st,
 			job_free(j);
 			if (rc < 0)
 				goto out;
+			if (opts->on_step != NULL)
+				opts->on_step(plan->steps[i].action,
+				    opts->payload);
 		}
 	}
 out:

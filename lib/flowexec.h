@@ -25,7 +25,9 @@
  *      calls fg_flowexec_execute(): it blocks until the run ends, so it
  *      never runs on the event loop.  Steps without dependencies between
  *      them run at the same time, each on its own thread; commands are
- *      child processes (lib/proc), HTTP is libcurl.
+ *      child processes (lib/proc); HTTP requests go to one lib/httpc
+ *      client (curl multi on a libevent loop of its own), which the
+ *      steps' threads share and wait on.
  *   3. The scheduler calls fg_flowexec_tick() once a minute (and at
  *      start) to queue the schedule flows that are due.
  *
@@ -70,6 +72,8 @@
 #include "err.h"
 #include "event.h"
 #include "store.h"
+
+struct fg_httpc;
 
 #define FG_FLOWEXEC_RUNS_PREFIX	"refs/flowgate/runs/"
 #define FG_FLOWEXEC_REQUEST_EVENT "api_flow_run"
@@ -128,6 +132,24 @@ int fg_flowexec_tick(size_t *nqueued, struct fg_store *st,
 int fg_flowexec_scan_activity(size_t *nqueued, struct fg_store *st,
     const struct fg_config *cfg, struct fg_err *err);
 
+/*
+ * Expire the pools' leases that outlived their time at now (0: fg_now()),
+ * as the daemon does once a minute: fg_lease_expire() records each on the
+ * pool's ref and in activity ("pool.expire"), then the pool's reset
+ * command runs on the freed environment, and a pull request that got it
+ * from the queue is deployed there at its head, as a pool.release step
+ * does.  A failed reset or deployment is logged (and recorded by them),
+ * not returned.  *nexpired (may be NULL) gets how many leases expired.
+ * Blocks for the resets and deployments: call it off the event loop.
+ */
+int fg_flowexec_expire(size_t *nexpired, struct fg_store *st,
+    const struct fg_config *cfg, const char *repo_path, int64_t now,
+    struct fg_err *err);
+
+/* Whether a lease of cfg's pools has expired at now (reads only). */
+bool fg_flowexec_has_expired(struct fg_store *st,
+    const struct fg_config *cfg, int64_t now);
+
 /* A run to execute: its flow and id. */
 struct fg_flowexec_ref {
 	char flow[64];
@@ -148,6 +170,15 @@ struct fg_flowexec_opts {
 	int64_t (*now)(void);	/* NULL: fg_now() */
 	volatile int *stop;	/* set non-zero: stop after the running
 				   steps, leave the run to resume */
+	struct fg_httpc *httpc;	/* the client http, slack and jira steps
+				   share (lib/httpc); NULL: each request
+				   starts a client of its own */
+	/* Called (when not NULL) on the executing thread after each step
+	 * that ran ends and is recorded, with the step's action ("promote",
+	 * "deploy", ...): the daemon looks at new activity at once after a
+	 * promote or deploy step, for the flows those trigger. */
+	void (*on_step)(const char *action, void *payload);
+	void *payload;
 };
 
 /*

@@ -15,6 +15,8 @@
 #include "config.h"
 #include "err.h"
 
+struct fg_httpc;
+
 /* Most bytes of a step's output or an HTTP answer kept in its record. */
 #define FG_FLOWSTEP_LOG_MAX (16 * 1024)
 
@@ -52,6 +54,8 @@ struct fg_flowstep_job {
 	const cJSON *spec;		/* the action's object */
 	int timeout;			/* seconds */
 	struct fg_flowvals vals;
+	struct fg_httpc *httpc;		/* HTTP steps' client; NULL: one of
+					   the step's own */
 };
 
 /*
@@ -64,5 +68,16 @@ struct fg_flowstep_job {
 int fg_flowstep_exec(bool *ok, char *reason, size_t rsize,
     struct fg_buf *log, const struct fg_flowstep_job *job,
     struct fg_err *err);
+
+/*
+ * Whether pull request pull (its facts, lib/facts) is approved for its
+ * base's stage now, as the "approved" trigger counts; *stage gets that
+ * stage (or NULL).  When not, why (wsize bytes; may be NULL) says why:
+ * "erwinmombay's review was dismissed", "bob requested changes", "0 of 1
+ * approvals on the head commit", "it is closed".
+ */
+bool fg_flowexec_pull_approved(const struct fg_config *cfg,
+    const cJSON *pull, const struct fg_stage **stage, char *why,
+    size_t wsize);
 
 #endif

@@ -880,6 +880,39 @@ fg_lease_lookup(struct fg_lease_result *out, struct fg_store *st,
 	return rc;
 }
 
+/* An expiry on refs/flowgate/activity (kind "pool.expire"). */
+static int
+record_expiry(struct fg_store *st, const struct fg_lease_release *r,
+    int64_t now, struct fg_err *err)
+{
+	struct fg_trailer tr[2];
+	struct fg_record rec;
+	char subject[4 * FG_LEASE_NAME_MAX + 4 * FG_LEASE_HOLDER_MAX];
+	git_oid act;
+
+	if (r->next_holder[0] != '\0')
+		snprintf(subject, sizeof(subject), "pool %s: the lease of %s "
+		    "by %s expired; %s leased to %s", r->pool, r->env,
+		    r->holder, r->env, r->next_holder);
+	else
+		snprintf(subject, sizeof(subject), "pool %s: the lease of %s "
+		    "by %s expired; %s is free", r->pool, r->env, r->holder,
+		    r->env);
+	memset(&rec, 0, sizeof(rec));
+	tr[0].key = "Flowgate-Pool";
+	tr[0].value = r->pool;
+	tr[1].key = "Flowgate-Holder";
+	tr[1].value = r->holder;
+	rec.kind = "pool.expire";
+	rec.subject = subject;
+	rec.env = r->env;
+	rec.actor_name = "flowgate";
+	rec.time = now;
+	rec.trailers = tr;
+	rec.ntrailers = 2;
+	return fg_store_append(&act, st, ACTIVITY_REF, &rec, err);
+}
+
 int
 fg_lease_expire(struct fg_lease_release **out, size_t *n,
     struct fg_store *st, const struct fg_config *cfg, int64_t now,
@@ -901,6 +934,11 @@ fg_lease_expire(struct fg_lease_release **out, size_t *n,
 			rc = transact(&r.record, st, &cfg->pools[i],
 			    op_release, &a, "flowgate", now, err);
 			if (rc < 0 || r.holder[0] == '\0')
+				break;
+			/* The pool's log has the change; the activity log,
+			 * which people read, says it too. */
+			rc = record_expiry(st, &r, now, err);
+			if (rc < 0)
 				break;
 			if (count == alloc) {
 				alloc = alloc ? alloc * 2 : 4;

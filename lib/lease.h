@@ -186,7 +186,8 @@ int fg_lease_lookup(struct fg_lease_result *out, struct fg_store *st,
  * Release every lease of every pool of cfg whose expiry is at or before
  * now, each in its own commit, handing the environments to the queues'
  * heads as fg_lease_release() does (actor "flowgate", Flowgate-Kind
- * "pool.expire").  *out is a malloc()ed array of *n releases (NULL when
+ * "pool.expire"), and records each expiry on refs/flowgate/activity too
+ * (kind "pool.expire", env, the holder who lost it).  *out is a malloc()ed array of *n releases (NULL when
  * none; free()); the caller runs the resets and deploys for the new
  * holders.  On an error, what was already released stays released and
  * is in *out.

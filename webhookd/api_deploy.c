@@ -43,6 +43,7 @@
 
 #include "config.h"
 #include "deploy.h"
+#include "flows.h"
 #include "log.h"
 #include "pipeline.h"
 #include "pool.h"
@@ -323,6 +324,8 @@ deploy_thread(void *arg)
 	if (rc < 0)
 		fg_log_warnx("deploy repo=%s env=%s run=%s refused: %s",
 		    t->repo, t->env, t->run, err.msg);
+	else
+		whd_flows_notify(t->repo, t->path);	/* deployment flows */
 	fg_deployment_release(&d);
 	fg_store_free(st);
 	dtask_free(t);

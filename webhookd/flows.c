@@ -10,6 +10,7 @@
 #include "config.h"
 #include "flowexec.h"
 #include "flows.h"
+#include "httpc.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -24,9 +25,15 @@ struct frepo {
 	struct frepo *next;
 };
 
+/*
+ * An executor thread: a run (ref), or, with expire set, the expiry of a
+ * repository's pool leases (resets and deployments may take a while, so
+ * they do not run on the dispatcher).
+ */
 struct frun {
 	char *repo, *path;
 	struct fg_flowexec_ref ref;
+	bool expire;
 	pthread_t th;
 	bool done;
 	struct frun *next;
@@ -42,7 +49,71 @@ static struct {
 	struct frun *runs;
 	size_t nruns;
 	struct whd_workers *workers;
+	struct fg_httpc *httpc;		/* shared by every run's HTTP steps */
 } F;
+
+/* Mark the repository at path to be looked at now.  F.mu held. */
+static void
+mark_dirty(const char *path)
+{
+	struct frepo *p;
+
+	for (p = F.repos; p != NULL; p = p->next)
+		if (strcmp(p->path, path) == 0)
+			p->dirty = true;
+	pthread_cond_broadcast(&F.cv);
+}
+
+/*
+ * A step ended (executor thread).  A promote, deploy, pool or merge step
+ * may have written the promotion or deployment records that promotion
+ * and deployment flows react to: look at the activity now rather than at
+ * the next poll.
+ */
+static void
+on_step(const char *action, void *payload)
+{
+	struct frun *r = payload;
+
+	if (strcmp(action, "promote") != 0 && strcmp(action, "deploy") != 0 &&
+	    strncmp(action, "pool.", 5) != 0 && strcmp(action, "merge") != 0)
+		return;
+	pthread_mutex_lock(&F.mu);
+	mark_dirty(r->path);
+	pthread_mutex_unlock(&F.mu);
+}
+
+/* Expire the leases of one repository's pools, then look again. */
+static void
+expire_main(struct frun *r)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_diags d = FG_DIAGS_INIT;
+	struct fg_config *cfg = NULL;
+	struct fg_store *st = NULL;
+	size_t n = 0;
+	int rc;
+
+	rc = fg_store_open(&st, r->path, 0, &err);
+	if (rc == 0)
+		rc = fg_config_load(&cfg, fg_store_repo(st), &d, &err);
+	if (rc == 0)
+		rc = fg_flowexec_expire(&n, st, cfg, r->path, 0, &err);
+	if (rc < 0)
+		fg_log_warnx("event=pool_expire_error repo=%s error=\"%s\"",
+		    r->repo, err.msg);
+	else if (n > 0)
+		fg_log_info("event=pool_expired repo=%s leases=%zu", r->repo,
+		    n);
+	fg_config_free(cfg);
+	fg_diags_release(&d);
+	fg_store_free(st);
+	pthread_mutex_lock(&F.mu);
+	r->done = true;
+	/* The deployments for new holders are promotion-flow facts. */
+	mark_dirty(r->path);
+	pthread_mutex_unlock(&F.mu);
+}
 
 static void *
 run_main(void *arg)
@@ -57,10 +128,17 @@ run_main(void *arg)
 	char status[16] = "running";
 	int rc;
 
+	if (r->expire) {
+		expire_main(r);
+		return NULL;
+	}
 	memset(&o, 0, sizeof(o));
 	o.repo_path = r->path;
 	o.repo_name = r->repo;
 	o.stop = &F.stop;
+	o.httpc = F.httpc;
+	o.on_step = on_step;
+	o.payload = r;
 	rc = fg_store_open(&st, r->path, 0, &err);
 	if (rc == 0)
 		rc = fg_config_load(&cfg, fg_store_repo(st), &d, &err);
@@ -114,14 +192,45 @@ is_running(const char *path, const struct fg_flowexec_ref *ref)
 	struct frun *r;
 
 	for (r = F.runs; r != NULL; r = r->next)
-		if (strcmp(r->path, path) == 0 &&
-		    strcmp(r->ref.flow, ref->flow) == 0 &&
-		    strcmp(r->ref.run, ref->run) == 0)
+		if (strcmp(r->path, path) == 0 && r->expire == (ref == NULL) &&
+		    (ref == NULL ||
+		    (strcmp(r->ref.flow, ref->flow) == 0 &&
+		    strcmp(r->ref.run, ref->run) == 0)))
 			return true;
 	return false;
 }
 
-/* Queue due schedules, then start the pending runs of one repository. */
+/* Start an executor thread for ref (NULL: lease expiry).  F.mu held. */
+static int
+start(const char *repo, const char *path, const struct fg_flowexec_ref *ref)
+{
+	struct frun *r;
+
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return -1;
+	r->repo = fg_strdup(repo);
+	r->path = fg_strdup(path);
+	if (ref != NULL)
+		r->ref = *ref;
+	r->expire = ref == NULL;
+	if (r->repo == NULL || r->path == NULL ||
+	    pthread_create(&r->th, NULL, run_main, r) != 0) {
+		free(r->repo);
+		free(r->path);
+		free(r);
+		return -1;
+	}
+	r->next = F.runs;
+	F.runs = r;
+	F.nruns++;
+	return 0;
+}
+
+/*
+ * Queue due schedules, then start the pending runs of one repository; on
+ * the minute's tick, expire the pools' leases that outlived their time.
+ */
 static void
 look(const char *repo, const char *path, bool tick, bool scan_only)
 {
@@ -130,7 +239,6 @@ look(const char *repo, const char *path, bool tick, bool scan_only)
 	struct fg_config *cfg = NULL;
 	struct fg_store *st = NULL;
 	struct fg_flowexec_ref *v = NULL;
-	struct frun *r;
 	git_oid in, done;
 	size_t n = 0, nq = 0, i;
 
@@ -151,6 +259,14 @@ look(const char *repo, const char *path, bool tick, bool scan_only)
 		if (fg_flowexec_scan_activity(&nq, st, cfg, &err) < 0)
 			fg_log_warnx("event=flow_scan_error repo=%s "
 			    "error=\"%s\"", repo, err.msg);
+		/* Leases past their time, on their own thread: a reset and
+		 * a deployment for the next in line may take minutes. */
+		if (tick && fg_flowexec_has_expired(st, cfg, 0)) {
+			pthread_mutex_lock(&F.mu);
+			if (!F.stop && !is_running(path, NULL))
+				start(repo, path, NULL);
+			pthread_mutex_unlock(&F.mu);
+		}
 	}
 	if (scan_only && nq == 0)
 		goto out;
@@ -165,22 +281,8 @@ look(const char *repo, const char *path, bool tick, bool scan_only)
 			continue;
 		if (F.nruns >= WHD_FLOWS_MAX)
 			break;	/* a finishing run marks the repo again */
-		r = calloc(1, sizeof(*r));
-		if (r == NULL)
+		if (start(repo, path, &v[i]) < 0)
 			break;
-		r->repo = fg_strdup(repo);
-		r->path = fg_strdup(path);
-		r->ref = v[i];
-		if (r->repo == NULL || r->path == NULL ||
-		    pthread_create(&r->th, NULL, run_main, r) != 0) {
-			free(r->repo);
-			free(r->path);
-			free(r);
-			break;
-		}
-		r->next = F.runs;
-		F.runs = r;
-		F.nruns++;
 	}
 	pthread_mutex_unlock(&F.mu);
 out:
@@ -248,13 +350,21 @@ dispatch_main(void *arg)
 int
 whd_flows_start(struct whd_workers *workers, struct fg_err *err)
 {
+	int rc;
+
 	F.workers = workers;
 	pthread_mutex_init(&F.mu, NULL);
 	pthread_cond_init(&F.cv, NULL);
 	F.stop = 0;
-	if (pthread_create(&F.th, NULL, dispatch_main, NULL) != 0)
+	rc = fg_httpc_new(&F.httpc, err);
+	if (rc < 0)
+		return rc;
+	if (pthread_create(&F.th, NULL, dispatch_main, NULL) != 0) {
+		fg_httpc_free(F.httpc);
+		F.httpc = NULL;
 		return fg_err_set(err, FG_EIO, "cannot start the flow "
 		    "dispatcher");
+	}
 	F.started = true;
 	return 0;
 }
@@ -316,6 +426,9 @@ whd_flows_stop(void)
 		free(r);
 	}
 	F.nruns = 0;
+	/* Every run has ended: no request is in flight. */
+	fg_httpc_free(F.httpc);
+	F.httpc = NULL;
 	while (F.repos != NULL) {
 		p = F.repos;
 		F.repos = p->next;

@@ -8,9 +8,24 @@
  * the engine.  Once a minute (and at start) the dispatcher queues the
  * schedule flows that are due in every repository it knows.  At start,
  * each repository the workers scan is notified, so runs a crash or a
- * restart cut off are resumed.  Every WHD_FLOWS_SCAN_SECS it looks for
- * promotions and deployments recorded since (by the CLI, say), which
- * promotion and deployment flows react to.
+ * restart cut off are resumed.
+ *
+ * Promotion and deployment flows react to records on the activity log.
+ * The daemon's own promotions and deployments (the engine's, the API's,
+ * and a flow's promote, deploy, pool and merge steps) mark their
+ * repository at once, so those flows start without waiting; every
+ * WHD_FLOWS_SCAN_SECS the dispatcher also looks at every repository's
+ * activity, the fallback for records written outside the daemon (the
+ * CLI).
+ *
+ * On each minute's tick, a repository whose pools hold a lease past its
+ * time gets an executor thread that expires it (lib/flowexec:
+ * fg_flowexec_expire): the pool's reset command runs on the freed
+ * environment and the next pull request in line is deployed there.
+ *
+ * HTTP: every run's http, slack and jira steps share one lib/httpc client
+ * (curl multi on a libevent loop of its own), started with the dispatcher
+ * and stopped after the last run.
  *
  * Thread-safety: every function may be called from any thread.  State is
  * one static executor per process (the daemon has one).

@@ -6,6 +6,7 @@
  * usage: receiver [--listen ADDR:PORT] [--port-file FILE] [--log FILE]
  *                 [--secret KEY] [--status N] [--body TEXT]
  *                 [--pending N] [--final STATUS] [--delay-ms N]
+ *                 [--get-body TEXT]
  *
  *   --listen ADDR:PORT  where to listen (default 127.0.0.1 on a free port)
  *   --port-file FILE    write the port listened on to FILE (then a
@@ -14,7 +15,9 @@
  *                       {"method", "path" (with the query), "content_type",
  *                       "signature" (the header as sent), "signature_ok"
  *                       (true, false, or null without --secret), "run"
- *                       (X-Flowgate-Run), "body"}; read it with jq
+ *                       (X-Flowgate-Run), "authorization" (the header
+ *                       as sent, when there is one), "body"}; read it
+ *                       with jq
  *   --secret KEY        check X-Flowgate-Signature: "sha256=" and the hex
  *                       HMAC-SHA256, keyed with KEY, of the body (POST) or
  *                       of the X-Flowgate-Run value (GET, a status poll);
@@ -27,6 +30,8 @@
  *                       {"status":"<--final>"}
  *   --final STATUS      what the status poll ends with (default succeeded)
  *   --delay-ms N        answer every request N ms late (a slow endpoint)
+ *   --get-body TEXT     answer every GET 200 with TEXT instead of a status
+ *                       poll's answer (a Jira issue's transitions, say)
  *
  * It stops on SIGTERM or SIGINT.  Only tests use it.
  */
@@ -56,6 +61,7 @@ static const char *secret;
 static const char *log_path;
 static const char *post_body = "{\"accepted\":true}";
 static const char *final_status = "succeeded";
+static const char *get_body;
 static int post_status = 200;
 static long pending;
 static long delay_ms;
@@ -122,6 +128,9 @@ log_request(struct evhttp_request *req, const char *method, int sig_ok,
 	v = evhttp_find_header(h, "X-Flowgate-Run");
 	if (v != NULL)
 		cJSON_AddStringToObject(o, "run", v);
+	v = evhttp_find_header(h, "Authorization");
+	if (v != NULL)
+		cJSON_AddStringToObject(o, "authorization", v);
 	text = malloc(len + 1);
 	if (text != NULL) {
 		memcpy(text, body, len);
@@ -180,6 +189,9 @@ on_request(struct evhttp_request *req, void *arg)
 	if (sig_ok == 0) {
 		a->code = 401;
 		a->body = fg_strdup("{\"error\":\"bad signature\"}");
+	} else if (cmd == EVHTTP_REQ_GET && get_body != NULL) {
+		a->code = 200;
+		a->body = fg_strdup(get_body);
 	} else if (cmd == EVHTTP_REQ_GET) {
 		a->code = 200;
 		if (pending > 0) {
@@ -243,6 +255,7 @@ main(int argc, char **argv)
 		{ "pending", required_argument, NULL, 'n' },
 		{ "final", required_argument, NULL, 'f' },
 		{ "delay-ms", required_argument, NULL, 'd' },
+		{ "get-body", required_argument, NULL, 'g' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen = NULL, *port_file = NULL;
@@ -265,6 +278,7 @@ main(int argc, char **argv)
 		case 's': secret = optarg; break;
 		case 'b': post_body = optarg; break;
 		case 'f': final_status = optarg; break;
+		case 'g': get_body = optarg; break;
 		case 'S':
 			if (number(&v, optarg, 599) < 0 || v < 100)
 				return 2;
@@ -282,7 +296,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "usage: receiver [--listen ADDR:PORT] "
 			    "[--port-file FILE] [--log FILE] [--secret KEY]\n"
 			    "    [--status N] [--body TEXT] [--pending N] "
-			    "[--final STATUS] [--delay-ms N]\n");
+			    "[--final STATUS] [--delay-ms N]\n"
+			    "    [--get-body TEXT]\n");
 			return 2;
 		}
 	}
