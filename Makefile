@@ -64,9 +64,10 @@ ifeq ($(STATIC),1)
 PKG_LIBS   := $(STATIC_A) \
               $(shell $(PKG_CONFIG) --libs libevent libevent_pthreads \
                   libcjson 2>/dev/null) -lrt -ldl
-# lib/nocerts.c replaces one mbedTLS function: by --wrap when libgit2 is
-# linked in, by interposition when it is a shared library.
-NOCERTS_LD := -Wl,--wrap=mbedtls_x509_crt_parse_file -Wl,-z,text
+# lib/nocerts.c replaces an mbedTLS and a libssh2 function: by --wrap when
+# libgit2 is linked in, the mbedTLS one by interposition when it is shared.
+NOCERTS_LD := -Wl,--wrap=mbedtls_x509_crt_parse_file -Wl,--wrap=libssh2_init \
+              -Wl,-z,text
 STATIC_DEF := -DFG_STATIC_GIT2
 else
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(filter-out libcurl,$(PKGS)) \
