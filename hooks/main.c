@@ -75,6 +75,13 @@ open_env_repo(git_repository **out)
  * land in the quarantine (see the comment at the top).  A verdict that
  * cannot be recorded refuses the push: an audit trail that loses entries
  * is no trail.  Returns 0 or -1 (already printed).
+ *
+ * A refusal is flushed to disk before the pusher hears of it: nothing
+ * else will ever tell of that push.  An accepted verdict is not (a store
+ * append costs three disk flushes): post-receive follows it and flushes
+ * the inbox event that names the same push (ref, old and new ids,
+ * pusher) before it says "queued", so a power loss between the two can
+ * lose the activity record of an accepted push, never all trace of it.
  */
 static int
 record(const char *git_dir, const struct fg_hook_push *p,
@@ -83,9 +90,10 @@ record(const char *git_dir, const struct fg_hook_push *p,
 {
 	struct fg_store *st = NULL;
 	struct fg_err err = FG_ERR_INIT;
+	bool refused = r->n + r->dropped > 0;
 	int rc;
 
-	rc = fg_store_open(&st, git_dir, 0, &err);
+	rc = fg_store_open(&st, git_dir, refused ? FG_STORE_FSYNC : 0, &err);
 	if (rc == 0)
 		rc = fg_hook_record(st, p, r, cfg, pusher, &err);
 	fg_store_free(st);
