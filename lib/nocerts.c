@@ -27,10 +27,14 @@
  * libgit2 is then left with no trusted certificates, so an HTTPS fetch
  * through it would fail verification rather than go unchecked.  When
  * libgit2 is built against OpenSSL instead, nothing calls this and it
- * changes nothing.  The Makefile links it into the three programs and the
- * benchmarks that stand for them, not into lib/libflowgate.a, whose users
- * decide for themselves.  tests/bench/hooks.sh and promote.sh measure it.
+ * changes nothing.  The Makefile links it into everything it builds on
+ * lib/libflowgate.a (the three programs, the tests and the benchmarks), not
+ * into the library itself, whose users decide for themselves.
+ * tests/bench/hooks.sh and promote.sh measure it.
  */
+#include <stddef.h>
+#include <stdint.h>
+
 struct mbedtls_x509_crt;
 
 #ifdef FG_STATIC_GIT2
@@ -62,8 +66,6 @@ NOCERTS_FN(struct mbedtls_x509_crt *chain, const char *path)
  * the release functions succeed on the empty values the others left.
  * The prototypes are RFC 2744's, with opaque types.
  */
-#include <stddef.h>
-#include <stdint.h>
 
 typedef uint32_t OM_uint32;
 struct gss_name_struct;

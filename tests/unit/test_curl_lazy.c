@@ -130,7 +130,7 @@ test_setopt_types(void)
 	    (curl_off_t)1 << 40), CURLE_OK);
 	CU_ASSERT_EQUAL(curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &blob),
 	    CURLE_OK);
-	/* curl's own check of a long: a negative buffer size is refused. */
+	/* The long arrives as a long: curl refuses a redirect limit below -1. */
 	CU_ASSERT_NOT_EQUAL(curl_easy_setopt(c, CURLOPT_MAXREDIRS, -2L),
 	    CURLE_OK);
 	CU_ASSERT_EQUAL(curl_easy_setopt(c, (CURLoption)50001, 1L),
