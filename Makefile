@@ -34,20 +34,63 @@ OPT      ?= -g -O2
 endif
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+# How the programs link (tests/bench/hooks.sh measures why it matters: git
+# runs the hook twice a push, and most of a short run is the dynamic
+# loader mapping and faulting in shared libraries).
+#
+# STATIC=1 links libgit2 with the archives it needs (mbedTLS, http-parser,
+# libssh2, PCRE2, zlib, OpenSSL's libcrypto for libssh2 and lib/hmac.c)
+# and libyaml from the .a files Debian's -dev packages ship (tools/deps.sh
+# installs them); libevent and cJSON stay shared.  libgit2's GSSAPI calls
+# (Kerberos for HTTP, which flowgate never uses; Debian ships no archive of
+# it, and the shared one brings six more libraries) are answered by
+# lib/nocerts.c.  STATIC=0 links every library shared, as pkg-config says.
+# The default is 1 when every archive is there, 0 otherwise, so a machine
+# without them still builds.  All the archives are position-independent:
+# the programs stay PIE, and -z text makes a non-PIC archive (DT_TEXTREL)
+# a link error rather than a slow start.
+#
+# libcurl is never linked: lib/curl_lazy.c loads it when the first HTTP
+# request is made.
+LIBDIR     := $(shell $(PKG_CONFIG) --variable=libdir libgit2 2>/dev/null)
+STATIC_A   := $(foreach l,git2 mbedtls mbedx509 mbedcrypto http_parser ssh2 \
+                  pcre2-8 yaml crypto z,$(LIBDIR)/lib$(l).a)
+ifeq ($(origin STATIC),undefined)
+STATIC     := $(if $(LIBDIR),$(if $(strip $(foreach a,$(STATIC_A),\
+                  $(if $(wildcard $(a)),,$(a)))),0,1),0)
+endif
+ifeq ($(STATIC),1)
+PKG_LIBS   := $(STATIC_A) \
+              $(shell $(PKG_CONFIG) --libs libevent libevent_pthreads \
+                  libcjson 2>/dev/null) -lrt -ldl
+# lib/nocerts.c replaces an mbedTLS and a libssh2 function: by --wrap when
+# libgit2 is linked in, the mbedTLS one by interposition when it is shared.
+NOCERTS_LD := -Wl,--wrap=mbedtls_x509_crt_parse_file -Wl,--wrap=libssh2_init \
+              -Wl,-z,text
+STATIC_DEF := -DFG_STATIC_GIT2
+else
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(filter-out libcurl,$(PKGS)) \
+                  2>/dev/null) -ldl
+NOCERTS_LD :=
+STATIC_DEF :=
+endif
 CUNIT_LIBS := $(shell $(PKG_CONFIG) --libs cunit 2>/dev/null)
 
 # lib/ is searched for "quoted" includes only: lib/yaml.h and lib/err.h
 # share their names with libyaml's <yaml.h> and glibc's <err.h>.
 ALL_CFLAGS  = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(OPT) \
-              -iquote lib $(PKG_CFLAGS) $(CFLAGS)
-ALL_LDFLAGS = $(OPT) $(LDFLAGS)
+              -iquote lib $(STATIC_DEF) $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(OPT) $(NOCERTS_LD) $(LDFLAGS)
 LIBS        = $(PKG_LIBS) -lpthread -lm
 
-LIB_SRC   := $(sort $(filter-out lib/schemas_embed.c lib/nocerts.c,\
+LIB_SRC   := $(sort $(filter-out lib/schemas_embed.c lib/nocerts.c lib/curl_lazy.c,\
                  $(wildcard lib/*.c))) lib/schemas_embed.c
-# Linked into the programs only: see lib/nocerts.c.
+# Linked into every program, test and benchmark, not into lib/libflowgate.a:
+# lib/nocerts.c (what libgit2 need not load) and lib/curl_lazy.c (libcurl,
+# loaded when first used, in place of -lcurl).
 NOCERTS   := lib/nocerts.o
+CURL_LAZY := lib/curl_lazy.o
 LIB_OBJ   := $(LIB_SRC:.c=.o)
 CLI_OBJ   := $(patsubst %.c,%.o,$(wildcard cli/*.c))
 HOOK_OBJ  := $(patsubst %.c,%.o,$(wildcard hooks/*.c))
@@ -86,43 +129,41 @@ lib/libflowgate.a: $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-cli/flowgate: $(CLI_OBJ) $(NOCERTS) lib/libflowgate.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(NOCERTS) lib/libflowgate.a \
-	    $(LIBS)
+PROG_DEPS := $(NOCERTS) $(CURL_LAZY) lib/libflowgate.a
+PROG_LIBS  = $(NOCERTS) lib/libflowgate.a $(CURL_LAZY) $(LIBS)
 
-hooks/flowgate-hook: $(HOOK_OBJ) $(NOCERTS) lib/libflowgate.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(HOOK_OBJ) $(NOCERTS) lib/libflowgate.a \
-	    $(LIBS)
+cli/flowgate: $(CLI_OBJ) $(PROG_DEPS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(PROG_LIBS)
 
-webhookd/flowgate-webhookd: $(WHD_OBJ) $(NOCERTS) lib/libflowgate.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(WHD_OBJ) $(NOCERTS) lib/libflowgate.a \
-	    $(LIBS)
+hooks/flowgate-hook: $(HOOK_OBJ) $(PROG_DEPS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(HOOK_OBJ) $(PROG_LIBS)
 
-tests/unit/%: tests/unit/%.o tests/unit/unit.o lib/libflowgate.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $< tests/unit/unit.o lib/libflowgate.a \
-	    $(LIBS) $(CUNIT_LIBS)
+webhookd/flowgate-webhookd: $(WHD_OBJ) $(PROG_DEPS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(WHD_OBJ) $(PROG_LIBS)
+
+tests/unit/%: tests/unit/%.o tests/unit/unit.o $(PROG_DEPS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< tests/unit/unit.o $(PROG_LIBS) $(CUNIT_LIBS)
 
 # Fuzz targets: built with tests/fuzz/replay.c for 'make check'; with
 # clang's libFuzzer for 'make fuzz' (clang is not needed otherwise).
-tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.o tests/fuzz/replay.o lib/libflowgate.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $< tests/fuzz/replay.o lib/libflowgate.a \
-	    $(LIBS)
+tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.o tests/fuzz/replay.o $(PROG_DEPS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< tests/fuzz/replay.o $(PROG_LIBS)
 
 FUZZ_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -g -O1 \
-    -fsanitize=fuzzer,address,undefined -iquote lib $(PKG_CFLAGS)
+    -fsanitize=fuzzer,address,undefined -iquote lib $(STATIC_DEF) $(PKG_CFLAGS)
 fuzz: $(FUZZ_SRC) $(LIB_SRC)
 	for f in $(FUZZ_SRC); do \
 	    clang $(FUZZ_CFLAGS) -o $${f%.c}-libfuzzer $$f $(LIB_SRC) \
-	        $(LIBS) || exit 1; \
+	        lib/nocerts.c lib/curl_lazy.c $(NOCERTS_LD) $(LIBS) || exit 1; \
 	done
 
-tests/bench/%: tests/bench/%.o $(NOCERTS) lib/libflowgate.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(NOCERTS) lib/libflowgate.a $(LIBS)
+tests/bench/%: tests/bench/%.o $(PROG_DEPS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROG_LIBS)
 
 # Stand-ins the integration tests talk to (tests/tools/receiver.c: a deploy
 # API that checks signatures).
-tests/tools/%: tests/tools/%.o lib/libflowgate.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $< lib/libflowgate.a $(LIBS)
+tests/tools/%: tests/tools/%.o $(PROG_DEPS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROG_LIBS)
 
 deps:
 	@sh tools/deps.sh

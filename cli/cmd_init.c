@@ -16,10 +16,11 @@
 #include "util.h"
 
 static const char init_usage[] =
-    "usage: flowgate init [--template NAME] [--config FILE] [--hook PATH] REPO\n"
+    "usage: flowgate init [--template NAME] [--config FILE] [--hook PATH]\n"
+    "                     [--update-hook] REPO\n"
     "\n"
     "Create the bare repository REPO if it is missing, link flowgate-hook as\n"
-    "its pre-receive, update and post-receive hooks, and write the first\n"
+    "its pre-receive and post-receive hooks, and write the first\n"
     "commit on refs/flowgate/config: FILE as pipeline.yaml, or the default\n"
     "config of the template (release, progressive or continuous; default\n"
     "release).  Running it again changes nothing and says so; change the\n"
@@ -28,7 +29,11 @@ static const char init_usage[] =
     "  --template NAME  the template whose default config to write\n"
     "  --config FILE    write FILE instead (checked first)\n"
     "  --hook PATH      the flowgate-hook program (default: $FLOWGATE_HOOK,\n"
-    "                   else found beside this program)";
+    "                   else found beside this program)\n"
+    "  --update-hook    link the update hook too, for servers that run only\n"
+    "                   update; beside pre-receive it only repeats the\n"
+    "                   verdict, so without this flag init removes a\n"
+    "                   flowgate update hook it finds";
 
 /*
  * Find flowgate-hook: beside this program when installed, or in the build
@@ -72,6 +77,7 @@ cmd_init(int argc, char **argv)
 		{ "template", required_argument, NULL, 't' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "hook", required_argument, NULL, 'k' },
+		{ "update-hook", no_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -83,6 +89,7 @@ cmd_init(int argc, char **argv)
 	git_repository *repo = NULL;
 	char hook[PATH_MAX], name[256], email[256], msg[512];
 	bool created = false, hooks_changed = false, cfg_changed = false;
+	bool with_update = false;
 	git_oid tip;
 	int c, rc = CLI_EXIT_FAIL;
 
@@ -91,6 +98,7 @@ cmd_init(int argc, char **argv)
 		case 't': tname = optarg; break;
 		case 'c': file = optarg; break;
 		case 'k': hook_opt = optarg; break;
+		case 'u': with_update = true; break;
 		case 'h': puts(init_usage); return CLI_EXIT_OK;
 		default: return cli_usage(init_usage, "bad option");
 		}
@@ -120,7 +128,8 @@ cmd_init(int argc, char **argv)
 		goto out;
 	}
 	if (fg_repo_init(&repo, &created, argv[optind], &err) < 0 ||
-	    fg_repo_install_hooks(&hooks_changed, repo, hook, &err) < 0) {
+	    fg_repo_install_hooks(&hooks_changed, repo, hook,
+	    with_update, &err) < 0) {
 		rc = cli_fail(&err);
 		goto out;
 	}
@@ -140,8 +149,8 @@ cmd_init(int argc, char **argv)
 	if (created)
 		printf("created bare repository %s\n", argv[optind]);
 	if (hooks_changed)
-		printf("installed hooks pre-receive, update, post-receive -> "
-		    "%s\n", hook);
+		printf("installed hooks pre-receive, %spost-receive -> %s\n",
+		    with_update ? "update, " : "", hook);
 	if (cfg_changed)
 		printf("wrote %s: %.7s (%s)\n", FG_CONFIG_REF,
 		    git_oid_tostr_s(&tip), file ? file : t->name);

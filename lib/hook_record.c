@@ -445,6 +445,7 @@ out:
 
 int
 fg_hook_queue(struct fg_buf *msg, struct fg_store *st,
+    struct fg_store *notes_st,
     const struct fg_hook_push *p, const struct fg_config *cfg,
     const char *pusher, const char *repo_name, struct fg_err *err)
 {
@@ -565,7 +566,8 @@ fg_hook_queue(struct fg_buf *msg, struct fg_store *st,
 		    notes >= FG_HOOK_NOTES_MAX)
 			continue;
 		notes++;
-		rc = note_push(st, u, pusher, now, ev_hex, err);
+		rc = note_push(notes_st != NULL ? notes_st : st, u, pusher,
+		    now, ev_hex, err);
 		if (rc < 0)
 			goto out;
 	}

@@ -110,13 +110,41 @@ install_one(bool *changed, const char *dir, const char *name,
 	return 0;
 }
 
+/*
+ * Remove dir/update if it is a link to a flowgate-hook (any build of it);
+ * anything else there is somebody's own and stays.
+ */
+static int
+remove_update(bool *changed, const char *dir, struct fg_err *err)
+{
+	char path[PATH_MAX], target[PATH_MAX];
+	ssize_t n;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/update", dir) >=
+	    sizeof(path))
+		return fg_err_set(err, FG_ELIMIT, "path too long: '%s'", dir);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return 0;
+	target[n] = '\0';
+	if (strcmp(basename_of(target), "flowgate-hook") != 0)
+		return 0;
+	if (unlink(path) < 0)
+		return fg_err_set(err, FG_EIO, "cannot remove '%s': %s", path,
+		    strerror(errno));
+	*changed = true;
+	return 0;
+}
+
 int
 fg_repo_install_hooks(bool *changed, git_repository *repo, const char *hook,
-    struct fg_err *err)
+    bool with_update, struct fg_err *err)
 {
-	static const char *const names[] = FG_HOOK_NAMES;
+	static const char *const names[] = {
+		"pre-receive", "post-receive", "update",
+	};
+	size_t i, n = with_update ? 3 : 2;
 	char dir[PATH_MAX];
-	size_t i;
 	int rc;
 
 	*changed = false;
@@ -130,12 +158,12 @@ fg_repo_install_hooks(bool *changed, git_repository *repo, const char *hook,
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return fg_err_set(err, FG_EIO, "cannot create '%s': %s", dir,
 		    strerror(errno));
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	for (i = 0; i < n; i++) {
 		rc = install_one(changed, dir, names[i], hook, err);
 		if (rc < 0)
 			return rc;
 	}
-	return 0;
+	return with_update ? 0 : remove_update(changed, dir, err);
 }
 
 static void

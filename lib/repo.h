@@ -19,7 +19,6 @@
 
 #include "err.h"
 
-#define FG_HOOK_NAMES { "pre-receive", "update", "post-receive" }
 
 /* Open path, or $GIT_DIR, or discover from the current directory. */
 int fg_repo_open(git_repository **out, const char *path, struct fg_err *err);
@@ -33,13 +32,17 @@ int fg_repo_init(git_repository **out, bool *created, const char *path,
     struct fg_err *err);
 
 /*
- * Link the repository's pre-receive, update and post-receive hooks to the
- * program at hook (an absolute path).  Links already pointing there are
+ * Link the repository's pre-receive and post-receive hooks to the program
+ * at hook (an absolute path), and its update hook too when with_update is
+ * set (servers that run only update).  Without it, an update hook that is
+ * a link to a flowgate-hook is removed: beside pre-receive it would only
+ * cost git one more process per ref.  Links already pointing there are
  * left alone; *changed says whether anything was written.  A hook that
- * exists and is something else is not overwritten: FG_ECONFLICT, naming it.
+ * exists and is something else is not overwritten: FG_ECONFLICT, naming it
+ * (a foreign update hook is left alone when update is not wanted).
  */
 int fg_repo_install_hooks(bool *changed, git_repository *repo,
-    const char *hook, struct fg_err *err);
+    const char *hook, bool with_update, struct fg_err *err);
 
 /*
  * Who is acting: FLOWGATE_USER (and FLOWGATE_EMAIL) when set, else git's

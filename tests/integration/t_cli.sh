@@ -29,10 +29,11 @@ is "config history has the init commit" \
 git --git-dir="$R" show refs/flowgate/config:pipeline.yaml > "$T/p.yaml"
 like "pipeline.yaml is the release template" "$(cat "$T/p.yaml")" "^template: release"
 ok "config check accepts what init wrote" "$FG" config check "$T/p.yaml"
-for h in pre-receive update post-receive; do
+for h in pre-receive post-receive; do
 	is "hook $h links to flowgate-hook" "$(readlink "$R/hooks/$h")" \
 	    "$(readlink -f "$FG_HOOK")"
 done
+ok "no update hook without --update-hook" test ! -e "$R/hooks/update"
 ok "the repository is bare" test "$(git --git-dir="$R" rev-parse --is-bare-repository)" = true
 
 tip=$(git --git-dir="$R" rev-parse refs/flowgate/config)

@@ -1,8 +1,9 @@
 #!/bin/sh
-# t_hooks.sh - flowgate-hook as a real repository's pre-receive, update and
-# post-receive: real 'git push'es into a bare repository, each rule refused
-# and accepted, the pusher's remote: lines, refs untouched after a refusal,
-# git fsck clean, hostile branch names, a 10,000-commit push.
+# t_hooks.sh - flowgate-hook as a real repository's pre-receive and
+# post-receive (and update, linked on request): real 'git push'es into a
+# bare repository, each rule refused and accepted, the pusher's remote:
+# lines, refs untouched after a refusal, git fsck clean, hostile branch
+# names, a 10,000-commit push.
 . "$(dirname "$0")/lib.sh"
 
 R=$T/r.git
@@ -228,7 +229,11 @@ accepted "a 1,497-commit fast-forward" origin refs/heads/many:refs/heads/big/sho
 like "post-receive names a long fast-forward by its range" "$OUT" \
     "remote: flowgate: big/short: $(git rev-parse many~1497 | cut -c1-7)\\.\\.$(git rev-parse many | cut -c1-7) accepted, queued as event [0-9a-f]{7}"
 
-# The update hook alone (servers that run only update) gives the same verdict.
+# flowgate init links no update hook unless asked (--update-hook); the
+# update hook alone (servers that run only update) gives the same verdict.
+ok "no update hook by default" test ! -e "$R/hooks/update"
+ok "init --update-hook links update" "$FG" init --update-hook "$R"
+ok "the update hook is flowgate-hook" test "$(readlink -f "$R/hooks/update")" = "$(readlink -f "$FG_HOOK")"
 rm "$R/hooks/pre-receive"
 commit "no ticket"
 refused "update hook alone" "remote: flowgate: develop: message: " origin HEAD:develop
