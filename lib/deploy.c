@@ -338,43 +338,33 @@ attempt_to_out(struct fg_deployment *out, struct attempt *a)
 
 /*
  * The note on the deployed commit: deployments.<env> is this attempt's
- * status, time and record.  The other environments' entries stay.
+ * status, time and record.  Only this entry is named: the store merges it
+ * into the note under its lock, so another environment's deployment of
+ * the same commit, finishing at the same moment, keeps its entry.
  */
 static int
 note_attempt(struct fg_store *st, const struct attempt *a,
     const char *status, const git_oid *record, struct fg_err *err)
 {
-	cJSON *note = NULL, *keys = NULL, *deps, *entry;
+	cJSON *keys, *deps, *entry;
 	char t[32], hex[GIT_OID_HEXSZ + 1];
 	int rc;
 
-	if (fg_store_note_get(&note, st, &a->d.commit, NULL) < 0)
-		note = NULL;
-	keys = cJSON_CreateObject();
-	deps = cJSON_GetObjectItemCaseSensitive(note, "deployments");
-	deps = cJSON_IsObject(deps) ? cJSON_Duplicate(deps, 1) :
-	    cJSON_CreateObject();
-	if (keys == NULL || deps == NULL) {
-		cJSON_Delete(deps);
-		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
-		goto out;
-	}
-	cJSON_AddItemToObject(keys, "deployments", deps);
-	cJSON_DeleteItemFromObjectCaseSensitive(deps, a->d.env);
-	entry = cJSON_AddObjectToObject(deps, a->d.env);
-	if (entry == NULL) {
-		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
-		goto out;
-	}
 	utc(t, a->finished);
 	git_oid_tostr(hex, sizeof(hex), record);
-	cJSON_AddStringToObject(entry, "status", status);
-	cJSON_AddStringToObject(entry, "time", t);
-	cJSON_AddStringToObject(entry, "record", hex);
+	keys = cJSON_CreateObject();
+	deps = cJSON_AddObjectToObject(keys, "deployments");
+	entry = cJSON_AddObjectToObject(deps, a->d.env);
+	if (entry == NULL ||
+	    cJSON_AddStringToObject(entry, "status", status) == NULL ||
+	    cJSON_AddStringToObject(entry, "time", t) == NULL ||
+	    cJSON_AddStringToObject(entry, "record", hex) == NULL) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
 	rc = fg_store_note_merge(st, &a->d.commit, keys, a->d.actor, NULL,
 	    err);
 out:
-	cJSON_Delete(note);
 	cJSON_Delete(keys);
 	return rc;
 }
