@@ -8,6 +8,7 @@
  * worker threads, and a child of a multi-threaded process that touched
  * malloc could deadlock on a lock another thread held.
  */
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -61,6 +62,7 @@ struct spawn {
 	const char *dir;
 	int in, out, report;
 	int maxfd;
+	pid_t parent;			/* us, for the parent-death check */
 };
 
 /* The tail of the output: the last keep bytes, and how many came in. */
@@ -284,6 +286,16 @@ child(const struct spawn *s)
 	int sig, fd;
 
 	setpgid(0, 0);
+	/*
+	 * If we die (kill -9 of the CLI), the kernel kills the command:
+	 * SIGKILL, since a command left running would go on deploying with
+	 * nobody to record its end.  We may have died before the prctl(); then
+	 * we were already replaced as parent, and the child goes too.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+		child_fail(s->report, STAGE_SETUP);
+	if (getppid() != s->parent)
+		_exit(127);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	sigemptyset(&sa.sa_mask);
@@ -571,6 +583,7 @@ fg_proc_run(struct fg_proc_result *out, const struct fg_proc_opts *opts,
 	s.out = pout[1];
 	s.report = prep[1];
 	s.maxfd = maxfd > 0 && maxfd < 65536 ? (int)maxfd : 65536;
+	s.parent = getpid();
 
 	/*
 	 * Block every signal across fork so the child cannot run one of our
