@@ -953,6 +953,7 @@ run_command(struct attempt *a, struct fg_store *st,
 	if (prc == 0)
 		prc = fg_proc_checkout(dir, fg_store_repo(st), &a->d.commit,
 		    &perr);
+	FG_PROBE("deploy: checkout");
 	if (prc == FG_ENOMEM)
 		goto oom;
 	if (prc < 0) {
@@ -967,6 +968,7 @@ run_command(struct attempt *a, struct fg_store *st,
 	po.output_max = FG_DEPLOY_LOG_MAX - 256;
 	po.secrets = sec->masks;
 	prc = fg_proc_run(&res, &po, &perr);
+	FG_PROBE("deploy: run the command");
 	if (prc == FG_ENOMEM)
 		goto oom;
 	if (prc < 0) {
@@ -996,6 +998,8 @@ out:
 	if (dir != NULL && fg_proc_rmtree_detached(dir, &perr) < 0)
 		fg_log_warnx("deploy env=%s: cannot remove '%s': %s",
 		    a->d.env, dir, perr.msg);
+	if (dir != NULL)
+		FG_PROBE("deploy: remove the checkout (detached)");
 	free(dir);
 	if (env != NULL) {
 		for (i = FG_ARRAY_SIZE(envbuf); env[i] != NULL; i++) {
@@ -1120,6 +1124,7 @@ fg_deploy_run(struct fg_deployment *out, struct fg_store *st,
 	rc = secrets_load(&sec, req->cfg, err);
 	if (rc < 0)
 		goto out;
+	FG_PROBE("deploy: lock, recover, secrets");
 
 	a.d.status = FG_DEPLOY_STARTED;
 	a.d.started = fg_now();
@@ -1128,6 +1133,7 @@ fg_deploy_run(struct fg_deployment *out, struct fg_store *st,
 		goto out;
 	fg_log_info("deploy env=%s commit=%s run=%s status=started",
 	    a.d.env, a.short_id, a.d.run);
+	FG_PROBE("deploy: started record");
 
 	t0 = mono_ms();
 	if (dep->kind == FG_DEPLOY_HTTP)
@@ -1149,6 +1155,7 @@ fg_deploy_run(struct fg_deployment *out, struct fg_store *st,
 	rc = attempt_append(&a.d.record, st, &a, err);
 	if (rc < 0)
 		goto out;
+	FG_PROBE("deploy: end record (env, activity, note)");
 	fg_log_info("deploy env=%s commit=%s run=%s status=%s ms=%lld",
 	    a.d.env, a.short_id, a.d.run,
 	    fg_deploy_status_name(a.d.status), (long long)a.d.duration_ms);

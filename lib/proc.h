@@ -57,6 +57,18 @@
 #include "buf.h"
 #include "err.h"
 
+/*
+ * For benchmarks only (tests/bench/promote_bench.c): when set, called with
+ * a phase's name each time one of the promotion's phases ends, so the
+ * caller can time them.  NULL (nothing called) everywhere else.
+ */
+extern void (*fg_proc__probe)(const char *phase);
+#define FG_PROBE(phase)							\
+	do {								\
+		if (fg_proc__probe != NULL)				\
+			fg_proc__probe(phase);				\
+	} while (0)
+
 /* Output kept when the caller gives no limit: 64 KiB of log tail. */
 #define FG_PROC_OUTPUT_MAX (64 * 1024)
 

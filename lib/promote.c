@@ -21,6 +21,7 @@
 #include "deploy.h"
 #include "facts.h"
 #include "pipeline.h"
+#include "proc.h"
 #include "promote.h"
 #include "record.h"
 #include "util.h"
@@ -1006,17 +1007,20 @@ fg_promote_run(struct fg_promote_result *out, struct fg_store *st,
 		record_bad_request(&c, err);
 		goto out;
 	}
+	FG_PROBE("steps 1-2: change, target");
 	if (!req->dry_run) {
 		rc = lock_stage(&c, req->wait_secs < 0 ? FG_PROMOTE_WAIT_SECS :
 		    req->wait_secs, err);
 		if (rc < 0)
 			goto out;
 	}
+	FG_PROBE("stage lock");
 	rc = read_tip(&c, err);
 	if (rc == 0)
 		rc = step_gates(&c, c.to, err);
 	if (rc < 0)
 		goto out;
+	FG_PROBE("step 3: gates");
 	if (req->dry_run) {
 		out->outcome = out->verdict.passed ? FG_PROMOTE_CHECKED :
 		    FG_PROMOTE_REFUSED;
@@ -1031,6 +1035,7 @@ fg_promote_run(struct fg_promote_result *out, struct fg_store *st,
 	}
 	(void)fg_facts_set_gate(st, &c.commit, fg_stage_name(c.to->id),
 	    out->verdict.passed, out->verdict.nissues, fg_now(), NULL);
+	FG_PROBE("gates' note");
 	if (!out->verdict.passed) {
 		out->outcome = FG_PROMOTE_REFUSED;
 		goto summary;
@@ -1042,10 +1047,12 @@ fg_promote_run(struct fg_promote_result *out, struct fg_store *st,
 		out->outcome = FG_PROMOTE_REFUSED;
 		goto summary;
 	}
+	FG_PROBE("new tip");
 	/* Steps 1-3 are on record before anything is deployed. */
 	rc = flush_records(&c, err);
 	if (rc < 0)
 		goto out;
+	FG_PROBE("records of steps 1-3");
 	rc = deploy_all(&c, c.to, NULL, &c.new_tip, &ok, err);
 	if (rc < 0)
 		goto out;
@@ -1054,6 +1061,7 @@ fg_promote_run(struct fg_promote_result *out, struct fg_store *st,
 		if (rc < 0)
 			goto out;
 	}
+	FG_PROBE("branch moved");
 	out->outcome = ok && moved ? FG_PROMOTE_DONE : FG_PROMOTE_FAILED;
 	rc = record_deploy(&c, ok, moved);
 	if (rc < 0) {
@@ -1067,6 +1075,7 @@ summary:
 		goto out;
 	}
 	rc = flush_records(&c, err);
+	FG_PROBE("records of steps 4-5");
 out:
 	ctx_release(&c);
 	return rc;
