@@ -20,6 +20,7 @@
 #include <git2.h>
 
 #include "config.h"
+#include "log.h"
 #include "proc.h"
 #include "promote.h"
 #include "store.h"
@@ -97,6 +98,7 @@ main(int argc, char **argv)
 	if (t == NULL)
 		return 1;
 	git_libgit2_init();
+	fg_log_set_level(FG_LOG_WARN);
 	snprintf(copy, sizeof(copy), "%s.run", argv[1]);
 	for (i = 0; i < runs; i++) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -r '%s' '%s'",
