@@ -1315,26 +1315,33 @@ rmtree_forked(const char *path, struct fg_err *err)
 
 #if SPAWN_SHARES_MEMORY
 /*
- * The detached removal without copying our memory: a clone sharing it
- * (A) starts another (B) and exits at once; B execs /bin/sh, which runs
- * rm and, if a directory refused, makes the tree writable and runs rm
- * again (what fg_proc_rmtree() does by itself).  B, orphaned, belongs to
- * init, so no zombie of ours is left, and we wait only for A, which ends
- * as soon as B has exec'd.  B holds nothing of ours: its descriptors
- * above 2 are closed, 0-2 are /dev/null, its signals are at their
- * defaults, its environment only PATH=/usr/bin:/bin, its session its own
- * (a ^C meant for the CLI does not stop it).
+ * The detached removal without copying our memory and with one wait: a
+ * clone sharing it execs /bin/sh in a session of its own, and we wait
+ * only until it has exec'd.  The shell starts the removal in the
+ * background and exits: rm, and if a directory refused, making the tree
+ * writable and rm again (what fg_proc_rmtree() does by itself).  The
+ * removal, orphaned, belongs to init.  The shell is our child until
+ * reaped: the next call reaps the ones that ended (a CLI exits first and
+ * init reaps them), so at most DETACH_PENDING are ever waiting.  Nothing
+ * of ours goes with them: descriptors above 2 are closed, 0-2 are
+ * /dev/null, the signals are at their defaults, the environment only
+ * PATH=/usr/bin:/bin, and the session is not ours (a ^C meant for the CLI
+ * does not stop the removal).
  */
 #define RM_SCRIPT							\
-	"rm -rf --one-file-system -- \"$1\" 2>/dev/null && exit 0; "	\
+	"(rm -rf --one-file-system -- \"$1\" 2>/dev/null || { "		\
 	"[ -L \"$1\" ] || chmod -R u+rwx -- \"$1\" 2>/dev/null; "	\
-	"exec rm -rf --one-file-system -- \"$1\""
+	"rm -rf --one-file-system -- \"$1\"; }) &"
+
+#define DETACH_PENDING	64
+
+static pthread_mutex_t detach_mu = PTHREAD_MUTEX_INITIALIZER;
+static pid_t detach_pids[DETACH_PENDING];
 
 struct detach {
 	const char *argv[6];
 	char *envp[2];
 	int devnull;
-	struct clone_stack inner;
 };
 
 static int
@@ -1364,15 +1371,33 @@ detach_exec(void *arg)
 	_exit(127);
 }
 
-static int
-detach_start(void *arg)
+/*
+ * Reap the shells that ended; record pid (0: none) in a free slot.  false
+ * when pid could not be recorded (every slot holds a live shell): the
+ * caller then waits for it.
+ */
+static bool
+detach_reap(pid_t pid)
 {
-	struct detach *d = arg;
-	pid_t pid;
+	bool kept = pid == 0;
+	size_t i;
+	pid_t r;
 
-	pid = clone(detach_exec, stack_top(&d->inner), CLONE_VM | CLONE_VFORK |
-	    SIGCHLD, d);
-	_exit(pid < 0 ? 1 : 0);
+	pthread_mutex_lock(&detach_mu);
+	for (i = 0; i < DETACH_PENDING; i++) {
+		if (detach_pids[i] > 0) {
+			r = waitpid(detach_pids[i], NULL, WNOHANG);
+			/* Ended, or reaped by someone else (ECHILD). */
+			if (r == detach_pids[i] || (r < 0 && errno == ECHILD))
+				detach_pids[i] = 0;
+		}
+		if (detach_pids[i] == 0 && !kept) {
+			detach_pids[i] = pid;
+			kept = true;
+		}
+	}
+	pthread_mutex_unlock(&detach_mu);
+	return kept;
 }
 #endif
 
@@ -1380,17 +1405,18 @@ int
 fg_proc_rmtree_detached(const char *path, struct fg_err *err)
 {
 #if SPAWN_SHARES_MEMORY
-	struct clone_stack outer;
+	struct clone_stack cs;
 	struct detach d;
 	sigset_t all, old;
-	pid_t pid, r;
-	int status;
+	pid_t pid;
+	int e;
 #endif
 
 	if (path == NULL || path[0] == '\0' || strcmp(path, "/") == 0)
 		return fg_err_set(err, FG_EINVALID, "refusing to remove '%s'",
 		    path != NULL ? path : "");
 #if SPAWN_SHARES_MEMORY
+	(void)detach_reap(0);
 	if (access("/bin/sh", X_OK) != 0)
 		return rmtree_forked(path, err);
 	memset(&d, 0, sizeof(d));
@@ -1405,26 +1431,27 @@ fg_proc_rmtree_detached(const char *path, struct fg_err *err)
 	d.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (d.devnull < 0)
 		return rmtree_forked(path, err);
-	if (stack_get(&outer) < 0 || stack_get(&d.inner) < 0) {
-		stack_put(&outer);
+	if (stack_get(&cs) < 0) {
 		close(d.devnull);
 		return rmtree_forked(path, err);
 	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid = clone(detach_start, stack_top(&outer), CLONE_VM | CLONE_VFORK |
+	pid = clone(detach_exec, stack_top(&cs), CLONE_VM | CLONE_VFORK |
 	    SIGCHLD, &d);
+	e = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	status = 1;
-	if (pid > 0)
-		do
-			r = waitpid(pid, &status, 0);
-		while (r < 0 && errno == EINTR);
-	stack_put(&outer);
-	stack_put(&d.inner);
+	stack_put(&cs);
 	close(d.devnull);
-	if (pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-#endif
+	if (pid < 0) {
+		errno = e;
+		return rmtree_forked(path, err);
+	}
+	if (!detach_reap(pid))
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	return 0;
+#else
 	return rmtree_forked(path, err);
+#endif
 }
