@@ -20,6 +20,7 @@
  */
 #include <sys/wait.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -94,7 +95,7 @@ time_program(char **argv)
 	posix_spawn_file_actions_t fa;
 	double t0;
 	pid_t pid;
-	int status, rc;
+	int status = 0, rc;
 
 	/* Its output goes nowhere; ours is the time. */
 	posix_spawn_file_actions_init(&fa);
@@ -106,7 +107,7 @@ time_program(char **argv)
 		fprintf(stderr, "promote_bench: cannot run '%s'\n", argv[0]);
 		return 127;
 	}
-	while (waitpid(pid, &status, 0) < 0)
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	printf("%.0f\n", (now_ms() - t0) * 1000);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
