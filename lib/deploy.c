@@ -338,43 +338,33 @@ attempt_to_out(struct fg_deployment *out, struct attempt *a)
 
 /*
  * The note on the deployed commit: deployments.<env> is this attempt's
- * status, time and record.  The other environments' entries stay.
+ * status, time and record.  Only this entry is named: the store merges it
+ * into the note under its lock, so another environment's deployment of
+ * the same commit, finishing at the same moment, keeps its entry.
  */
 static int
 note_attempt(struct fg_store *st, const struct attempt *a,
     const char *status, const git_oid *record, struct fg_err *err)
 {
-	cJSON *note = NULL, *keys = NULL, *deps, *entry;
+	cJSON *keys, *deps, *entry;
 	char t[32], hex[GIT_OID_HEXSZ + 1];
 	int rc;
 
-	if (fg_store_note_get(&note, st, &a->d.commit, NULL) < 0)
-		note = NULL;
-	keys = cJSON_CreateObject();
-	deps = cJSON_GetObjectItemCaseSensitive(note, "deployments");
-	deps = cJSON_IsObject(deps) ? cJSON_Duplicate(deps, 1) :
-	    cJSON_CreateObject();
-	if (keys == NULL || deps == NULL) {
-		cJSON_Delete(deps);
-		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
-		goto out;
-	}
-	cJSON_AddItemToObject(keys, "deployments", deps);
-	cJSON_DeleteItemFromObjectCaseSensitive(deps, a->d.env);
-	entry = cJSON_AddObjectToObject(deps, a->d.env);
-	if (entry == NULL) {
-		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
-		goto out;
-	}
 	utc(t, a->finished);
 	git_oid_tostr(hex, sizeof(hex), record);
-	cJSON_AddStringToObject(entry, "status", status);
-	cJSON_AddStringToObject(entry, "time", t);
-	cJSON_AddStringToObject(entry, "record", hex);
+	keys = cJSON_CreateObject();
+	deps = cJSON_AddObjectToObject(keys, "deployments");
+	entry = cJSON_AddObjectToObject(deps, a->d.env);
+	if (entry == NULL ||
+	    cJSON_AddStringToObject(entry, "status", status) == NULL ||
+	    cJSON_AddStringToObject(entry, "time", t) == NULL ||
+	    cJSON_AddStringToObject(entry, "record", hex) == NULL) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
 	rc = fg_store_note_merge(st, &a->d.commit, keys, a->d.actor, NULL,
 	    err);
 out:
-	cJSON_Delete(note);
 	cJSON_Delete(keys);
 	return rc;
 }
@@ -963,6 +953,7 @@ run_command(struct attempt *a, struct fg_store *st,
 	if (prc == 0)
 		prc = fg_proc_checkout(dir, fg_store_repo(st), &a->d.commit,
 		    &perr);
+	FG_PROBE("deploy: checkout");
 	if (prc == FG_ENOMEM)
 		goto oom;
 	if (prc < 0) {
@@ -977,6 +968,7 @@ run_command(struct attempt *a, struct fg_store *st,
 	po.output_max = FG_DEPLOY_LOG_MAX - 256;
 	po.secrets = sec->masks;
 	prc = fg_proc_run(&res, &po, &perr);
+	FG_PROBE("deploy: run the command");
 	if (prc == FG_ENOMEM)
 		goto oom;
 	if (prc < 0) {
@@ -1006,6 +998,8 @@ out:
 	if (dir != NULL && fg_proc_rmtree_detached(dir, &perr) < 0)
 		fg_log_warnx("deploy env=%s: cannot remove '%s': %s",
 		    a->d.env, dir, perr.msg);
+	if (dir != NULL)
+		FG_PROBE("deploy: remove the checkout (detached)");
 	free(dir);
 	if (env != NULL) {
 		for (i = FG_ARRAY_SIZE(envbuf); env[i] != NULL; i++) {
@@ -1130,6 +1124,7 @@ fg_deploy_run(struct fg_deployment *out, struct fg_store *st,
 	rc = secrets_load(&sec, req->cfg, err);
 	if (rc < 0)
 		goto out;
+	FG_PROBE("deploy: lock, recover, secrets");
 
 	a.d.status = FG_DEPLOY_STARTED;
 	a.d.started = fg_now();
@@ -1138,6 +1133,7 @@ fg_deploy_run(struct fg_deployment *out, struct fg_store *st,
 		goto out;
 	fg_log_info("deploy env=%s commit=%s run=%s status=started",
 	    a.d.env, a.short_id, a.d.run);
+	FG_PROBE("deploy: started record");
 
 	t0 = mono_ms();
 	if (dep->kind == FG_DEPLOY_HTTP)
@@ -1159,6 +1155,7 @@ fg_deploy_run(struct fg_deployment *out, struct fg_store *st,
 	rc = attempt_append(&a.d.record, st, &a, err);
 	if (rc < 0)
 		goto out;
+	FG_PROBE("deploy: end record (env, activity, note)");
 	fg_log_info("deploy env=%s commit=%s run=%s status=%s ms=%lld",
 	    a.d.env, a.short_id, a.d.run,
 	    fg_deploy_status_name(a.d.status), (long long)a.d.duration_ms);

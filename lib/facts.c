@@ -266,37 +266,49 @@ name_ok(const char *s, size_t max)
 }
 
 /*
- * Merge the note's key: a copy of note[key] (an object; a fresh one when
- * missing) is handed to edit, then written back.
+ * Merge one entry of the note's key, note[key][sub]: edit gets an object
+ * holding note[key] as it is (a copy, read outside the notes lock, when
+ * with_current; else an empty one) and sets its member sub; only that
+ * member is written back, and the store merges it into the note under
+ * its lock (fg_store_note_merge), so entries written meanwhile by others
+ * (another status context, another stage) stay.
  */
 static int
 merge_key(struct fg_store *st, const git_oid *commit, const char *key,
-    const char *actor, int (*edit)(cJSON *obj, void *arg), void *arg,
-    struct fg_err *err)
+    const char *sub, bool with_current, const char *actor,
+    int (*edit)(cJSON *obj, void *arg), void *arg, struct fg_err *err)
 {
-	cJSON *note = NULL, *keys = NULL, *obj;
+	cJSON *note = NULL, *keys = NULL, *obj = NULL, *wrap, *entry;
 	int rc;
 
-	rc = fg_store_note_get(&note, st, commit, NULL);
-	if (rc < 0 && rc != FG_ENOTFOUND)
-		note = NULL;
-	obj = cJSON_GetObjectItemCaseSensitive(note, key);
+	if (with_current) {
+		rc = fg_store_note_get(&note, st, commit, NULL);
+		if (rc < 0)
+			note = NULL;
+		obj = cJSON_GetObjectItemCaseSensitive(note, key);
+	}
 	obj = cJSON_IsObject(obj) ? cJSON_Duplicate(obj, 1) :
 	    cJSON_CreateObject();
 	keys = cJSON_CreateObject();
-	if (obj == NULL || keys == NULL) {
-		cJSON_Delete(obj);
+	wrap = cJSON_AddObjectToObject(keys, key);
+	if (obj == NULL || wrap == NULL) {
 		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 		goto out;
 	}
-	cJSON_AddItemToObject(keys, key, obj);
 	rc = edit(obj, arg);
 	if (rc < 0) {
 		rc = fg_err_set(err, rc, "out of memory");
 		goto out;
 	}
+	entry = cJSON_DetachItemFromObjectCaseSensitive(obj, sub);
+	if (entry == NULL) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	cJSON_AddItemToObject(wrap, sub, entry);
 	rc = fg_store_note_merge(st, commit, keys, actor, NULL, err);
 out:
+	cJSON_Delete(obj);
 	cJSON_Delete(note);
 	cJSON_Delete(keys);
 	return rc;
@@ -317,13 +329,16 @@ edit_status(cJSON *statuses, void *p)
 	e = cJSON_AddObjectToObject(statuses, a->context);
 	if (e == NULL || cJSON_AddStringToObject(e, "state", a->state) == NULL)
 		return FG_ENOMEM;
-	if (a->description != NULL && *a->description != '\0' &&
-	    cJSON_AddStringToObject(e, "description", a->description) == NULL)
+	/* An absent member is null: the store drops what it said before. */
+	if (a->description != NULL && *a->description != '\0' ?
+	    cJSON_AddStringToObject(e, "description", a->description) == NULL :
+	    cJSON_AddNullToObject(e, "description") == NULL)
 		return FG_ENOMEM;
 	if (cJSON_AddStringToObject(e, "time", a->time) == NULL)
 		return FG_ENOMEM;
-	if (a->actor != NULL && *a->actor != '\0' &&
-	    cJSON_AddStringToObject(e, "actor", a->actor) == NULL)
+	if (a->actor != NULL && *a->actor != '\0' ?
+	    cJSON_AddStringToObject(e, "actor", a->actor) == NULL :
+	    cJSON_AddNullToObject(e, "actor") == NULL)
 		return FG_ENOMEM;
 	return 0;
 }
@@ -360,7 +375,8 @@ fg_facts_set_status(struct fg_store *st, const git_oid *commit,
 	a.description = description;
 	a.actor = actor;
 	fg_format_utc(a.time, sizeof(a.time), now);
-	return merge_key(st, commit, "statuses", actor, edit_status, &a, err);
+	return merge_key(st, commit, "statuses", context, false, actor,
+	    edit_status, &a, err);
 }
 
 struct approve_arg {
@@ -415,8 +431,8 @@ fg_facts_approve(struct fg_store *st, const git_oid *commit,
 	a.stage = stage;
 	a.user = user;
 	fg_format_utc(a.time, sizeof(a.time), now);
-	return merge_key(st, commit, "approvals", user, edit_approvals, &a,
-	    err);
+	return merge_key(st, commit, "approvals", stage, true, user,
+	    edit_approvals, &a, err);
 }
 
 bool
@@ -473,5 +489,6 @@ fg_facts_set_gate(struct fg_store *st, const git_oid *commit,
 	a.passed = passed;
 	a.nissues = nissues;
 	fg_format_utc(a.time, sizeof(a.time), now);
-	return merge_key(st, commit, "gates", NULL, edit_gates, &a, err);
+	return merge_key(st, commit, "gates", stage, false, NULL,
+	    edit_gates, &a, err);
 }

@@ -8,7 +8,10 @@
  * worker threads, and a child of a multi-threaded process that touched
  * malloc could deadlock on a lock another thread held.
  */
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -16,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -29,6 +33,8 @@
 #include "proc.h"
 #include "util.h"
 #include "banned.h"
+
+void (*fg_proc__probe)(const char *phase);
 
 /* How often the wait loop looks at a child that closed its output. */
 #define TICK_MS 20
@@ -61,6 +67,7 @@ struct spawn {
 	const char *dir;
 	int in, out, report;
 	int maxfd;
+	pid_t parent;			/* us, for the parent-death check */
 };
 
 /* The tail of the output: the last keep bytes, and how many came in. */
@@ -284,6 +291,16 @@ child(const struct spawn *s)
 	int sig, fd;
 
 	setpgid(0, 0);
+	/*
+	 * If we die (kill -9 of the CLI), the kernel kills the command:
+	 * SIGKILL, since a command left running would go on deploying with
+	 * nobody to record its end.  We may have died before the prctl(); then
+	 * we were already replaced as parent, and the child goes too.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+		child_fail(s->report, STAGE_SETUP);
+	if (getppid() != s->parent)
+		_exit(127);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	sigemptyset(&sa.sa_mask);
@@ -434,7 +451,17 @@ supervise(struct fg_proc_result *out, struct tail *t, pid_t pid, int *fd,
 	int64_t kill_at = INT64_MAX, drain_until = INT64_MAX;
 	char chunk[CHUNK];
 	bool reaped = false;
-	int status = 0;
+	int status = 0, pidfd;
+
+	/*
+	 * The output pipe closes a moment before the child can be reaped;
+	 * a pidfd tells when it can (Linux 5.3), so no 2 ms nap per command.
+	 */
+#ifdef SYS_pidfd_open
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	pidfd = -1;
+#endif
 
 	while (!reaped || *fd >= 0) {
 		int64_t now = now_ms(), wait = TICK_MS;
@@ -476,8 +503,13 @@ supervise(struct fg_proc_result *out, struct tail *t, pid_t pid, int *fd,
 					*fd = -1;
 				}
 			}
+		} else if (pidfd >= 0) {
+			/* Readable when the child has exited: no sleeping. */
+			struct pollfd pfd = { pidfd, POLLIN, 0 };
+
+			(void)poll(&pfd, 1, (int)wait);
 		} else {
-			struct timespec ts = { 0, 2 * 1000000L };
+			struct timespec ts = { 0, 200 * 1000L };
 
 			nanosleep(&ts, NULL);
 		}
@@ -490,10 +522,14 @@ supervise(struct fg_proc_result *out, struct tail *t, pid_t pid, int *fd,
 			drain_until = now_ms() + FG_PROC_KILL_GRACE_MS;
 		} else if (r < 0 && errno != EINTR) {
 			killpg(pid, SIGKILL);
+			if (pidfd >= 0)
+				close(pidfd);
 			return fg_err_set(err, FG_EIO, "cannot wait for child "
 			    "%ld: %s", (long)pid, strerror(errno));
 		}
 	}
+	if (pidfd >= 0)
+		close(pidfd);
 	if (WIFEXITED(status)) {
 		out->exited = true;
 		out->status = WEXITSTATUS(status);
@@ -501,6 +537,92 @@ supervise(struct fg_proc_result *out, struct tail *t, pid_t pid, int *fd,
 		out->signal = WTERMSIG(status);
 	}
 	return 0;
+}
+
+/*
+ * Starting a child.  fork() copies our page tables, which in a process
+ * that has mapped a repository's packs and grown a heap costs ~2 ms, and
+ * the copy is thrown away by the exec that follows.  So the child shares
+ * our memory until it execs, the way posix_spawn() does it: clone() with
+ * CLONE_VM | CLONE_VFORK on a stack of its own, while the calling thread
+ * waits (other threads run on).  What the child does before exec is
+ * system calls on its own stack and on memory the waiting thread owns
+ * (child() above), no malloc, no lock.  Its signal handlers are its own
+ * copy (no CLONE_SIGHAND), so resetting them leaves ours alone.  Built
+ * with AddressSanitizer, whose interceptors keep state a memory-sharing
+ * child must not touch, it forks as before.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define SPAWN_SHARES_MEMORY 0
+#else
+#define SPAWN_SHARES_MEMORY 1
+#endif
+
+#define SPAWN_STACK (64 * 1024)
+
+struct clone_stack {
+	void *base;
+	size_t size;
+};
+
+static int
+stack_get(struct clone_stack *cs)
+{
+	cs->size = SPAWN_STACK;
+	cs->base = mmap(NULL, cs->size, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (cs->base == MAP_FAILED) {
+		cs->base = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+stack_put(struct clone_stack *cs)
+{
+	if (cs->base != NULL)
+		munmap(cs->base, cs->size);
+	cs->base = NULL;
+}
+
+/* The stack grows down: its top, aligned. */
+static void *
+stack_top(const struct clone_stack *cs)
+{
+	return (char *)cs->base + cs->size - 64;
+}
+
+static int
+child_entry(void *arg)
+{
+	child(arg);
+	return 127;
+}
+
+/* Start s's child: its pid, or -1 with errno set. */
+static pid_t
+spawn_child(const struct spawn *s)
+{
+	pid_t pid;
+#if SPAWN_SHARES_MEMORY
+	struct clone_stack cs;
+	int e;
+
+	if (stack_get(&cs) == 0) {
+		/* clone() takes void *; child() does not write through it. */
+		pid = clone(child_entry, stack_top(&cs), CLONE_VM |
+		    CLONE_VFORK | SIGCHLD, (void *)(uintptr_t)s);
+		e = errno;
+		stack_put(&cs);
+		errno = e;
+		return pid;
+	}
+#endif
+	pid = fork();
+	if (pid == 0)
+		child(s);
+	return pid;
 }
 
 int
@@ -571,6 +693,7 @@ fg_proc_run(struct fg_proc_result *out, const struct fg_proc_opts *opts,
 	s.out = pout[1];
 	s.report = prep[1];
 	s.maxfd = maxfd > 0 && maxfd < 65536 ? (int)maxfd : 65536;
+	s.parent = getpid();
 
 	/*
 	 * Block every signal across fork so the child cannot run one of our
@@ -580,9 +703,7 @@ fg_proc_run(struct fg_proc_result *out, const struct fg_proc_opts *opts,
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	start = now_ms();
-	pid = fork();
-	if (pid == 0)
-		child(&s);
+	pid = spawn_child(&s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		rc = fg_err_set(err, FG_EIO, "cannot start '%s': fork: %s",
@@ -691,56 +812,116 @@ write_all(int fd, const char *p, size_t n)
 }
 
 /*
- * Write tree's entries under the open directory dfd: blobs as files
- * (0666 or 0777 less the umask), links as symbolic links, trees as
- * directories, submodules as empty directories, as git does.  Nothing is
- * followed: every name is created fresh (O_EXCL, O_NOFOLLOW).
+ * A checkout in two passes.  The first walks the trees in order, checks
+ * every name, makes the directories and the links and lists the files;
+ * the second writes the files, from CHECKOUT_THREADS threads at once when
+ * there are enough of them.  Measured on a 1,000-file tree in tmpfs, the
+ * time is the kernel's (creating the files: openat ~55%, write ~30%),
+ * reading and inflating the blobs is ~15%; on a quiet machine two writers
+ * on two cores take checkout and removal of 1,000 files from ~21 ms to
+ * ~15 ms: creates in one directory serialize on its lock, the writes and
+ * closes do not.  libgit2 wants each object, the repository included,
+ * used by one thread at a time, so the blobs are looked up and freed
+ * under git_mu and only the file system work runs in parallel (the
+ * repository may be a hook's, with quarantined objects: a second handle
+ * opened by path would not see them).  libgit2's errors are per thread,
+ * so each writer reports its own.
  */
+#ifndef CHECKOUT_THREADS
+#define CHECKOUT_THREADS	2
+#endif
+#define CHECKOUT_PARALLEL_MIN	64	/* fewer files: one thread */
+
+struct co_file {
+	int dfd;			/* the directory, open */
+	const char *name;		/* in a tree held by co */
+	git_oid id;
+	bool exec;
+};
+
+struct co {
+	git_repository *repo;
+	const char *hex;
+	struct co_file *files;
+	size_t nfiles, cap;
+	git_tree **trees;		/* kept for the names */
+	int *dirs;			/* descriptors to close */
+	size_t ntrees, ndirs, tcap, dcap;
+	/* The second pass. */
+	pthread_mutex_t mu;		/* next, failed_at, rc, err */
+	pthread_mutex_t git_mu;		/* repo and its objects */
+	size_t next;			/* the next file to write */
+	size_t failed_at;		/* lowest failed file, or SIZE_MAX */
+	int rc;
+	struct fg_err err;
+};
+
 static int
-write_tree(int dfd, git_repository *repo, const git_tree *tree,
-    const char *hex, unsigned depth, struct fg_err *err)
+co_grow(void **v, size_t *cap, size_t n, size_t size)
+{
+	void *grown;
+	size_t ncap;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap > 0 ? *cap * 2 : 64;
+	grown = realloc(*v, ncap * size);
+	if (grown == NULL)
+		return FG_ENOMEM;
+	*v = grown;
+	*cap = ncap;
+	return 0;
+}
+
+/* The first pass over tree, whose directory is open as dfd. */
+static int
+co_walk(struct co *co, int dfd, const git_tree *tree, unsigned depth,
+    struct fg_err *err)
 {
 	size_t i, n = git_tree_entrycount(tree);
 	int rc = 0;
 
 	if (depth > CHECKOUT_DEPTH_MAX)
 		return fg_err_set(err, FG_ELIMIT, "cannot check out '%s': trees "
-		    "nest deeper than %d", hex, CHECKOUT_DEPTH_MAX);
+		    "nest deeper than %d", co->hex, CHECKOUT_DEPTH_MAX);
 	for (i = 0; i < n && rc == 0; i++) {
 		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
 		const char *name = git_tree_entry_name(e);
 		git_filemode_t mode = git_tree_entry_filemode(e);
 		git_tree *sub = NULL;
 		git_blob *blob = NULL;
-		const char *data;
-		size_t len;
+		struct co_file *f;
+		char *target;
 		int fd;
 
 		if (!entry_name_ok(name))
 			return fg_err_set(err, FG_EINVALID, "cannot check out "
-			    "'%s': its tree holds the unsafe name '%s'", hex,
-			    name);
+			    "'%s': its tree holds the unsafe name '%s'",
+			    co->hex, name);
 		switch (mode) {
 		case GIT_FILEMODE_TREE:
-			if (git_tree_lookup(&sub, repo,
+			if (co_grow((void **)&co->trees, &co->tcap, co->ntrees,
+			    sizeof(*co->trees)) < 0 ||
+			    co_grow((void **)&co->dirs, &co->dcap, co->ndirs,
+			    sizeof(*co->dirs)) < 0)
+				return fg_err_set(err, FG_ENOMEM,
+				    "out of memory");
+			if (git_tree_lookup(&sub, co->repo,
 			    git_tree_entry_id(e)) != 0)
 				return fg_err_git(err, FG_EIO, "cannot read "
-				    "tree '%s' of '%s'", name, hex);
+				    "tree '%s' of '%s'", name, co->hex);
+			co->trees[co->ntrees++] = sub;
 			if (mkdirat(dfd, name, 0777) != 0)
 				fd = -1;
 			else
 				fd = openat(dfd, name, O_RDONLY | O_DIRECTORY |
 				    O_NOFOLLOW | O_CLOEXEC);
 			if (fd < 0)
-				rc = fg_err_set(err, FG_EIO, "cannot create "
+				return fg_err_set(err, FG_EIO, "cannot create "
 				    "directory '%s': %s", name,
 				    strerror(errno));
-			else {
-				rc = write_tree(fd, repo, sub, hex, depth + 1,
-				    err);
-				close(fd);
-			}
-			git_tree_free(sub);
+			co->dirs[co->ndirs++] = fd;
+			rc = co_walk(co, fd, sub, depth + 1, err);
 			break;
 		case GIT_FILEMODE_COMMIT:
 			if (mkdirat(dfd, name, 0777) != 0)
@@ -748,46 +929,150 @@ write_tree(int dfd, git_repository *repo, const git_tree *tree,
 				    "directory '%s': %s", name,
 				    strerror(errno));
 			break;
-		case GIT_FILEMODE_BLOB:
-		case GIT_FILEMODE_BLOB_EXECUTABLE:
 		case GIT_FILEMODE_LINK:
-			if (git_blob_lookup(&blob, repo,
+			if (git_blob_lookup(&blob, co->repo,
 			    git_tree_entry_id(e)) != 0)
 				return fg_err_git(err, FG_EIO, "cannot read "
-				    "'%s' of '%s'", name, hex);
-			data = git_blob_rawcontent(blob);
-			len = (size_t)git_blob_rawsize(blob);
-			if (mode == GIT_FILEMODE_LINK) {
-				char *target = strndup(data, len);
-
-				if (target == NULL)
-					rc = FG_ENOMEM;
-				else if (strlen(target) != len ||
-				    symlinkat(target, dfd, name) != 0)
-					rc = fg_err_set(err, FG_EIO, "cannot "
-					    "create link '%s'", name);
-				free(target);
-				git_blob_free(blob);
-				break;
-			}
-			fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL |
-			    O_NOFOLLOW | O_CLOEXEC,
-			    mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0777 : 0666);
-			if (fd < 0 || write_all(fd, data, len) != 0)
-				rc = fg_err_set(err, FG_EIO, "cannot write "
-				    "'%s': %s", name, strerror(errno));
-			if (fd >= 0 && close(fd) != 0 && rc == 0)
-				rc = fg_err_set(err, FG_EIO, "cannot write "
-				    "'%s': %s", name, strerror(errno));
+				    "'%s' of '%s'", name, co->hex);
+			target = strndup(git_blob_rawcontent(blob),
+			    (size_t)git_blob_rawsize(blob));
+			if (target == NULL)
+				rc = fg_err_set(err, FG_ENOMEM,
+				    "out of memory");
+			else if (strlen(target) !=
+			    (size_t)git_blob_rawsize(blob) ||
+			    symlinkat(target, dfd, name) != 0)
+				rc = fg_err_set(err, FG_EIO, "cannot "
+				    "create link '%s'", name);
+			free(target);
 			git_blob_free(blob);
+			break;
+		case GIT_FILEMODE_BLOB:
+		case GIT_FILEMODE_BLOB_EXECUTABLE:
+			if (co_grow((void **)&co->files, &co->cap, co->nfiles,
+			    sizeof(*co->files)) < 0)
+				return fg_err_set(err, FG_ENOMEM,
+				    "out of memory");
+			f = &co->files[co->nfiles++];
+			f->dfd = dfd;
+			f->name = name;
+			git_oid_cpy(&f->id, git_tree_entry_id(e));
+			f->exec = mode == GIT_FILEMODE_BLOB_EXECUTABLE;
 			break;
 		default:
 			rc = fg_err_set(err, FG_EINVALID, "cannot check out "
-			    "'%s': '%s' has the unknown mode %o", hex, name,
-			    (unsigned)mode);
+			    "'%s': '%s' has the unknown mode %o", co->hex,
+			    name, (unsigned)mode);
 		}
 	}
 	return rc;
+}
+
+/* Write one file: fresh (O_EXCL), following nothing (O_NOFOLLOW). */
+static int
+co_write(struct co *co, const struct co_file *f, struct fg_err *err)
+{
+	git_blob *blob = NULL;
+	int fd, rc = 0;
+
+	/* libgit2 objects, one thread at a time: the repository is shared. */
+	pthread_mutex_lock(&co->git_mu);
+	if (git_blob_lookup(&blob, co->repo, &f->id) != 0)
+		rc = fg_err_git(err, FG_EIO, "cannot read '%s' of '%s'",
+		    f->name, co->hex);
+	pthread_mutex_unlock(&co->git_mu);
+	if (rc < 0)
+		return rc;
+	fd = openat(f->dfd, f->name, O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, f->exec ? 0777 : 0666);
+	if (fd < 0 || write_all(fd, git_blob_rawcontent(blob),
+	    (size_t)git_blob_rawsize(blob)) != 0)
+		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s", f->name,
+		    strerror(errno));
+	if (fd >= 0 && close(fd) != 0 && rc == 0)
+		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s", f->name,
+		    strerror(errno));
+	pthread_mutex_lock(&co->git_mu);
+	git_blob_free(blob);
+	pthread_mutex_unlock(&co->git_mu);
+	return rc;
+}
+
+/* A writer: takes the next file until none is left or one failed. */
+static void *
+co_writer(void *arg)
+{
+	struct co *co = arg;
+	struct fg_err err = FG_ERR_INIT;
+	size_t i;
+	int rc;
+
+	for (;;) {
+		pthread_mutex_lock(&co->mu);
+		i = co->next++;
+		if (co->failed_at != SIZE_MAX || i >= co->nfiles) {
+			pthread_mutex_unlock(&co->mu);
+			break;
+		}
+		pthread_mutex_unlock(&co->mu);
+		rc = co_write(co, &co->files[i], &err);
+		if (rc < 0) {
+			pthread_mutex_lock(&co->mu);
+			if (i < co->failed_at) {
+				co->failed_at = i;
+				co->rc = rc;
+				co->err = err;
+			}
+			pthread_mutex_unlock(&co->mu);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* The second pass: the files, by CHECKOUT_THREADS writers. */
+static int
+co_write_all(struct co *co, struct fg_err *err)
+{
+	pthread_t th[CHECKOUT_THREADS - 1];
+	size_t i, started = 0;
+
+	co->next = 0;
+	co->failed_at = SIZE_MAX;
+	co->rc = 0;
+	if (pthread_mutex_init(&co->mu, NULL) != 0)
+		return fg_err_set(err, FG_EIO, "cannot make a mutex");
+	if (pthread_mutex_init(&co->git_mu, NULL) != 0) {
+		pthread_mutex_destroy(&co->mu);
+		return fg_err_set(err, FG_EIO, "cannot make a mutex");
+	}
+	if (co->nfiles >= CHECKOUT_PARALLEL_MIN)
+		for (i = 0; i < FG_ARRAY_SIZE(th); i++)
+			if (pthread_create(&th[started], NULL, co_writer,
+			    co) == 0)
+				started++;
+	co_writer(co);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&co->git_mu);
+	pthread_mutex_destroy(&co->mu);
+	if (co->rc < 0 && err != NULL)
+		*err = co->err;
+	return co->rc;
+}
+
+static void
+co_release(struct co *co)
+{
+	size_t i;
+
+	for (i = 0; i < co->ndirs; i++)
+		close(co->dirs[i]);
+	for (i = 0; i < co->ntrees; i++)
+		git_tree_free(co->trees[i]);
+	free(co->dirs);
+	free(co->trees);
+	free(co->files);
 }
 
 int
@@ -796,6 +1081,7 @@ fg_proc_checkout(const char *dir, git_repository *repo,
 {
 	git_commit *c = NULL;
 	git_tree *tree = NULL;
+	struct co co;
 	char hex[GIT_OID_HEXSZ + 1];
 	int dfd = -1, rc;
 
@@ -826,7 +1112,13 @@ fg_proc_checkout(const char *dir, git_repository *repo,
 		    dir, strerror(errno));
 		goto out;
 	}
-	rc = write_tree(dfd, repo, tree, hex, 0, err);
+	memset(&co, 0, sizeof(co));
+	co.repo = repo;
+	co.hex = hex;
+	rc = co_walk(&co, dfd, tree, 0, err);
+	if (rc == 0)
+		rc = co_write_all(&co, err);
+	co_release(&co);
 	if (rc < 0 && err != NULL && strstr(err->msg, dir) == NULL) {
 		char msg[FG_ERR_MSG_MAX];
 
@@ -986,8 +1278,8 @@ fg_proc_rmtree(const char *path, struct fg_err *err)
 	return 0;
 }
 
-int
-fg_proc_rmtree_detached(const char *path, struct fg_err *err)
+static int
+rmtree_forked(const char *path, struct fg_err *err)
 {
 	pid_t pid, r;
 	int status;
@@ -1019,4 +1311,147 @@ fg_proc_rmtree_detached(const char *path, struct fg_err *err)
 	if (r != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return fg_proc_rmtree(path, err);
 	return 0;
+}
+
+#if SPAWN_SHARES_MEMORY
+/*
+ * The detached removal without copying our memory and with one wait: a
+ * clone sharing it execs /bin/sh in a session of its own, and we wait
+ * only until it has exec'd.  The shell starts the removal in the
+ * background and exits: rm, and if a directory refused, making the tree
+ * writable and rm again (what fg_proc_rmtree() does by itself).  The
+ * removal, orphaned, belongs to init.  The shell is our child until
+ * reaped: the next call reaps the ones that ended (a CLI exits first and
+ * init reaps them), so at most DETACH_PENDING are ever waiting.  Nothing
+ * of ours goes with them: descriptors above 2 are closed, 0-2 are
+ * /dev/null, the signals are at their defaults, the environment only
+ * PATH=/usr/bin:/bin, and the session is not ours (a ^C meant for the CLI
+ * does not stop the removal).
+ */
+#define RM_SCRIPT							\
+	"(rm -rf --one-file-system -- \"$1\" 2>/dev/null || { "		\
+	"[ -L \"$1\" ] || chmod -R u+rwx -- \"$1\" 2>/dev/null; "	\
+	"rm -rf --one-file-system -- \"$1\"; }) &"
+
+#define DETACH_PENDING	64
+
+static pthread_mutex_t detach_mu = PTHREAD_MUTEX_INITIALIZER;
+static pid_t detach_pids[DETACH_PENDING];
+
+struct detach {
+	const char *argv[6];
+	char *envp[2];
+	int devnull;
+};
+
+static int
+detach_exec(void *arg)
+{
+	struct detach *d = arg;
+	struct sigaction sa;
+	sigset_t none;
+	int sig;
+
+	setsid();
+	if (dup2(d->devnull, 0) < 0 || dup2(d->devnull, 1) < 0 ||
+	    dup2(d->devnull, 2) < 0)
+		_exit(127);
+	if (close_range(3, ~0U, 0) != 0)
+		_exit(127);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* execve() takes char *const[]; it does not write through it. */
+	execve("/bin/sh", (char *const *)(uintptr_t)d->argv, d->envp);
+	_exit(127);
+}
+
+/*
+ * Reap the shells that ended; record pid (0: none) in a free slot.  false
+ * when pid could not be recorded (every slot holds a live shell): the
+ * caller then waits for it.
+ */
+static bool
+detach_reap(pid_t pid)
+{
+	bool kept = pid == 0;
+	size_t i;
+	pid_t r;
+
+	pthread_mutex_lock(&detach_mu);
+	for (i = 0; i < DETACH_PENDING; i++) {
+		if (detach_pids[i] > 0) {
+			r = waitpid(detach_pids[i], NULL, WNOHANG);
+			/* Ended, or reaped by someone else (ECHILD). */
+			if (r == detach_pids[i] || (r < 0 && errno == ECHILD))
+				detach_pids[i] = 0;
+		}
+		if (detach_pids[i] == 0 && !kept) {
+			detach_pids[i] = pid;
+			kept = true;
+		}
+	}
+	pthread_mutex_unlock(&detach_mu);
+	return kept;
+}
+#endif
+
+int
+fg_proc_rmtree_detached(const char *path, struct fg_err *err)
+{
+#if SPAWN_SHARES_MEMORY
+	struct clone_stack cs;
+	struct detach d;
+	sigset_t all, old;
+	pid_t pid;
+	int e;
+#endif
+
+	if (path == NULL || path[0] == '\0' || strcmp(path, "/") == 0)
+		return fg_err_set(err, FG_EINVALID, "refusing to remove '%s'",
+		    path != NULL ? path : "");
+#if SPAWN_SHARES_MEMORY
+	(void)detach_reap(0);
+	if (access("/bin/sh", X_OK) != 0)
+		return rmtree_forked(path, err);
+	memset(&d, 0, sizeof(d));
+	d.argv[0] = "sh";
+	d.argv[1] = "-c";
+	d.argv[2] = RM_SCRIPT;
+	d.argv[3] = "flowgate-rm";
+	d.argv[4] = path;
+	d.argv[5] = NULL;
+	d.envp[0] = (char *)(uintptr_t)"PATH=/usr/bin:/bin";
+	d.envp[1] = NULL;
+	d.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (d.devnull < 0)
+		return rmtree_forked(path, err);
+	if (stack_get(&cs) < 0) {
+		close(d.devnull);
+		return rmtree_forked(path, err);
+	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid = clone(detach_exec, stack_top(&cs), CLONE_VM | CLONE_VFORK |
+	    SIGCHLD, &d);
+	e = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	stack_put(&cs);
+	close(d.devnull);
+	if (pid < 0) {
+		errno = e;
+		return rmtree_forked(path, err);
+	}
+	if (!detach_reap(pid))
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	return 0;
+#else
+	return rmtree_forked(path, err);
+#endif
 }

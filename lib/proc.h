@@ -23,6 +23,15 @@
  *     SIGTERM, then SIGKILL FG_PROC_KILL_GRACE_MS later.  Processes the
  *     command leaves behind holding the output pipe are killed the same
  *     way FG_PROC_KILL_GRACE_MS after it exits: nothing outlives a step.
+ *   - It dies with us.  The command gets SIGKILL from the kernel when the
+ *     thread that started it ends (PR_SET_PDEATHSIG), so a deploy whose
+ *     flowgate is killed -9 does not go on unrecorded; the next deployment
+ *     to the environment marks the attempt interrupted.  The kernel sends
+ *     that signal to the command only, not its group: a command that starts
+ *     long-lived children of its own should exec its last program (sh -c
+ *     '...; exec prog') or end them itself.  Callers start a child from a
+ *     thread that waits for it (fg_proc_run() does), which is what keeps a
+ *     daemon's worker thread from taking its command with it early.
  *   - Output is capped: only the last output_max bytes (the log tail, the
  *     part that says what failed) are kept, and result->dropped says how
  *     many came before.  Every occurrence of a secret in what is kept is
@@ -47,6 +56,18 @@
 
 #include "buf.h"
 #include "err.h"
+
+/*
+ * For benchmarks only (tests/bench/promote_bench.c): when set, called with
+ * a phase's name each time one of the promotion's phases ends, so the
+ * caller can time them.  NULL (nothing called) everywhere else.
+ */
+extern void (*fg_proc__probe)(const char *phase);
+#define FG_PROBE(phase)							\
+	do {								\
+		if (fg_proc__probe != NULL)				\
+			fg_proc__probe(phase);				\
+	} while (0)
 
 /* Output kept when the caller gives no limit: 64 KiB of log tail. */
 #define FG_PROC_OUTPUT_MAX (64 * 1024)

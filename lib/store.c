@@ -1999,28 +1999,74 @@ fg_store_note_get(cJSON **out, struct fg_store *st, const git_oid *target,
 	return rc;
 }
 
-/* cur with keys applied (null removes); a new tree, the caller's. */
+/* Remove the null members of object o, at every depth of objects. */
+static void
+drop_nulls(cJSON *o)
+{
+	cJSON *k, *next;
+
+	for (k = o->child; k != NULL; k = next) {
+		next = k->next;
+		if (cJSON_IsNull(k))
+			cJSON_Delete(cJSON_DetachItemViaPointer(o, k));
+		else if (cJSON_IsObject(k))
+			drop_nulls(k);
+	}
+}
+
+/*
+ * Apply keys to res in place, deep: a key whose value is an object and
+ * whose current value is an object merges into it, recursively; any
+ * other value replaces the current one; null removes the key.  So a
+ * caller names only the entry it changes ({"deployments": {"prod":
+ * {...}}}) and entries that other writers added meanwhile stay, since
+ * this runs under the notes lock on the tip it read.
+ */
+static int
+note_apply_into(cJSON *res, const cJSON *keys)
+{
+	const cJSON *k;
+	cJSON *have, *dup;
+
+	cJSON_ArrayForEach(k, keys) {
+		if (k->string == NULL)
+			continue;
+		have = cJSON_GetObjectItemCaseSensitive(res, k->string);
+		if (cJSON_IsObject(k) && cJSON_IsObject(have)) {
+			if (note_apply_into(have, k) < 0)
+				return FG_ENOMEM;
+			continue;
+		}
+		if (cJSON_IsNull(k)) {
+			cJSON_DeleteItemFromObjectCaseSensitive(res, k->string);
+			continue;
+		}
+		dup = cJSON_Duplicate(k, 1);
+		if (dup == NULL)
+			return FG_ENOMEM;
+		if (cJSON_IsObject(dup))
+			drop_nulls(dup);
+		/* In place: the note keeps its members' order. */
+		if (have != NULL)
+			cJSON_ReplaceItemViaPointer(res, have, dup);
+		else
+			cJSON_AddItemToObject(res, k->string, dup);
+	}
+	return 0;
+}
+
+/* cur with keys applied (see note_apply_into); a new tree, the caller's. */
 static cJSON *
 note_apply(const cJSON *cur, const cJSON *keys)
 {
-	const cJSON *k;
-	cJSON *res, *dup;
+	cJSON *res;
 
 	res = cur != NULL ? cJSON_Duplicate(cur, 1) : cJSON_CreateObject();
 	if (res == NULL)
 		return NULL;
-	cJSON_ArrayForEach(k, keys) {
-		if (k->string == NULL)
-			continue;
-		cJSON_DeleteItemFromObjectCaseSensitive(res, k->string);
-		if (cJSON_IsNull(k))
-			continue;
-		dup = cJSON_Duplicate(k, 1);
-		if (dup == NULL) {
-			cJSON_Delete(res);
-			return NULL;
-		}
-		cJSON_AddItemToObject(res, k->string, dup);
+	if (note_apply_into(res, keys) < 0) {
+		cJSON_Delete(res);
+		return NULL;
 	}
 	return res;
 }

@@ -335,9 +335,15 @@ const char *fg_store_entry_get(const struct fg_store_entry *e,
 
 /*
  * Notes: a JSON object per annotated object under refs/notes/flowgate
- * (read with git log --notes=flowgate).  fg_store_note_merge sets the
- * top-level keys of keys (an object) in the note on target, keeping the
- * others; a key whose value is null is removed.  The notes ref moves by
+ * (read with git log --notes=flowgate).  fg_store_note_merge merges keys
+ * (an object) into the note on target, deep, under the notes ref's lock
+ * on the tip it read: where both keys and the note hold an object under
+ * one name, the two objects merge, recursively; any other value (string,
+ * number, array, an object where the note has none) replaces the note's;
+ * a null removes the member, at any depth.  So a writer names only what
+ * it changes, {"deployments": {"prod": {...}}}, and what others wrote
+ * meanwhile (deployments.uat) stays; to replace an entry's members
+ * exactly, name the ones to drop with null.  The notes ref moves by
  * compare-and-swap, retried, as appends do; writing what the note already
  * says changes nothing.  actor_name/actor_email (may be NULL) author the
  * notes commit.  FG_ENOTFOUND when target is not in the repository,

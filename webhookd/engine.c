@@ -89,6 +89,8 @@ set_str(cJSON *o, const char *key, const char *value)
 	cJSON_DeleteItemFromObjectCaseSensitive(o, key);
 	if (value != NULL && *value != '\0')
 		cJSON_AddStringToObject(o, key, value);
+	else
+		cJSON_AddNullToObject(o, key);	/* the note merge drops it */
 }
 
 static const char *
