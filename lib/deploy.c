@@ -1016,7 +1016,7 @@ out:
 
 static int
 run_http(struct attempt *a, const struct fg_deploy *dep,
-    const struct secrets *sec, unsigned timeout)
+    const struct secrets *sec, unsigned timeout, struct fg_httpc *httpc)
 {
 	struct fg_deploy_facts f;
 	const char *secret = NULL;
@@ -1043,7 +1043,7 @@ run_http(struct attempt *a, const struct fg_deploy *dep,
 	f.actor = a->d.actor;
 	f.run = a->d.run;
 	rc = fg_deploy__http(&ok, a->reason, sizeof(a->reason), &a->d.log,
-	    dep, secret, &f, timeout);
+	    httpc, dep, secret, &f, timeout);
 	if (rc < 0)
 		return rc;
 	for (i = 0; i < sec->n; i++)
@@ -1137,7 +1137,7 @@ fg_deploy_run(struct fg_deployment *out, struct fg_store *st,
 
 	t0 = mono_ms();
 	if (dep->kind == FG_DEPLOY_HTTP)
-		rc = run_http(&a, dep, &sec, timeout);
+		rc = run_http(&a, dep, &sec, timeout, req->httpc);
 	else
 		rc = run_command(&a, st, dep, &sec, timeout);
 	a.d.duration_ms = mono_ms() - t0;

@@ -69,6 +69,8 @@ enum fg_deploy_status {
 /* "started", "succeeded", "failed", "interrupted". */
 const char *fg_deploy_status_name(enum fg_deploy_status s);
 
+struct fg_httpc;
+
 struct fg_deploy_req {
 	const struct fg_config *cfg;
 	const char *env;		/* environment name, a stage's or a
@@ -83,6 +85,8 @@ struct fg_deploy_req {
 	const char *run;		/* FLOWGATE_RUN; NULL: a fresh id */
 	int wait_secs;			/* env busy: wait this long, then
 					   FG_EBUSY; 0: refuse at once */
+	struct fg_httpc *httpc;		/* http deployments' client (lib/httpc);
+					   NULL: one of the deployment's own */
 };
 
 /* An attempt as deployment.json holds it. */

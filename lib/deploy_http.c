@@ -1,10 +1,13 @@
 /*
- * deploy_http.c - the http kind of deployment: a signed JSON POST with
- * libcurl's easy interface, then, when the config names a status URL,
- * polling it until it says how the deployment ended.
+ * deploy_http.c - the http kind of deployment: a signed JSON POST, then,
+ * when the config names a status URL, polling it until it says how the
+ * deployment ended.
  *
- * This runs on the caller's thread and blocks for up to the time limit:
- * the daemon calls fg_deploy_run() from its task pool, never from the
+ * The requests go through lib/httpc (libcurl's multi interface on a
+ * libevent loop of its own): the caller's client when it gave one (the
+ * daemon's flows share one), else one started for this deployment.  The
+ * caller's thread waits for up to the time limit: the daemon calls
+ * fg_deploy_run() from its task pool and flow threads, never from the
  * event loop.
  *
  * What the receiver gets (docs/deploy.md):
@@ -22,7 +25,6 @@
  * https are spoken.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,40 +36,16 @@
 
 #include "deploy_int.h"
 #include "hmac.h"
+#include "httpc.h"
 #include "util.h"
 #include "banned.h"
 
 #define CONNECT_TIMEOUT_MS	10000L
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void
-curl_init(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 /* A response: its body, the first FG_DEPLOY_HTTP_BODY_MAX bytes. */
 struct resp {
 	struct fg_buf body;
-	bool oom;
 };
-
-static size_t
-on_body(char *data, size_t size, size_t n, void *payload)
-{
-	struct resp *r = payload;
-	size_t len = size * n, room;
-
-	room = r->body.len < FG_DEPLOY_HTTP_BODY_MAX ?
-	    FG_DEPLOY_HTTP_BODY_MAX - r->body.len : 0;
-	if (room > len)
-		room = len;
-	if (room > 0 && fg_buf_add(&r->body, data, room) < 0)
-		r->oom = true;
-	return len;
-}
 
 static int64_t
 mono_ms(void)
@@ -79,29 +57,24 @@ mono_ms(void)
 }
 
 /*
- * One request: POST body when body is not NULL, else GET.  *code is the
- * HTTP status, 0 when none came back (reason says why).  Returns
- * FG_ENOMEM or 0.
+ * One request through c: POST body when body is not NULL, else GET.
+ * *code is the HTTP status, 0 when none came back (reason says why).
+ * Returns FG_ENOMEM or 0.
  */
 static int
-request(long *code, struct resp *r, const char *url, const char *body,
-    const char *sig, const char *run, long timeout_ms, char *reason,
-    size_t rsize)
+request(long *code, struct resp *r, struct fg_httpc *c, const char *url,
+    const char *body, const char *sig, const char *run, long timeout_ms,
+    char *reason, size_t rsize)
 {
 	struct curl_slist *h = NULL, *h2;
 	struct fg_buf line = FG_BUF_INIT;
-	char errbuf[CURL_ERROR_SIZE];
-	CURL *c = NULL;
-	CURLcode cc;
+	struct fg_httpc_req req;
+	struct fg_err e = FG_ERR_INIT;
 	int rc = FG_ENOMEM;
 
 	*code = 0;
-	errbuf[0] = '\0';
 	if (timeout_ms <= 0)
-		timeout_ms = 1;	/* 0 would mean curl's default */
-	c = curl_easy_init();
-	if (c == NULL)
-		goto out;
+		timeout_ms = 1;
 	if (body != NULL) {
 		h2 = curl_slist_append(h, "Content-Type: application/json");
 		if (h2 == NULL)
@@ -129,38 +102,25 @@ request(long *code, struct resp *r, const char *url, const char *body,
 	if (h2 == NULL)
 		goto out;
 	h = h2;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-	    timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms : CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "flowgate");
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-	if (body != NULL) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	} else {
-		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-	}
-	cc = curl_easy_perform(c);
-	if (r->oom)
+	memset(&req, 0, sizeof(req));
+	req.method = body != NULL ? "POST" : "GET";
+	req.url = url;
+	req.headers = h;
+	req.body = body;
+	req.body_len = body != NULL ? strlen(body) : 0;
+	req.timeout_ms = timeout_ms;
+	req.answer_max = FG_DEPLOY_HTTP_BODY_MAX;
+	rc = fg_httpc_do(code, &r->body, c, &req, &e);
+	if (rc == FG_ENOMEM)
 		goto out;
-	if (cc != CURLE_OK) {
-		snprintf(reason, rsize, "%s", errbuf[0] ? errbuf :
-		    curl_easy_strerror(cc));
-	} else {
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
+	if (rc < 0) {
+		*code = 0;
+		snprintf(reason, rsize, "%s", e.msg);
 	}
 	rc = 0;
 out:
 	fg_buf_release(&line);
 	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
 	return rc;
 }
 
@@ -212,13 +172,14 @@ sleep_ms(long ms)
 
 int
 fg_deploy__http(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
-    const struct fg_deploy *dep, const char *secret,
+    struct fg_httpc *httpc, const struct fg_deploy *dep, const char *secret,
     const struct fg_deploy_facts *f, unsigned timeout_secs)
 {
 	struct resp r;
 	cJSON *o = NULL;
 	char *body = NULL, sig[FG_HMAC_SHA256_HEXLEN + 1] = "";
-	char why[CURL_ERROR_SIZE + 64], last[64] = "";
+	char why[FG_ERR_MSG_MAX], last[64] = "";
+	struct fg_httpc *own = NULL;
 	int64_t deadline = mono_ms() + (int64_t)timeout_secs * 1000;
 	const char *st;
 	struct fg_err e = FG_ERR_INIT;
@@ -227,13 +188,16 @@ fg_deploy__http(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 
 	*ok = false;
 	fg_buf_init(&r.body);
-	r.oom = false;
-	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc != CURLE_OK) {
-		snprintf(reason, rsize, "cannot start libcurl: %s",
-		    curl_easy_strerror(curl_init_rc));
-		rc = 0;
-		goto out;
+	if (httpc == NULL) {
+		rc = fg_httpc_new(&own, &e);
+		if (rc == FG_ENOMEM)
+			goto out;
+		if (rc < 0) {
+			snprintf(reason, rsize, "%s", e.msg);
+			rc = 0;
+			goto out;
+		}
+		httpc = own;
 	}
 	if (dep->url == NULL) {
 		snprintf(reason, rsize, "no url to deploy to");
@@ -259,7 +223,7 @@ fg_deploy__http(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 		goto out;
 	}
 	why[0] = '\0';
-	if (request(&code, &r, dep->url, body, secret != NULL ? sig : NULL,
+	if (request(&code, &r, httpc, dep->url, body, secret != NULL ? sig : NULL,
 	    f->run, (long)(deadline - mono_ms()), why, sizeof(why)) < 0 ||
 	    log_answer(log, "POST", code, why, &r) < 0)
 		goto out;
@@ -290,7 +254,7 @@ fg_deploy__http(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 		sleep_ms(FG_DEPLOY_POLL_MS);
 		fg_buf_reset(&r.body);
 		why[0] = '\0';
-		if (request(&code, &r, dep->poll, NULL,
+		if (request(&code, &r, httpc, dep->poll, NULL,
 		    secret != NULL ? sig : NULL, f->run,
 		    (long)(deadline - mono_ms()), why, sizeof(why)) < 0) {
 			rc = FG_ENOMEM;
@@ -316,6 +280,7 @@ fg_deploy__http(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 		goto out;
 	}
 out:
+	fg_httpc_free(own);
 	OPENSSL_cleanse(sig, sizeof(sig));
 	cJSON_free(body);
 	cJSON_Delete(o);

@@ -13,6 +13,8 @@
 #include "err.h"
 
 /* The facts a deployment is given, as the command and the POST see them. */
+struct fg_httpc;
+
 struct fg_deploy_facts {
 	const char *commit;		/* 40 hex digits */
 	const char *env;
@@ -30,13 +32,13 @@ struct fg_deploy_facts {
 
 /*
  * POST the facts to dep->url signed with secret (NULL: unsigned; with
- * dep->poll, then poll it)
- * within timeout_secs.  *ok says whether the deployment succeeded; reason
+ * dep->poll, then poll it) through httpc (NULL: a client of the call's
+ * own) within timeout_secs.  *ok says whether the deployment succeeded; reason
  * (one line) says why not; log gets the status lines and the first bytes
  * of the bodies.  Returns 0 whatever the outcome, FG_ENOMEM only.
  */
 int fg_deploy__http(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
-    const struct fg_deploy *dep, const char *secret,
+    struct fg_httpc *httpc, const struct fg_deploy *dep, const char *secret,
     const struct fg_deploy_facts *f, unsigned timeout_secs);
 
 /* Replace every occurrence of secret in b by "***". */

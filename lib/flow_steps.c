@@ -378,7 +378,7 @@ http(long *code, struct fg_buf *answer, const struct fg_flowstep_job *job,
 	req.headers = headers;
 	req.body = body;
 	req.body_len = body != NULL ? strlen(body) : 0;
-	req.timeout = timeout > 0 ? timeout : 1;
+	req.timeout_ms = timeout > 0 ? timeout * 1000L : 1000;
 	req.answer_max = FG_FLOWSTEP_LOG_MAX;
 	rc = fg_httpc_do(code, &a, c, &req, err);
 	if (rc == 0 && answer != NULL)
@@ -1085,6 +1085,7 @@ deploy_to(bool *ok, char *reason, size_t rsize, struct fg_buf *log,
 	req.actor = jstr(job->vals.run, "actor");
 	req.run = job->run;
 	req.wait_secs = job->timeout;
+	req.httpc = job->httpc;
 	rc = fg_deploy_run(&d, st, &req, err);
 	git_oid_tostr(hex, sizeof(hex), commit);
 	if (rc == 0) {

@@ -359,9 +359,10 @@ setup(struct req *r, struct fg_err *err)
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)in->timeout);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)(in->timeout <
-	    FG_HTTPC_CONNECT_SECS ? in->timeout : FG_HTTPC_CONNECT_SECS));
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, in->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, in->timeout_ms <
+	    FG_HTTPC_CONNECT_SECS * 1000L ? in->timeout_ms :
+	    FG_HTTPC_CONNECT_SECS * 1000L);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "flowgate");
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, in->headers);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
@@ -390,9 +391,9 @@ fg_httpc_do(long *code, struct fg_buf *answer, struct fg_httpc *c,
 	if (in->method == NULL || in->url == NULL)
 		return fg_err_set(err, FG_EINVALID, "a request needs a method "
 		    "and a url");
-	if (in->timeout < 1 || in->timeout > FG_HTTPC_TIMEOUT_MAX)
-		return fg_err_set(err, FG_EINVALID, "timeout %d s is out of "
-		    "bounds (1 to %d)", in->timeout, FG_HTTPC_TIMEOUT_MAX);
+	if (in->timeout_ms < 1 || in->timeout_ms > FG_HTTPC_TIMEOUT_MAX)
+		return fg_err_set(err, FG_EINVALID, "timeout %ld ms is out of "
+		    "bounds (1 to %ld)", in->timeout_ms, FG_HTTPC_TIMEOUT_MAX);
 	memset(&r, 0, sizeof(r));
 	r.in = in;
 	r.answer = answer;

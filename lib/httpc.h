@@ -24,8 +24,8 @@
  *   the same way.
  *
  * LIMITS
- *   Each request has its own time limit (timeout, whole seconds, for the
- *   whole transfer; connecting has FG_HTTPC_CONNECT_SECS of it at most)
+ *   Each request has its own time limit (timeout_ms, for the whole
+ *   transfer; connecting has FG_HTTPC_CONNECT_SECS of it at most)
  *   and keeps at most answer_max bytes of the answer's body (the rest is
  *   read and dropped).  Only http and https, no redirects, no signals.
  *
@@ -47,8 +47,8 @@
 
 /* Most seconds a connection may take to open. */
 #define FG_HTTPC_CONNECT_SECS	30
-/* Bounds of a request's timeout, in seconds. */
-#define FG_HTTPC_TIMEOUT_MAX	86400
+/* Bounds of a request's timeout, in milliseconds. */
+#define FG_HTTPC_TIMEOUT_MAX	(86400L * 1000)
 
 struct fg_httpc;
 
@@ -58,7 +58,7 @@ struct fg_httpc_req {
 	const struct curl_slist *headers;	/* "Name: value" lines, or NULL */
 	const char *body;		/* sent as is, or NULL */
 	size_t body_len;
-	int timeout;			/* seconds, 1 to FG_HTTPC_TIMEOUT_MAX */
+	long timeout_ms;		/* 1 to FG_HTTPC_TIMEOUT_MAX */
 	size_t answer_max;		/* bytes of the answer's body kept */
 };
 

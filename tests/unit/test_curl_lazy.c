@@ -65,7 +65,7 @@ child_missing(void)
 	/* What a user sees: an http deployment fails and names the reason. */
 	dep.kind = FG_DEPLOY_HTTP;
 	dep.url = (char *)"http://127.0.0.1:9/deploy";
-	if (fg_deploy__http(&ok, reason, sizeof(reason), &log, &dep, NULL,
+	if (fg_deploy__http(&ok, reason, sizeof(reason), &log, NULL, &dep, NULL,
 	    &f, 5) != 0 || ok)
 		bad |= 8;
 	if (strncmp(reason, "cannot start libcurl: cannot load " MISSING,

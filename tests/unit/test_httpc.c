@@ -143,7 +143,7 @@ job_main(void *arg)
 	req.headers = h;
 	req.body = j->body;
 	req.body_len = strlen(j->body);
-	req.timeout = j->timeout;
+	req.timeout_ms = j->timeout * 1000L;
 	req.answer_max = 1024;
 	j->rc = fg_httpc_do(&j->code, &j->answer, j->c, &req, &j->err);
 	curl_slist_free_all(h);
@@ -320,10 +320,10 @@ test_httpc_refuses_bad_requests(void)
 	memset(&req, 0, sizeof(req));
 	req.method = "GET";
 	req.url = "http://127.0.0.1:1/";
-	req.timeout = 0;
+	req.timeout_ms = 0;
 	CU_ASSERT_EQUAL(fg_httpc_do(&code, NULL, c, &req, &err), FG_EINVALID);
-	CU_ASSERT(strstr(err.msg, "timeout 0 s is out of bounds") != NULL);
-	req.timeout = 1;
+	CU_ASSERT(strstr(err.msg, "timeout 0 ms is out of bounds") != NULL);
+	req.timeout_ms = 1000;
 	req.url = NULL;
 	CU_ASSERT_EQUAL(fg_httpc_do(&code, NULL, c, &req, &err), FG_EINVALID);
 	CU_ASSERT_EQUAL(code, 0);
