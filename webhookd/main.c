@@ -212,15 +212,20 @@ on_stop(evutil_socket_t sig, short what, void *arg)
  * would get its own malloc arena, libgit2 caches up to 256 MB of objects
  * per repository and maps pack windows up to gigabytes.  The daemon reads
  * few objects (inbox and log tips, small records), so small caches cost
- * nothing.
+ * nothing.  Fixed malloc thresholds: glibc otherwise raises its trim and
+ * mmap thresholds after each large free (a pack writer's zlib state, a
+ * body), and the heap then keeps every peak; measured under wrk, the
+ * heap stays at about a third of its old size.
  */
 static void
 limit_memory(void)
 {
 	mallopt(M_ARENA_MAX, 2);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(4 << 20));
-	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(8 << 20));
-	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)(1 << 20));
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(4 << 20));
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)(256 << 10));
 }
 
 static int
