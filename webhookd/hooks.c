@@ -192,9 +192,13 @@ delivery_done(struct whd_delivery *dl, void *arg)
 	whd_delivery_free(dl);
 }
 
+/*
+ * Hand the delivery to the inbox.  *body (len bytes and a NUL) becomes the
+ * delivery's: it is taken (*body set to NULL) whatever happens.
+ */
 static int
 submit(struct whd_req *r, const struct fg_event *ev, const char *path,
-    const char *body, size_t len)
+    char **body, size_t len)
 {
 	struct whd_delivery *dl = calloc(1, sizeof(*dl));
 	struct fg_err err = FG_ERR_INIT;
@@ -203,11 +207,12 @@ submit(struct whd_req *r, const struct fg_event *ev, const char *path,
 
 	if (dl == NULL)
 		return FG_ENOMEM;
+	dl->body = *body;
+	*body = NULL;
 	dl->repo = fg_strdup(ev->repo);
 	dl->path = fg_strdup(path);
 	dl->id = fg_strdup(ev->delivery);
 	dl->kind = fg_strdup(fg_event_kind_name(ev->kind));
-	dl->body = malloc(len + 1);
 	rc = fg_event_to_json(&json, ev, &err);
 	if (rc == 0)
 		dl->event_json = cJSON_PrintUnformatted(json);
@@ -217,8 +222,6 @@ submit(struct whd_req *r, const struct fg_event *ev, const char *path,
 		whd_delivery_free(dl);
 		return FG_ENOMEM;
 	}
-	memcpy(dl->body, body, len);
-	dl->body[len] = '\0';
 	dl->len = len;
 	dl->time = fg_now();
 	dl->done = delivery_done;
@@ -253,9 +256,9 @@ whd_hooks_handle(struct whd_req *r, const char *name)
 	const struct route *rt = NULL;
 	struct evbuffer *in;
 	struct evkeyvalq form_q;
-	const char *body, *json, *secret;
+	const char *json, *secret;
 	char id[FG_EVENT_DELIVERY_MAX + 1], msg[FG_ERR_MSG_MAX + 64];
-	char *repo_q = NULL, *path = NULL;
+	char *body = NULL, *repo_q = NULL, *path = NULL;
 	enum fg_forge forge;
 	size_t len, jlen, i;
 	bool form, early, ok;
@@ -301,11 +304,18 @@ whd_hooks_handle(struct whd_req *r, const char *name)
 		hook_error(r, 400, "invalid", "empty body");
 		return;
 	}
-	body = (const char *)evbuffer_pullup(in, -1);
-	if (body == NULL) {
+	/*
+	 * The body's one copy, out of libevent's buffer (which it frees),
+	 * becomes the delivery's: a request holds its body once, not in
+	 * libevent's chains, a contiguous copy and the delivery as well.
+	 */
+	body = malloc(len + 1);
+	if (body == NULL || evbuffer_remove(in, body, len) != (int)len) {
+		free(body);
 		hook_error(r, 500, "error", "out of memory");
 		return;
 	}
+	body[len] = '\0';
 	json = body;
 	jlen = len;
 	if (rt->event_header != NULL) {
@@ -327,17 +337,8 @@ whd_hooks_handle(struct whd_req *r, const char *name)
 	}
 	if (form) {
 		/* GitHub and Gitea put the JSON in a "payload" field. */
-		char *copy = malloc(len + 1);
-
-		if (copy == NULL) {
-			hook_error(r, 500, "error", "out of memory");
-			goto out;
-		}
-		memcpy(copy, body, len);
-		copy[len] = '\0';
-		rc = strlen(copy) == len ? evhttp_parse_query_str(copy,
+		rc = strlen(body) == len ? evhttp_parse_query_str(body,
 		    &form_q) : -1;
-		free(copy);
 		json = rc == 0 ? evhttp_find_header(&form_q, "payload") : NULL;
 		if (json == NULL) {
 			hook_error(r, 400, "invalid", "form-encoded delivery "
@@ -413,7 +414,7 @@ whd_hooks_handle(struct whd_req *r, const char *name)
 		hook_error(r, 503, "unavailable", msg);
 		goto out;
 	}
-	rc = submit(r, &ev, path, body, len);
+	rc = submit(r, &ev, path, &body, len);
 	if (rc == FG_ELIMIT || rc == FG_EIO) {
 		evhttp_add_header(evhttp_request_get_output_headers(r->req),
 		    "Retry-After", "1");
@@ -427,6 +428,7 @@ whd_hooks_handle(struct whd_req *r, const char *name)
 	/* Otherwise delivery_done() answers, once it is on disk. */
 out:
 	evhttp_clear_headers(&form_q);
+	free(body);
 	free(repo_q);
 	free(path);
 	fg_event_release(&ev);
