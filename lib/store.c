@@ -207,11 +207,13 @@ built_release(struct built *b)
 }
 
 /*
- * Mark objects/ as the top of a directory hierarchy (chattr +T), so that
- * ext4 spreads the fan-out directories made from then on over block
- * groups with many free inodes (the Orlov allocator) instead of keeping
- * them next to objects/.  Loose objects are created in their fan-out
- * directory, so their inodes come from those groups, away from the inodes
+ * Mark objects/ (and refs/) as the top of a directory hierarchy (chattr
+ * +T), so that ext4 spreads the directories made in it from then on over
+ * block groups with many free inodes (the Orlov allocator) instead of
+ * keeping them next to the repository.  Loose objects are created in
+ * their fan-out directory, pack writers' files in their own directory
+ * under objects/ (pack.c, TMPDIR_PREFIX), a new refs/flowgate's lock files
+ * in it: their inodes come from those groups, away from the inodes
  * everyone freed near the repository, which every creation must otherwise
  * scan past (see CAVEATS in store.h).  Best effort: other file systems, or
  * a repository this user does not own, simply keep their layout.
@@ -281,6 +283,10 @@ fg_store_open(struct fg_store **out, const char *repo_path, unsigned flags,
 	if (st->objdir == NULL)
 		goto nomem;
 	spread_fanout(st->objdir);
+	if (fg_buf_printf(&b, "%srefs", st->gitdir) < 0)
+		goto nomem;
+	spread_fanout(b.ptr);
+	fg_buf_reset(&b);
 	if (git_repository_odb(&st->odb, st->repo) < 0 ||
 	    git_odb_new(&st->mem_odb) < 0 ||
 	    git_mempack_new(&st->mempack) < 0) {

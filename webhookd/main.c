@@ -222,7 +222,7 @@ limit_memory(void)
 {
 	mallopt(M_ARENA_MAX, 2);
 	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
-	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+	mallopt(M_MMAP_THRESHOLD, 512 * 1024);
 	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(4 << 20));
 	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(4 << 20));
 	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)(256 << 10));
