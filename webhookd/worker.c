@@ -15,10 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "engine.h"
 #include "flows.h"
@@ -37,8 +35,6 @@
  * intake for the disk.  Gathering them costs the engine this much delay.
  */
 #define DRAIN_INTERVAL_MS 250
-/* The workers' nice value (see worker_main). */
-#define WORKER_NICE 5
 
 struct wrepo {
 	struct wrepo *next;		/* all repositories */
@@ -178,12 +174,6 @@ worker_main(void *arg)
 	int rc;
 
 	pthread_setname_np(pthread_self(), "whd-engine");
-	/*
-	 * Draining is background work: when the CPU is short, the intake
-	 * (the loop and the inbox writer, which a forge is waiting on) goes
-	 * first; the backlog limit pushes back if draining falls behind.
-	 */
-	setpriority(PRIO_PROCESS, (id_t)gettid(), WORKER_NICE);
 	for (;;) {
 		pthread_mutex_lock(&w->mu);
 		while (w->ready_head == NULL && !w->stop)
