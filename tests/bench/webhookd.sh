@@ -12,7 +12,10 @@
 #
 # Prints requests/s and p50/p99 latency of each, flowgate's peak RSS, and
 # the ratios; then an overload run (256 connections, a small queue) that
-# must answer 503 rather than grow.  Not part of 'make check'.
+# must answer 503 rather than grow.  The machine's load average is printed
+# before and after: the servers share the CPU with wrk and with whatever
+# else runs, so compare ratios from one run, and rerun when the load is
+# high.  Not part of 'make check'.
 #
 #   DURATION=10 CONNS=32 sh tests/bench/webhookd.sh
 set -u
@@ -117,6 +120,7 @@ bench() {
 }
 
 : > "$T/results"
+load0=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 
 # flowgate-webhookd
 P=$(port)
@@ -128,6 +132,7 @@ wait_up "http://127.0.0.1:$P/healthz" || { echo "bench: webhookd did not start" 
 bench flowgate "http://127.0.0.1:$P/hooks/github" "$fpid"
 commits=$(curl -s "http://127.0.0.1:$P/metrics" | sed -n 's/^flowgate_inbox_commits_total //p')
 dels=$(curl -s "http://127.0.0.1:$P/metrics" | sed -n 's/^flowgate_inbox_deliveries_total //p')
+backlog=$(curl -s "http://127.0.0.1:$P/metrics" | sed -n 's/^flowgate_inbox_backlog //p')
 kill "$fpid"; wait "$fpid" 2>/dev/null
 
 # adnanh/webhook, with /bin/true and with no command.
@@ -163,13 +168,14 @@ bench bare202 "http://127.0.0.1:$P/hooks/github"
 kill "$bpid"; wait "$bpid" 2>/dev/null
 
 echo "wrk: $THREADS threads, $CONNS connections, ${DURATION}s each; body $(wc -c < "$T/pr.json" | tr -d ' ') bytes"
+echo "load average: $load0 before, $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null) after; $(nproc) CPUs"
 printf '%-16s %10s %9s %9s %9s %9s\n' server 'req/s' 'p50 ms' 'p99 ms' 'non-2xx' 'RSS MB'
 while read -r name rps p50 p99 bad total rss; do
 	printf '%-16s %10s %9s %9s %9s %9s\n' "$name" "$rps" "$p50" "$p99" "$bad" \
 	    "$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')"
 done < "$T/results"
 f=$(awk '$1 == "flowgate" { print $2 }' "$T/results")
-echo "flowgate: $dels deliveries in $commits group commits (fsync'd)"
+echo "flowgate: $dels deliveries in $commits group commits (fsync'd), $backlog still to process"
 for other in webhook-true webhook-nocmd bare202; do
 	o=$(awk -v n=$other '$1 == n { print $2 }' "$T/results")
 	awk -v f="$f" -v o="$o" -v n="$other" \
