@@ -313,6 +313,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	git_libgit2_init();
 	limit_memory();
+	whd_hooks_init();
 	if (evthread_use_pthreads() < 0) {
 		fg_log_warnx("cannot make libevent thread-safe");
 		goto out;
