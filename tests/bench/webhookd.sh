@@ -98,6 +98,29 @@ wait_up() {
 	return 1
 }
 
+# start_whd ARGS...: flowgate-webhookd on a free port (a port taken by
+# someone else makes it exit: try another); sets P and fpid.  Its log
+# goes to /dev/null, as the other servers' do.
+start_whd() {
+	tries=0
+	while [ $tries -lt 5 ]; do
+		P=$(port)
+		FLOWGATE_WEBHOOK_SECRET=$KEY "$top/webhookd/flowgate-webhookd" \
+		    "$@" --listen "127.0.0.1:$P" 2>/dev/null &
+		fpid=$!
+		if wait_up "http://127.0.0.1:$P/healthz" &&
+		    kill -0 "$fpid" 2>/dev/null; then
+			pids="$pids $fpid"
+			return 0
+		fi
+		kill "$fpid" 2>/dev/null
+		wait "$fpid" 2>/dev/null
+		tries=$((tries + 1))
+	done
+	echo "bench: webhookd did not start ($*)" >&2
+	exit 1
+}
+
 # bench NAME URL [PID]: run wrk; record "NAME rps p50 p99 non2xx rss".
 bench() {
 	rss=0
@@ -123,12 +146,7 @@ bench() {
 load0=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 
 # flowgate-webhookd
-P=$(port)
-FLOWGATE_WEBHOOK_SECRET=$KEY "$top/webhookd/flowgate-webhookd" \
-    --root "$T/repos" --listen "127.0.0.1:$P" 2>/dev/null &
-fpid=$!
-pids="$pids $fpid"
-wait_up "http://127.0.0.1:$P/healthz" || { echo "bench: webhookd did not start" >&2; exit 1; }
+start_whd --root "$T/repos"
 bench flowgate "http://127.0.0.1:$P/hooks/github" "$fpid"
 commits=$(curl -s "http://127.0.0.1:$P/metrics" | sed -n 's/^flowgate_inbox_commits_total //p')
 dels=$(curl -s "http://127.0.0.1:$P/metrics" | sed -n 's/^flowgate_inbox_deliveries_total //p')
@@ -189,12 +207,7 @@ root: $T/repos
 secret: {env: FLOWGATE_WEBHOOK_SECRET}
 limits: {queue: 1MB, backlog: 2000}
 EOF
-P=$(port)
-FLOWGATE_WEBHOOK_SECRET=$KEY "$top/webhookd/flowgate-webhookd" \
-    --config "$T/small.yaml" --listen "127.0.0.1:$P" 2>/dev/null &
-fpid=$!
-pids="$pids $fpid"
-wait_up "http://127.0.0.1:$P/healthz"
+start_whd --config "$T/small.yaml"
 CONNS=256 bench overload "http://127.0.0.1:$P/hooks/github" "$fpid"
 kill "$fpid"; wait "$fpid" 2>/dev/null
 awk '$1 == "overload" { printf "overload (256 connections, queue 1 MB, backlog 2000): %s req/s, %s non-2xx (503), peak RSS %.1f MB\n", $2, $5, $7 / 1024 }' "$T/results"
