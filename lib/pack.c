@@ -213,11 +213,25 @@ make_tmp(char **path, const char *dir, const char *prefix, struct fg_err *err)
 static char *
 tmp_dir(const char *objdir, const char *packdir)
 {
-	struct fg_buf b = FG_BUF_INIT;
+	struct fg_buf b = FG_BUF_INIT, old = FG_BUF_INIT;
+	long long n = (long long)(time(NULL) / TMPDIR_SECS);
 
-	if (fg_buf_printf(&b, "%s/" TMPDIR_PREFIX "%lld", objdir,
-	    (long long)(time(NULL) / TMPDIR_SECS)) < 0 ||
-	    (mkdir(b.ptr, 0777) < 0 && errno != EEXIST)) {
+	if (fg_buf_printf(&b, "%s/" TMPDIR_PREFIX "%lld", objdir, n) < 0) {
+		fg_buf_release(&b);
+		return fg_strdup(packdir);
+	}
+	if (mkdir(b.ptr, 0777) == 0) {
+		/*
+		 * The first writer of a period removes the directory of two
+		 * periods ago if it is empty, as fg_pack_clean_tmp() would:
+		 * a busy repository keeps two or three of them, not one more
+		 * every few seconds until the next maintenance.
+		 */
+		if (fg_buf_printf(&old, "%s/" TMPDIR_PREFIX "%lld", objdir,
+		    n - 2) == 0)
+			rmdir(old.ptr);
+		fg_buf_release(&old);
+	} else if (errno != EEXIST) {
 		fg_buf_release(&b);
 		return fg_strdup(packdir);
 	}
