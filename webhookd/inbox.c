@@ -16,10 +16,14 @@
 #include "worker.h"
 #include "banned.h"
 
-/* The ids one repository has seen: a chained hash and a FIFO ring. */
+/*
+ * The ids one repository has seen: a chained hash and a FIFO ring.  A node
+ * and its id are one allocation: up to FG_INBOX_SEEN_MAX of them stay in
+ * memory per repository.
+ */
 struct seen_node {
 	struct seen_node *chain;
-	char *id;
+	char id[];
 };
 
 #define SEEN_BUCKETS 16384
@@ -113,7 +117,6 @@ seen_unlink(struct seen *s, struct seen_node *node)
 		pp = &(*pp)->chain;
 	if (*pp != NULL)
 		*pp = node->chain;
-	free(node->id);
 	free(node);
 }
 
@@ -121,16 +124,13 @@ seen_unlink(struct seen *s, struct seen_node *node)
 static bool
 seen_add(struct seen *s, const char *id)
 {
-	struct seen_node *node = calloc(1, sizeof(*node));
-	size_t slot;
+	size_t len = strlen(id), slot;
+	struct seen_node *node = malloc(sizeof(*node) + len + 1);
 
 	if (node == NULL)
 		return false;
-	node->id = fg_strdup(id);
-	if (node->id == NULL) {
-		free(node);
-		return false;
-	}
+	node->chain = NULL;
+	memcpy(node->id, id, len + 1);
 	if (s->n == FG_INBOX_SEEN_MAX) {
 		seen_unlink(s, s->ring[s->pos]);
 		s->ring[s->pos] = NULL;
