@@ -61,6 +61,8 @@
 #include <git2/sys/odb_backend.h>
 #include <git2/sys/repository.h>
 
+#include <openssl/evp.h>
+
 #include "log.h"
 #include "pack.h"
 #include "record.h"
@@ -205,11 +207,13 @@ built_release(struct built *b)
 }
 
 /*
- * Mark objects/ as the top of a directory hierarchy (chattr +T), so that
- * ext4 spreads the fan-out directories made from then on over block
- * groups with many free inodes (the Orlov allocator) instead of keeping
- * them next to objects/.  Loose objects are created in their fan-out
- * directory, so their inodes come from those groups, away from the inodes
+ * Mark objects/ (and refs/) as the top of a directory hierarchy (chattr
+ * +T), so that ext4 spreads the directories made in it from then on over
+ * block groups with many free inodes (the Orlov allocator) instead of
+ * keeping them next to the repository.  Loose objects are created in
+ * their fan-out directory, pack writers' files in their own directory
+ * under objects/ (pack.c, TMPDIR_PREFIX), a new refs/flowgate's lock files
+ * in it: their inodes come from those groups, away from the inodes
  * everyone freed near the repository, which every creation must otherwise
  * scan past (see CAVEATS in store.h).  Best effort: other file systems, or
  * a repository this user does not own, simply keep their layout.
@@ -279,6 +283,10 @@ fg_store_open(struct fg_store **out, const char *repo_path, unsigned flags,
 	if (st->objdir == NULL)
 		goto nomem;
 	spread_fanout(st->objdir);
+	if (fg_buf_printf(&b, "%srefs", st->gitdir) < 0)
+		goto nomem;
+	spread_fanout(b.ptr);
+	fg_buf_reset(&b);
 	if (git_repository_odb(&st->odb, st->repo) < 0 ||
 	    git_odb_new(&st->mem_odb) < 0 ||
 	    git_mempack_new(&st->mempack) < 0) {
@@ -1043,6 +1051,35 @@ write_loose(struct fg_store *st, const git_oid *ids, size_t n,
 	return rc;
 }
 
+/*
+ * The message and signatures of rec's commit (rec already checked); *t is
+ * the record's time.
+ */
+static int
+record_head(struct made *m, int64_t *t, const struct fg_record *rec,
+    struct fg_err *err)
+{
+	char *name = NULL, *email = NULL;
+	int rc;
+
+	*t = rec->time != 0 ? rec->time : fg_now();
+	rc = fg_record_message(&m->msg, rec, err);
+	if (rc < 0)
+		goto out;
+	rc = fg_record_author(&name, &email, rec, err);
+	if (rc < 0)
+		goto out;
+	if (git_signature_new(&m->author, name, email, (git_time_t)*t,
+	    0) < 0 || git_signature_new(&m->committer, FG_RECORD_COMMITTER,
+	    FG_RECORD_COMMITTER_EMAIL, (git_time_t)*t, 0) < 0)
+		rc = fg_err_git(err, FG_EINVALID, "bad actor '%s <%s>'", name,
+		    email);
+out:
+	free(name);
+	free(email);
+	return rc;
+}
+
 /* Make rec's blobs and tree in mem, its message and signatures. */
 static int
 build_record(struct built *b, struct fg_store *st, const struct fg_record *rec,
@@ -1050,7 +1087,6 @@ build_record(struct built *b, struct fg_store *st, const struct fg_record *rec,
 {
 	struct fg_buf json = FG_BUF_INIT;
 	git_treebuilder *tb = NULL;
-	char *name = NULL, *email = NULL;
 	int64_t t;
 	size_t i;
 	int rc;
@@ -1058,20 +1094,9 @@ build_record(struct built *b, struct fg_store *st, const struct fg_record *rec,
 	rc = fg_record_check(rec, err);
 	if (rc < 0)
 		return rc;
-	t = rec->time != 0 ? rec->time : fg_now();
-	rc = fg_record_message(&b->m.msg, rec, err);
+	rc = record_head(&b->m, &t, rec, err);
 	if (rc < 0)
 		goto out;
-	rc = fg_record_author(&name, &email, rec, err);
-	if (rc < 0)
-		goto out;
-	if (git_signature_new(&b->m.author, name, email, (git_time_t)t,
-	    0) < 0 || git_signature_new(&b->m.committer, FG_RECORD_COMMITTER,
-	    FG_RECORD_COMMITTER_EMAIL, (git_time_t)t, 0) < 0) {
-		rc = fg_err_git(err, FG_EINVALID, "bad actor '%s <%s>'", name,
-		    email);
-		goto out;
-	}
 	if (git_treebuilder_new(&tb, st->mem, NULL) < 0)
 		goto gitfail;
 	if (!rec->no_record_json) {
@@ -1103,8 +1128,6 @@ gitfail:
 out:
 	git_treebuilder_free(tb);
 	fg_buf_release(&json);
-	free(name);
-	free(email);
 	return rc;
 }
 
@@ -1128,8 +1151,8 @@ put_signature(struct fg_buf *out, const char *header, const git_signature *s)
  * whose existence the caller checks.
  */
 static int
-commit_buffer(struct fg_buf *buf, git_oid *out, const struct made *b,
-    const git_oid *parent, struct fg_err *err)
+commit_text(struct fg_buf *buf, const struct made *b, const git_oid *parent,
+    struct fg_err *err)
 {
 	char hex[GIT_OID_HEXSZ + 1];
 
@@ -1147,11 +1170,22 @@ commit_buffer(struct fg_buf *buf, git_oid *out, const struct made *b,
 	    fg_buf_putc(buf, '\n') < 0 || fg_buf_add(buf, b->msg.ptr,
 	    b->msg.len) < 0)
 		goto nomem;
-	if (git_odb_hash(out, buf->ptr, buf->len, GIT_OBJECT_COMMIT) < 0)
-		return fg_err_git(err, FG_EIO, "cannot hash a commit");
 	return 0;
 nomem:
 	return fg_err_set(err, FG_ENOMEM, "out of memory");
+}
+
+static int
+commit_buffer(struct fg_buf *buf, git_oid *out, const struct made *b,
+    const git_oid *parent, struct fg_err *err)
+{
+	int rc;
+
+	rc = commit_text(buf, b, parent, err);
+	if (rc == 0 && git_odb_hash(out, buf->ptr, buf->len,
+	    GIT_OBJECT_COMMIT) < 0)
+		rc = fg_err_git(err, FG_EIO, "cannot hash a commit");
+	return rc;
 }
 
 /* The tip a new commit will name must be there (after a refresh). */
@@ -1440,42 +1474,118 @@ lock_ref(struct refupdate *u, struct reflock *lk, git_oid *tip, bool *have,
 }
 
 /*
- * Write objects ids[0..n) from mem as one pack, finished but not yet in
- * place (fg_pack_writer_publish); *out is the caller's.
+ * The batch path makes its objects itself, straight into the pack, rather
+ * than in mem: libgit2 1.5 hashes with its collision-detecting SHA-1
+ * (several times slower than libcrypto's) and a mempack copies each object
+ * in and out again.  The objects are the same, byte for byte: a blob is its
+ * data, a tree its entries sorted by name as "100644 <name>\0<id>" (file
+ * names were checked by fg_record_check()), a commit commit_text()'s; git
+ * fsck --strict checks them in test_store.
  */
+struct tree_entry {
+	const char *name;
+	git_oid id;
+};
+
 static int
-write_pack(struct fg_pack_writer **out, struct fg_store *st,
-    const git_oid *ids, size_t n, struct fg_err *err)
+tree_entry_cmp(const void *a, const void *b)
 {
-	struct fg_pack_writer *w = NULL;
-	git_object_t type;
-	void *data;
-	size_t i, len;
+	return strcmp(((const struct tree_entry *)a)->name,
+	    ((const struct tree_entry *)b)->name);
+}
+
+/* Hash an object (git's "<type> <len>\0" header, then data) into *out. */
+static int
+hash_object(git_oid *out, EVP_MD_CTX *ctx, const EVP_MD *sha1,
+    git_object_t type, const void *data, size_t len, struct fg_err *err)
+{
+	char hdr[64];
+	unsigned int outlen = 0;
+	int n;
+
+	n = snprintf(hdr, sizeof(hdr), "%s %zu", git_object_type2string(type),
+	    len);
+	if (n < 0 || (size_t)n >= sizeof(hdr) ||
+	    EVP_DigestInit_ex(ctx, sha1, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, hdr, (size_t)n + 1) != 1 ||
+	    (len > 0 && EVP_DigestUpdate(ctx, data, len) != 1) ||
+	    EVP_DigestFinal_ex(ctx, out->id, &outlen) != 1 ||
+	    outlen != GIT_OID_RAWSZ)
+		return fg_err_set(err, FG_EIO, "cannot hash an object");
+	return 0;
+}
+
+/* Hash an object and add it to the pack w; *out is its id. */
+static int
+pack_object(git_oid *out, struct fg_pack_writer *w, EVP_MD_CTX *ctx,
+    const EVP_MD *sha1, git_object_t type, const void *data, size_t len,
+    struct fg_err *err)
+{
 	int rc;
 
-	rc = fg_pack_writer_new(&w, st->objdir,
-	    (st->flags & FG_STORE_FSYNC) != 0, err);
-	if (rc < 0)
-		return rc;
-	for (i = 0; i < n; i++) {
-		rc = read_mem(&data, &len, &type, st, &ids[i], err);
-		if (rc < 0)
-			goto out;
-		rc = fg_pack_writer_add(w, &ids[i], type, data, len, err);
-		git_odb_backend_data_free(st->mempack, data);
-		if (rc < 0)
-			goto out;
-	}
-	rc = fg_pack_writer_finish(w, err);
-out:
-	if (rc < 0) {
-		fg_pack_writer_free(w);
-		w = NULL;
-	}
-	*out = w;
+	rc = hash_object(out, ctx, sha1, type, data, len, err);
+	if (rc == 0)
+		rc = fg_pack_writer_add(w, out, type, data, len, err);
 	return rc;
 }
 
+/*
+ * rec's blobs and tree into the pack w; m gets the tree, the message and
+ * the signatures.  rec was checked.
+ */
+static int
+pack_record(struct made *m, struct fg_pack_writer *w, EVP_MD_CTX *ctx,
+    const EVP_MD *sha1, const struct fg_record *rec, struct fg_err *err)
+{
+	struct tree_entry ents[FG_RECORD_FILES_MAX + 1];
+	struct fg_buf json = FG_BUF_INIT, tree = FG_BUF_INIT;
+	size_t i, n = 0;
+	int64_t t;
+	int rc;
+
+	rc = record_head(m, &t, rec, err);
+	if (rc < 0)
+		goto out;
+	if (!rec->no_record_json) {
+		rc = fg_record_json(&json, rec, t, err);
+		if (rc < 0)
+			goto out;
+		ents[n].name = "record.json";
+		rc = pack_object(&ents[n++].id, w, ctx, sha1, GIT_OBJECT_BLOB,
+		    json.ptr, json.len, err);
+		if (rc < 0)
+			goto out;
+	}
+	for (i = 0; i < rec->nfiles; i++) {
+		ents[n].name = rec->files[i].name;
+		rc = pack_object(&ents[n++].id, w, ctx, sha1, GIT_OBJECT_BLOB,
+		    rec->files[i].data, rec->files[i].len, err);
+		if (rc < 0)
+			goto out;
+	}
+	qsort(ents, n, sizeof(*ents), tree_entry_cmp);
+	for (i = 0; i < n; i++) {
+		if (fg_buf_printf(&tree, "100644 %s", ents[i].name) < 0 ||
+		    fg_buf_putc(&tree, '\0') < 0 ||
+		    fg_buf_add(&tree, ents[i].id.id, GIT_OID_RAWSZ) < 0) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	rc = pack_object(&m->tree, w, ctx, sha1, GIT_OBJECT_TREE,
+	    tree.ptr, tree.len, err);
+out:
+	fg_buf_release(&json);
+	fg_buf_release(&tree);
+	return rc;
+}
+
+/*
+ * A batch: every record's blobs and tree go into one new pack before the
+ * ref is locked; with the lock held, the commits (a chain on the tip) are
+ * added, the pack finished, and pack, index and the ref's new value synced
+ * together, then moved into place, the ref last.
+ */
 int
 fg_store_append_batch(git_oid *out, struct fg_store *st, const char *ref,
     const struct fg_record *recs, size_t n, struct fg_err *err)
@@ -1484,19 +1594,18 @@ fg_store_append_batch(git_oid *out, struct fg_store *st, const char *ref,
 	struct refupdate u;
 	bool locked = false;
 	struct reflock lk;
-	struct built b;
 	int fds[3], e;
 	size_t nfds;
 	struct made *mc = NULL;
 	struct fg_buf cbuf = FG_BUF_INIT;
-	git_oid *ids = NULL, *commits = NULL, tip, got;
-	size_t nids = 0, i, j;
+	git_oid *commits = NULL, tip;
+	EVP_MD_CTX *ctx = NULL;
+	EVP_MD *sha1 = NULL;
+	size_t i;
 	bool have;
 	int rc;
 
-	memset(&b, 0, sizeof(b));
 	memset(&lk, 0, sizeof(lk));
-	fg_buf_init(&b.m.msg);
 	rc = check_write_ref(ref, false, err);
 	if (rc < 0)
 		return rc;
@@ -1508,25 +1617,25 @@ fg_store_append_batch(git_oid *out, struct fg_store *st, const char *ref,
 		if (rc < 0)
 			return rc;
 	}
-	ids = calloc(n * (FG_RECORD_FILES_MAX + 3), sizeof(*ids));
 	commits = calloc(n, sizeof(*commits));
 	mc = calloc(n, sizeof(*mc));
-	if (ids == NULL || commits == NULL || mc == NULL) {
+	ctx = EVP_MD_CTX_new();
+	sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+	if (commits == NULL || mc == NULL || ctx == NULL || sha1 == NULL) {
 		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 		goto out;
 	}
 	for (i = 0; i < n; i++)
 		fg_buf_init(&mc[i].msg);
+	rc = fg_pack_writer_new(&w, st->objdir,
+	    (st->flags & FG_STORE_FSYNC) != 0, err);
+	if (rc < 0)
+		goto out;
 	/* Blobs and trees do not depend on the tip: made before locking. */
 	for (i = 0; i < n; i++) {
-		rc = build_record(&b, st, &recs[i], err);
+		rc = pack_record(&mc[i], w, ctx, sha1, &recs[i], err);
 		if (rc < 0)
 			goto out;
-		for (j = 0; j < b.nobjs; j++)
-			git_oid_cpy(&ids[nids++], &b.objs[j]);
-		mc[i] = b.m;
-		memset(&b, 0, sizeof(b));
-		fg_buf_init(&b.m.msg);
 	}
 	rc = lock_ref(&u, &lk, &tip, &have, st, ref, err);
 	if (rc < 0)
@@ -1538,23 +1647,20 @@ fg_store_append_batch(git_oid *out, struct fg_store *st, const char *ref,
 			goto out;
 	}
 	for (i = 0; i < n; i++) {
-		rc = commit_buffer(&cbuf, &commits[i], &mc[i], i > 0 ?
-		    &commits[i - 1] : have ? &tip : NULL, err);
+		rc = commit_text(&cbuf, &mc[i], i > 0 ? &commits[i - 1] :
+		    have ? &tip : NULL, err);
+		if (rc == 0)
+			rc = pack_object(&commits[i], w, ctx, sha1,
+			    GIT_OBJECT_COMMIT, cbuf.ptr, cbuf.len, err);
 		if (rc < 0)
 			goto out;
-		if (git_odb_write(&got, st->mem_odb, cbuf.ptr, cbuf.len,
-		    GIT_OBJECT_COMMIT) < 0) {
-			rc = fg_err_git(err, FG_ENOMEM, "cannot keep a commit");
-			goto out;
-		}
-		git_oid_cpy(&ids[nids++], &commits[i]);
 	}
 	/*
 	 * Durability in three flushes: the pack, its index and the ref's new
 	 * value together; the pack's directory; the ref's directory.  Each
 	 * step needs the one before it on disk.
 	 */
-	rc = write_pack(&w, st, ids, nids, err);
+	rc = fg_pack_writer_finish(w, err);
 	if (rc == 0)
 		rc = ref_write_value(&u, &commits[n - 1], err);
 	if (rc < 0)
@@ -1586,13 +1692,12 @@ out:
 	if (locked)
 		ref_unlock(&u);
 	reflock_drop(st, &lk);
-	git_mempack_reset(st->mempack);
-	built_release(&b);
 	for (i = 0; mc != NULL && i < n; i++)
 		made_release(&mc[i]);
 	fg_buf_release(&cbuf);
+	EVP_MD_free(sha1);
+	EVP_MD_CTX_free(ctx);
 	free(mc);
-	free(ids);
 	free(commits);
 	if (rc == 0)
 		after_write(st, true);

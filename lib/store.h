@@ -110,11 +110,14 @@
  *     (the daemon's inbox writer calls it every few minutes; git gc and
  *     git prune-packed do it too), or until appends find 512 times the
  *     auto-maintain threshold of loose objects (about 2 GB of disk).
- *     For the same reason a store marks objects/ "top of a directory
- *     hierarchy" (chattr +T, ext4 only): the fan-out directories made from
- *     then on, where loose objects are created, are spread over block
- *     groups with many free inodes, away from the ones freed near the
- *     repository.
+ *     For the same reason a store marks objects/ and refs/ "top of a
+ *     directory hierarchy" (chattr +T, ext4 only): the directories made in
+ *     them from then on are spread over block groups with many free
+ *     inodes, away from the ones freed near the repository.  Loose objects
+ *     are created in such fan-out directories, and packs in
+ *     objects/fgtmp-<n> (a new one every few seconds; see pack.c), then
+ *     renamed into objects/pack: a creation in objects/pack itself took
+ *     1-1.6 ms under load here, against 65 us there.
  *
  * RECORDS
  *   Subject: one line a person understands ("deploy prod: 1a2b3c4

@@ -16,10 +16,14 @@
 #include "worker.h"
 #include "banned.h"
 
-/* The ids one repository has seen: a chained hash and a FIFO ring. */
+/*
+ * The ids one repository has seen: a chained hash and a FIFO ring.  A node
+ * and its id are one allocation: up to FG_INBOX_SEEN_MAX of them stay in
+ * memory per repository.
+ */
 struct seen_node {
 	struct seen_node *chain;
-	char *id;
+	char id[];
 };
 
 #define SEEN_BUCKETS 16384
@@ -50,6 +54,13 @@ struct whd_inbox {
 	uint64_t queue_max;
 	bool stop;
 	size_t last_batch;		/* deliveries in the last batch */
+	/*
+	 * Queue length at which submit wakes the writer: 1 while it waits
+	 * for work, the linger target while it lingers, SIZE_MAX while it
+	 * writes.  A wake-up per delivery would cost the writer two context
+	 * switches each time only to find it should go on waiting.
+	 */
+	size_t wake_at;
 	struct seen *seen;		/* writer thread only */
 	atomic_uint_fast64_t commits, delivered;
 };
@@ -106,7 +117,6 @@ seen_unlink(struct seen *s, struct seen_node *node)
 		pp = &(*pp)->chain;
 	if (*pp != NULL)
 		*pp = node->chain;
-	free(node->id);
 	free(node);
 }
 
@@ -114,16 +124,13 @@ seen_unlink(struct seen *s, struct seen_node *node)
 static bool
 seen_add(struct seen *s, const char *id)
 {
-	struct seen_node *node = calloc(1, sizeof(*node));
-	size_t slot;
+	size_t len = strlen(id), slot;
+	struct seen_node *node = malloc(sizeof(*node) + len + 1);
 
 	if (node == NULL)
 		return false;
-	node->id = fg_strdup(id);
-	if (node->id == NULL) {
-		free(node);
-		return false;
-	}
+	node->chain = NULL;
+	memcpy(node->id, id, len + 1);
 	if (s->n == FG_INBOX_SEEN_MAX) {
 		seen_unlink(s, s->ring[s->pos]);
 		s->ring[s->pos] = NULL;
@@ -355,6 +362,7 @@ linger(struct whd_inbox *in)
 	ns = until.tv_nsec + FG_INBOX_LINGER_US * 1000L;
 	until.tv_sec += ns / 1000000000L;
 	until.tv_nsec = ns % 1000000000L;
+	in->wake_at = in->last_batch;
 	while (in->n < in->last_batch && !in->stop)
 		if (pthread_cond_timedwait(&in->cv, &in->mu, &until) != 0)
 			break;
@@ -404,6 +412,7 @@ wait_work(struct whd_inbox *in)
 {
 	struct timespec until;
 
+	in->wake_at = 1;
 	while (in->head == NULL && !in->stop) {
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += 1;
@@ -433,6 +442,7 @@ writer_main(void *arg)
 			break;
 		}
 		linger(in);
+		in->wake_at = SIZE_MAX;
 		head = tail = in->head;
 		n = 1;
 		bytes = delivery_bytes(head);
@@ -475,6 +485,7 @@ whd_inbox_new(struct whd_inbox **out, struct whd *d, int batch_max,
 	in->d = d;
 	in->batch_max = batch_max;
 	in->queue_max = queue_max;
+	in->wake_at = 1;
 	pthread_mutex_init(&in->mu, NULL);
 	pthread_cond_init(&in->cv, NULL);
 	if (pthread_create(&in->thread, NULL, writer_main, in) != 0) {
@@ -517,7 +528,8 @@ whd_inbox_submit(struct whd_inbox *in, struct whd_delivery *d)
 		in->tail = d;
 		in->n++;
 		in->bytes += b;
-		pthread_cond_signal(&in->cv);
+		if (in->n >= in->wake_at)
+			pthread_cond_signal(&in->cv);
 	}
 	pthread_mutex_unlock(&in->mu);
 	return rc;

@@ -41,9 +41,14 @@ struct whd;
 
 /*
  * Longest wait, in microseconds, for the rest of a batch (see linger() in
- * inbox.c): an upper bound on the latency it adds.
+ * inbox.c): an upper bound on the latency it adds.  Each group commit is a
+ * pack the engine must open and later roll up; at 5 ms rather than 2 ms,
+ * under wrk -c32, batches grew from 18 to 25 deliveries, the writer's CPU
+ * per delivery fell by a fifth and the engine's by a quarter (it kept up:
+ * a backlog of 74-513 after 8 s instead of 1,935-8,057), for the same
+ * p99.
  */
-#define FG_INBOX_LINGER_US 2000
+#define FG_INBOX_LINGER_US 5000
 
 /* Least time between two maintenance runs of one repository. */
 #ifndef FG_INBOX_MAINTAIN_SECS

@@ -176,6 +176,8 @@ void whd_wake_start(struct whd *d);
 void whd_wake_free(struct whd *d);
 
 void whd_hooks_handle(struct whd_req *r, const char *forge);
+/* Install hooks.c's cJSON allocator; once, before any thread starts. */
+void whd_hooks_init(void);
 
 /* api.c: /api/v1/... */
 void whd_api_handle(struct whd_req *r, const char *rest);
