@@ -282,13 +282,32 @@ child_fail(int report, int stage)
 	_exit(127);
 }
 
+/*
+ * In a child before exec: every signal at its default action and none
+ * blocked, whatever the parent had set (async-signal-safe).
+ */
+static void
+signals_default(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+	int sig;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 /* In the child, between fork and exec: async-signal-safe calls only. */
 static void
 child(const struct spawn *s)
 {
-	struct sigaction sa;
-	sigset_t none;
-	int sig, fd;
+	int fd;
 
 	setpgid(0, 0);
 	/*
@@ -301,14 +320,7 @@ child(const struct spawn *s)
 		child_fail(s->report, STAGE_SETUP);
 	if (getppid() != s->parent)
 		_exit(127);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	for (sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	signals_default();
 	if (dup2(s->in, 0) < 0 || dup2(s->out, 1) < 0 || dup2(s->out, 2) < 0)
 		child_fail(s->report, STAGE_SETUP);
 	/* Descriptors the parent opened without O_CLOEXEC stay ours. */
@@ -1348,9 +1360,6 @@ static int
 detach_exec(void *arg)
 {
 	struct detach *d = arg;
-	struct sigaction sa;
-	sigset_t none;
-	int sig;
 
 	setsid();
 	if (dup2(d->devnull, 0) < 0 || dup2(d->devnull, 1) < 0 ||
@@ -1358,14 +1367,7 @@ detach_exec(void *arg)
 		_exit(127);
 	if (close_range(3, ~0U, 0) != 0)
 		_exit(127);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	for (sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	signals_default();
 	/* execve() takes char *const[]; it does not write through it. */
 	execve("/bin/sh", (char *const *)(uintptr_t)d->argv, d->envp);
 	_exit(127);

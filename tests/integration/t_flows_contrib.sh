@@ -90,9 +90,6 @@ EOF
 whd_start --config "$T/whd.yaml" || done_testing
 sleep 1
 
-runs() {
-	git --git-dir="$R" log --format='%s' "refs/flowgate/runs/$1" 2>/dev/null
-}
 wait_run() {
 	_i=0
 	while [ $_i -lt 300 ]; do

@@ -121,9 +121,6 @@ git init -q "$W"
 C1=$(git -C "$W" rev-parse HEAD)
 whd_start --config "$T/whd.yaml" || done_testing
 
-runs() {
-	git --git-dir="$R" log --format='%s' "refs/flowgate/runs/$1" 2>/dev/null
-}
 # wait_run FLOW: until the flow's newest record ends its run.
 wait_run() {
 	_i=0

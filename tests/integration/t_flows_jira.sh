@@ -99,9 +99,6 @@ secret: {env: FLOWGATE_WEBHOOK_SECRET}
 EOF
 whd_start --config "$T/whd.yaml" || done_testing
 
-runs() {
-	git --git-dir="$R" log --format='%s' "refs/flowgate/runs/$1" 2>/dev/null
-}
 wait_run() {
 	_i=0
 	while [ $_i -lt 300 ]; do

@@ -46,18 +46,6 @@ secret: {env: FLOWGATE_WEBHOOK_SECRET}
 EOF
 whd_start --config "$T/whd.yaml" || done_testing
 
-runs() {
-	git --git-dir="$R" log --format='%s' "refs/flowgate/runs/$1" 2>/dev/null
-}
-# wait_runs FLOW N: until N runs of FLOW have ended.
-wait_runs() {
-	_i=0
-	while [ $_i -lt 300 ]; do
-		[ "$(runs "$1" | grep -cE "^flow $1: run .* (succeeded|failed)$")" -ge "$2" ] && return 0
-		sleep 0.1; _i=$((_i + 1))
-	done
-	return 1
-}
 pool() {
 	git --git-dir="$R" show refs/flowgate/pools/sandboxes:leases.json 2>/dev/null
 }

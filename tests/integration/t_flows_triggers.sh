@@ -96,18 +96,6 @@ send() {
 	printf '%s' "$2" > "$T/body.json"
 	post "$1" "$T/body.json" -H "Authorization: Bearer operate-token-2"
 }
-runs() {
-	git --git-dir="$R" log --format='%s' "refs/flowgate/runs/$1" 2>/dev/null
-}
-# wait_runs FLOW N: until N runs of FLOW have ended.
-wait_runs() {
-	_i=0
-	while [ $_i -lt 300 ]; do
-		[ "$(runs "$1" | grep -cE "^flow $1: run .* (succeeded|failed)$")" -ge "$2" ] && return 0
-		sleep 0.1; _i=$((_i + 1))
-	done
-	return 1
-}
 
 # A promotion through the API.
 r=$(send "$A/promote" '{"change":"feature","to":"integration"}')

@@ -1,5 +1,6 @@
-# whd.sh - sourced by the t_whd_*.sh scripts after lib.sh: start and stop
-# flowgate-webhookd on an ephemeral port, sign and post deliveries.
+# whd.sh - sourced by the t_whd_*.sh and t_flows_*.sh scripts after lib.sh:
+# start and stop flowgate-webhookd on an ephemeral port, sign and post
+# deliveries, wait for flow runs.
 #
 #   whd_start [ARGS...]     start the daemon (stderr to $T/whd.log), wait
 #                           for /healthz; sets $WHD_PID, $PORT, $URL
@@ -10,6 +11,8 @@
 #   gh EVENT FILE DELIVERY [KEY]
 #                           a signed GitHub delivery to /hooks/github
 #   wait_processed GITDIR   until inbox-done reaches inbox (60 s at most)
+#   runs FLOW               the subjects of FLOW's run records in $R
+#   wait_runs FLOW N        until N runs of FLOW in $R have ended
 
 WHD_KEY=${WHD_KEY:-it-secret}
 
@@ -73,6 +76,21 @@ wait_processed() {
 		[ -n "$_a" ] && [ "$_a" = "$_b" ] && return 0
 		sleep 0.1
 		_i=$((_i + 1))
+	done
+	return 1
+}
+
+# runs FLOW: the subjects of FLOW's records in $R, newest first.
+runs() {
+	git --git-dir="$R" log --format='%s' "refs/flowgate/runs/$1" 2>/dev/null
+}
+
+# wait_runs FLOW N: until N runs of FLOW in $R have ended (30 s at most).
+wait_runs() {
+	_i=0
+	while [ $_i -lt 300 ]; do
+		[ "$(runs "$1" | grep -cE "^flow $1: run .* (succeeded|failed)$")" -ge "$2" ] && return 0
+		sleep 0.1; _i=$((_i + 1))
 	done
 	return 1
 }
