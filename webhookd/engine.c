@@ -29,6 +29,7 @@
 #include "flowexec.h"
 #include "flows.h"
 #include "log.h"
+#include "pack.h"
 #include "pipeline.h"
 #include "promote.h"
 #include "pull.h"
@@ -60,6 +61,18 @@ struct item {
 
 /* Drains a store handle serves before it is opened afresh. */
 #define STORE_REOPEN_DRAINS 16
+/*
+ * The engine's appends do not roll packs up each time (the intake writes
+ * one pack per group commit, many a second, and every append would merge
+ * them again).  Only a drain's activity append does (the store's own
+ * bounded roll-up, loose objects included), and only when there are more
+ * than PACKS_IDLE_MAX packs and the drain empties the backlog, or more
+ * than PACKS_BUSY_MAX while a backlog lasts: many packs merged at once,
+ * each object copied fewer times.  It comes before inbox-done moves, so
+ * whoever waits for the engine finds the packs settled.
+ */
+#define PACKS_IDLE_MAX 16
+#define PACKS_BUSY_MAX 64
 
 static const char *
 source_name(const struct fg_event *ev)
@@ -740,6 +753,13 @@ struct engine {
 	git_oid done;			/* inbox-done the queue follows */
 	bool have_done;
 	bool valid;			/* q, qtip and done mean something */
+	/*
+	 * The activity tip this engine's last append left, while the queue
+	 * stays valid: with it still the tip, nobody can have recorded the
+	 * queue's deliveries, and the redo check is skipped.
+	 */
+	git_oid act_tip;
+	bool have_act;
 };
 
 static int
@@ -768,6 +788,8 @@ open_cached(struct fg_store **out, void **cache, const char *path,
 		if (rc < 0)
 			return rc;
 		e->drains = 0;
+		/* Roll-ups amortized over drains: see PACKS_BUSY_MAX. */
+		fg_store_set_auto_maintain(e->st, 0);
 	}
 	e->drains++;
 	*out = e->st;
@@ -848,6 +870,8 @@ queue_fill(struct engine *e, git_repository *gr, const git_oid *tip,
 	if (!e->valid || e->have_done != have_done ||
 	    (have_done && !git_oid_equal(&e->done, done)))
 		e->valid = false;
+	if (!e->valid)
+		e->have_act = false;
 	if (e->valid && git_oid_equal(&e->qtip, tip))
 		return 0;
 	if (!e->valid || e->off == e->len)
@@ -921,6 +945,20 @@ queue_done(struct engine *e, size_t n)
 	}
 }
 
+/* Packs in st's repository. */
+static size_t
+pack_count(struct fg_store *st)
+{
+	struct fg_buf objdir = FG_BUF_INIT;
+	size_t n = 0;
+
+	if (fg_buf_printf(&objdir, "%sobjects",
+	    git_repository_path(fg_store_repo(st))) == 0)
+		n = fg_pack_count(objdir.ptr);
+	fg_buf_release(&objdir);
+	return n;
+}
+
 int
 whd_engine_drain(void **cache, const char *repo, const char *path,
     size_t max, size_t *processed, size_t *remaining, struct fg_err *err)
@@ -930,9 +968,10 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 	git_oid tip, done;
 	struct item *items = NULL;
 	struct fg_record *recs = NULL;
+	git_oid *ids = NULL, atip;
 	char **recent = NULL;
 	size_t n = 0, nrecent = 0, nrec = 0, i;
-	bool have_done;
+	bool have_done, check;
 	int rc;
 
 	*processed = 0;
@@ -989,12 +1028,18 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 		goto fail;
 
 	recent = calloc(n + 16, sizeof(*recent));
-	recs = calloc(n, sizeof(*recs));
-	if (recent == NULL || recs == NULL) {
+	recs = calloc(n > 0 ? n : 1, sizeof(*recs));
+	ids = calloc(n > 0 ? n : 1, sizeof(*ids));
+	if (recent == NULL || recs == NULL || ids == NULL) {
 		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 		goto fail;
 	}
-	nrecent = recent_activity(recent, n + 16, st);
+	/* Deliveries already recorded: a batch repeated after a crash. */
+	check = !e->have_act ||
+	    fg_store_tip(&atip, st, ACTIVITY_REF, NULL) < 0 ||
+	    !git_oid_equal(&atip, &e->act_tip);
+	if (check)
+		nrecent = recent_activity(recent, n + 16, st);
 	for (i = 0; i < n; i++) {
 		struct item *it = &items[i];
 
@@ -1014,11 +1059,18 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 		recs[nrec].data = it->data;
 		nrec++;
 	}
+	/* Time to roll packs up?  See PACKS_IDLE_MAX. */
+	if (nrec > 0 && pack_count(st) > (e->len - e->off == n ?
+	    PACKS_IDLE_MAX : PACKS_BUSY_MAX))
+		fg_store_set_auto_maintain(st, FG_STORE_LOOSE_DEFAULT);
 	if (nrec > 0) {
-		rc = fg_store_append_batch(NULL, st, ACTIVITY_REF, recs, nrec,
+		rc = fg_store_append_batch(ids, st, ACTIVITY_REF, recs, nrec,
 		    err);
+		fg_store_set_auto_maintain(st, 0);
 		if (rc < 0)
 			goto fail;
+		git_oid_cpy(&e->act_tip, &ids[nrec - 1]);
+		e->have_act = true;
 	}
 	if (n > 0)
 		act(st, items, n, repo, path);
@@ -1047,6 +1099,7 @@ out:
 		free(recent[i]);
 	free(recent);
 	free(recs);
+	free(ids);
 	free(items);
 	return rc;
 }
