@@ -6,8 +6,10 @@
  *      (refs/flowgate/pulls/<n>) and its status note, each skipped when
  *      already written for this delivery (the pull's tip carries the
  *      delivery id; a note merge that changes nothing writes nothing);
- *   2. one activity record per delivery not yet in the activity log,
- *      appended as one batch;
+ *   2. one activity record per delivery not yet in the activity log
+ *      (looked up only when the activity tip is not the one this
+ *      handle's last append left), appended as one batch, which rolls
+ *      packs up when they piled up (PACKS_IDLE_MAX);
  *   3. promotions and rollbacks asked through the API (api_promote.c)
  *      run, each once (its run id is its delivery id); then, for the
  *      continuous template, staging's deployed commit is promoted to
