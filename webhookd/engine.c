@@ -827,7 +827,7 @@ queue_walk(struct engine *e, git_repository *gr, const git_oid *tip,
 {
 	git_revwalk *walk = NULL;
 	git_oid id;
-	int rc = 0;
+	int rc = 0, grc;
 
 	e->off = e->len = 0;
 	if (git_revwalk_new(&walk, gr) < 0 ||
@@ -838,12 +838,19 @@ queue_walk(struct engine *e, git_repository *gr, const git_oid *tip,
 		    INBOX_REF, repo);
 		goto out;
 	}
-	while (git_revwalk_next(&id, walk) == 0) {
+	for (;;) {
+		grc = git_revwalk_next(&id, walk);
+		if (grc != 0)
+			break;
 		if (queue_add(e, &id) < 0) {
 			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 			goto out;
 		}
 	}
+	/* Not a queue that stops short: the drain fails and is retried. */
+	if (grc != GIT_ITEROVER)
+		rc = fg_err_git(err, FG_EIO, "cannot walk '%s' of '%s'",
+		    INBOX_REF, repo);
 out:
 	git_revwalk_free(walk);
 	return rc;
