@@ -207,7 +207,7 @@ worker_main(void *arg)
 		 * Idle: drop the handle, and with it the mapped packs the
 		 * intake has since rolled up.  With a backlog, keep it: it
 		 * holds the inbox commits walked but not processed yet (the
-		 * engine opens its store afresh now and then by itself).
+		 * engine opens its store afresh by itself).
 		 */
 		if (rc == 0 && remaining == 0 && !r->again) {
 			pthread_mutex_unlock(&w->mu);
