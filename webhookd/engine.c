@@ -6,8 +6,10 @@
  *      (refs/flowgate/pulls/<n>) and its status note, each skipped when
  *      already written for this delivery (the pull's tip carries the
  *      delivery id; a note merge that changes nothing writes nothing);
- *   2. one activity record per delivery not yet in the activity log,
- *      appended as one batch;
+ *   2. one activity record per delivery not yet in the activity log
+ *      (looked up only when the activity tip is not the one this
+ *      handle's last append left), appended as one batch, which rolls
+ *      packs up when they piled up (PACKS_IDLE_MAX);
  *   3. promotions and rollbacks asked through the API (api_promote.c)
  *      run, each once (its run id is its delivery id); then, for the
  *      continuous template, staging's deployed commit is promoted to
@@ -29,6 +31,7 @@
 #include "flowexec.h"
 #include "flows.h"
 #include "log.h"
+#include "pack.h"
 #include "pipeline.h"
 #include "promote.h"
 #include "pull.h"
@@ -57,6 +60,26 @@ struct item {
 
 /* Activity records looked at to tell whether a request already ran. */
 #define RAN_SCAN_MAX 1000
+
+/*
+ * Drains a store handle serves before it is opened afresh.  libgit2 keeps
+ * the packs it mapped even after roll-ups deleted them (see store.h): a
+ * handle kept over 16 drains of a backlog cost 9 MB more resident memory
+ * under load, and opening one costs about 1 us per delivery.
+ */
+#define STORE_REOPEN_DRAINS 1
+/*
+ * The engine's appends do not roll packs up each time (the intake writes
+ * one pack per group commit, many a second, and every append would merge
+ * them again).  Only a drain's activity append does (the store's own
+ * bounded roll-up, loose objects included), and only when there are more
+ * than PACKS_IDLE_MAX packs and the drain empties the backlog, or more
+ * than PACKS_BUSY_MAX while a backlog lasts: many packs merged at once,
+ * each object copied fewer times.  It comes before inbox-done moves, so
+ * whoever waits for the engine finds the packs settled.
+ */
+#define PACKS_IDLE_MAX 16
+#define PACKS_BUSY_MAX 64
 
 static const char *
 source_name(const struct fg_event *ev)
@@ -721,35 +744,248 @@ act(struct fg_store *st, struct item *items, size_t n, const char *repo,
 	fg_diags_release(&d);
 }
 
+/*
+ * What a worker keeps of a repository between drains: the store, and the
+ * inbox commits it has walked but not processed yet, oldest first.  A
+ * drain walks only the commits appended since (the inbox is one chain),
+ * so a backlog of b commits costs b commit reads in all, not b on every
+ * drain.
+ */
+struct engine {
+	struct fg_store *st;
+	unsigned drains;		/* since st was opened */
+	git_oid *q;			/* q[off..len): walked, not processed */
+	size_t off, len, cap;
+	git_oid qtip;			/* the newest commit walked */
+	git_oid done;			/* inbox-done the queue follows */
+	bool have_done;
+	bool valid;			/* q, qtip and done mean something */
+	/*
+	 * The activity tip this engine's last append left, while the queue
+	 * stays valid: with it still the tip, nobody can have recorded the
+	 * queue's deliveries, and the redo check is skipped.
+	 */
+	git_oid act_tip;
+	bool have_act;
+};
+
 static int
 open_cached(struct fg_store **out, void **cache, const char *path,
     struct fg_err *err)
 {
+	struct engine *e = *cache;
 	int rc;
 
-	if (*cache != NULL) {
-		*out = *cache;
-		return 0;
+	if (e == NULL) {
+		e = calloc(1, sizeof(*e));
+		if (e == NULL)
+			return fg_err_set(err, FG_ENOMEM, "out of memory");
+		*cache = e;
 	}
-	rc = fg_store_open(out, path, 0, err);
-	if (rc == 0)
-		*cache = *out;
+	/*
+	 * A fresh handle now and then: libgit2 keeps the packs it mapped
+	 * even after the intake's maintenance deleted them (see store.h).
+	 */
+	if (e->st != NULL && e->drains >= STORE_REOPEN_DRAINS) {
+		fg_store_free(e->st);
+		e->st = NULL;
+	}
+	if (e->st == NULL) {
+		rc = fg_store_open(&e->st, path, 0, err);
+		if (rc < 0)
+			return rc;
+		e->drains = 0;
+		/* Roll-ups amortized over drains: see PACKS_BUSY_MAX. */
+		fg_store_set_auto_maintain(e->st, 0);
+	}
+	e->drains++;
+	*out = e->st;
+	return 0;
+}
+
+static int
+queue_add(struct engine *e, const git_oid *id)
+{
+	git_oid *v;
+	size_t cap;
+
+	if (e->len == e->cap) {
+		cap = e->cap > 0 ? 2 * e->cap : 256;
+		v = reallocarray(e->q, cap, sizeof(*v));
+		if (v == NULL)
+			return FG_ENOMEM;
+		e->q = v;
+		e->cap = cap;
+	}
+	git_oid_cpy(&e->q[e->len++], id);
+	return 0;
+}
+
+/*
+ * The commits after done (all when !have_done) up to tip, queued oldest
+ * first, walked by libgit2: for an inbox that is not one chain.
+ */
+static int
+queue_walk(struct engine *e, git_repository *gr, const git_oid *tip,
+    const git_oid *done, bool have_done, const char *repo,
+    struct fg_err *err)
+{
+	git_revwalk *walk = NULL;
+	git_oid id;
+	int rc = 0, grc;
+
+	e->off = e->len = 0;
+	if (git_revwalk_new(&walk, gr) < 0 ||
+	    git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL |
+	    GIT_SORT_REVERSE) < 0 || git_revwalk_push(walk, tip) < 0 ||
+	    (have_done && git_revwalk_hide(walk, done) < 0)) {
+		rc = fg_err_git(err, FG_EIO, "cannot walk '%s' of '%s'",
+		    INBOX_REF, repo);
+		goto out;
+	}
+	for (;;) {
+		grc = git_revwalk_next(&id, walk);
+		if (grc != 0)
+			break;
+		if (queue_add(e, &id) < 0) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	/* Not a queue that stops short: the drain fails and is retried. */
+	if (grc != GIT_ITEROVER)
+		rc = fg_err_git(err, FG_EIO, "cannot walk '%s' of '%s'",
+		    INBOX_REF, repo);
+out:
+	git_revwalk_free(walk);
 	return rc;
+}
+
+/*
+ * Bring e's queue up to tip.  The inbox is one chain: follow the parents
+ * from tip back to the newest commit queued before (to inbox-done when
+ * the queue means nothing: at first, after a failure, or when inbox-done
+ * is not where the last drain left it) and queue what was passed, oldest
+ * first.  Each commit is read once however long the backlog.  A chain
+ * that does not lead there is walked by libgit2 from inbox-done.
+ */
+static int
+queue_fill(struct engine *e, git_repository *gr, const git_oid *tip,
+    const git_oid *done, bool have_done, const char *repo,
+    struct fg_err *err)
+{
+	git_commit *c = NULL;
+	git_oid id, stop;
+	size_t start, i, j;
+	unsigned np;
+	bool have_stop;
+	int rc = 0;
+
+	if (!e->valid || e->have_done != have_done ||
+	    (have_done && !git_oid_equal(&e->done, done)))
+		e->valid = false;
+	if (!e->valid)
+		e->have_act = false;
+	if (e->valid && git_oid_equal(&e->qtip, tip))
+		return 0;
+	if (!e->valid || e->off == e->len)
+		e->off = e->len = 0;
+	have_stop = e->valid || have_done;
+	if (have_stop)
+		git_oid_cpy(&stop, e->valid ? &e->qtip : done);
+	start = e->len;
+	git_oid_cpy(&id, tip);
+	while (!have_stop || !git_oid_equal(&id, &stop)) {
+		if (queue_add(e, &id) < 0) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (git_commit_lookup(&c, gr, &id) < 0) {
+			rc = fg_err_git(err, FG_EIO, "cannot read '%s' of '%s'",
+			    INBOX_REF, repo);
+			goto out;
+		}
+		np = git_commit_parentcount(c);
+		if (np == 1)
+			git_oid_cpy(&id, git_commit_parent_id(c, 0));
+		git_commit_free(c);
+		c = NULL;
+		if (np == 0 && !have_stop)
+			break;
+		if (np != 1) {
+			/* Not one chain down to stop. */
+			rc = queue_walk(e, gr, tip, done, have_done, repo,
+			    err);
+			goto set;
+		}
+	}
+	/* Walked newest first: reverse the new part. */
+	for (i = start, j = e->len; i + 1 < j; i++) {
+		git_oid t;
+
+		j--;
+		git_oid_cpy(&t, &e->q[i]);
+		git_oid_cpy(&e->q[i], &e->q[j]);
+		git_oid_cpy(&e->q[j], &t);
+	}
+set:
+	if (rc < 0)
+		goto out;
+	git_oid_cpy(&e->qtip, tip);
+	if (have_done)
+		git_oid_cpy(&e->done, done);
+	e->have_done = have_done;
+	e->valid = true;
+out:
+	if (rc < 0)
+		e->valid = false;
+	return rc;
+}
+
+/* The queue's first n commits are processed: inbox-done is the last. */
+static void
+queue_done(struct engine *e, size_t n)
+{
+	git_oid_cpy(&e->done, &e->q[e->off + n - 1]);
+	e->have_done = true;
+	e->off += n;
+	if (e->off == e->len) {
+		e->off = e->len = 0;
+	} else if (e->off >= 4096 && e->off >= e->len / 2) {
+		memmove(e->q, e->q + e->off, (e->len - e->off) *
+		    sizeof(*e->q));
+		e->len -= e->off;
+		e->off = 0;
+	}
+}
+
+/* Packs in st's repository. */
+static size_t
+pack_count(struct fg_store *st)
+{
+	struct fg_buf objdir = FG_BUF_INIT;
+	size_t n = 0;
+
+	if (fg_buf_printf(&objdir, "%sobjects",
+	    git_repository_path(fg_store_repo(st))) == 0)
+		n = fg_pack_count(objdir.ptr);
+	fg_buf_release(&objdir);
+	return n;
 }
 
 int
 whd_engine_drain(void **cache, const char *repo, const char *path,
     size_t max, size_t *processed, size_t *remaining, struct fg_err *err)
 {
-	struct fg_store *st;
-	git_repository *gr;
-	git_revwalk *walk = NULL;
-	git_oid tip, done, id;
+	struct fg_store *st = NULL;
+	struct engine *e;
+	git_oid tip, done;
 	struct item *items = NULL;
 	struct fg_record *recs = NULL;
+	git_oid *ids = NULL, atip;
 	char **recent = NULL;
-	size_t total = 0, n = 0, nrecent = 0, nrec = 0, i;
-	bool have_done;
+	size_t n = 0, nrecent = 0, nrec = 0, i;
+	bool have_done, check;
 	int rc;
 
 	*processed = 0;
@@ -761,7 +997,6 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 	rc = open_cached(&st, cache, path, err);
 	if (rc < 0)
 		return rc;
-	gr = fg_store_repo(st);
 	rc = fg_store_tip(&tip, st, INBOX_REF, err);
 	if (rc == FG_ENOTFOUND)
 		return 0;
@@ -770,24 +1005,21 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 	have_done = fg_store_tip(&done, st, DONE_REF, NULL) == 0;
 	if (have_done && git_oid_equal(&done, &tip))
 		return 0;
-	items = calloc(max, sizeof(*items));
+	e = *cache;
+	rc = queue_fill(e, fg_store_repo(st), &tip, &done, have_done, repo,
+	    err);
+	if (rc < 0)
+		goto fail;
+	n = e->len - e->off;
+	if (n > max)
+		n = max;
+	items = calloc(n > 0 ? n : 1, sizeof(*items));
 	if (items == NULL) {
 		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (git_revwalk_new(&walk, gr) < 0 ||
-	    git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL |
-	    GIT_SORT_REVERSE) < 0 || git_revwalk_push(walk, &tip) < 0 ||
-	    (have_done && git_revwalk_hide(walk, &done) < 0)) {
-		rc = fg_err_git(err, FG_EIO, "cannot walk '%s' of '%s'",
-		    INBOX_REF, repo);
-		goto fail;
-	}
-	while (git_revwalk_next(&id, walk) == 0) {
-		if (n < max)
-			items[n++].commit = id;
-		total++;
-	}
+	for (i = 0; i < n; i++)
+		git_oid_cpy(&items[i].commit, &e->q[e->off + i]);
 	for (i = 0; i < n; i++) {
 		rc = load_item(st, &items[i], err);
 		if (rc < 0) {
@@ -810,12 +1042,18 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 		goto fail;
 
 	recent = calloc(n + 16, sizeof(*recent));
-	recs = calloc(n, sizeof(*recs));
-	if (recent == NULL || recs == NULL) {
+	recs = calloc(n > 0 ? n : 1, sizeof(*recs));
+	ids = calloc(n > 0 ? n : 1, sizeof(*ids));
+	if (recent == NULL || recs == NULL || ids == NULL) {
 		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 		goto fail;
 	}
-	nrecent = recent_activity(recent, n + 16, st);
+	/* Deliveries already recorded: a batch repeated after a crash. */
+	check = !e->have_act ||
+	    fg_store_tip(&atip, st, ACTIVITY_REF, NULL) < 0 ||
+	    !git_oid_equal(&atip, &e->act_tip);
+	if (check)
+		nrecent = recent_activity(recent, n + 16, st);
 	for (i = 0; i < n; i++) {
 		struct item *it = &items[i];
 
@@ -835,11 +1073,18 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 		recs[nrec].data = it->data;
 		nrec++;
 	}
+	/* Time to roll packs up?  See PACKS_IDLE_MAX. */
+	if (nrec > 0 && pack_count(st) > (e->len - e->off == n ?
+	    PACKS_IDLE_MAX : PACKS_BUSY_MAX))
+		fg_store_set_auto_maintain(st, FG_STORE_LOOSE_DEFAULT);
 	if (nrec > 0) {
-		rc = fg_store_append_batch(NULL, st, ACTIVITY_REF, recs, nrec,
+		rc = fg_store_append_batch(ids, st, ACTIVITY_REF, recs, nrec,
 		    err);
+		fg_store_set_auto_maintain(st, 0);
 		if (rc < 0)
 			goto fail;
+		git_oid_cpy(&e->act_tip, &ids[nrec - 1]);
+		e->have_act = true;
 	}
 	if (n > 0)
 		act(st, items, n, repo, path);
@@ -848,14 +1093,15 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 		    &items[n - 1].commit, err);
 		if (rc < 0)
 			goto fail;
+		queue_done(e, n);
 	}
 	*processed = n;
-	*remaining = total - n;
+	*remaining = e->len - e->off;
 	rc = 0;
 	goto out;
 fail:
 	/* Reopen next time: the handle may hold a broken state. */
-	fg_store_free(*cache);
+	whd_engine_close(*cache);
 	*cache = NULL;
 out:
 	for (i = 0; items != NULL && i < n; i++) {
@@ -867,13 +1113,19 @@ out:
 		free(recent[i]);
 	free(recent);
 	free(recs);
+	free(ids);
 	free(items);
-	git_revwalk_free(walk);
 	return rc;
 }
 
 void
 whd_engine_close(void *cache)
 {
-	fg_store_free(cache);
+	struct engine *e = cache;
+
+	if (e == NULL)
+		return;
+	fg_store_free(e->st);
+	free(e->q);
+	free(e);
 }

@@ -25,8 +25,10 @@
  * swap).  Effects are written before the cursor moves and are idempotent
  * (keyed by delivery id), so a crash in between repeats nothing.
  * *processed gets how many were processed, *remaining how many are left
- * after them.  *cache is an open handle kept between calls (NULL at
- * first; whd_engine_close frees it).
+ * after them.  *cache is the repository's handle kept between calls
+ * (NULL at first; whd_engine_close frees it): the store, and the inbox
+ * commits walked but not processed yet, so a backlog is walked once, not
+ * once per call.  A failed call frees it and sets it to NULL.
  */
 int whd_engine_drain(void **cache, const char *repo, const char *path,
     size_t max, size_t *processed, size_t *remaining, struct fg_err *err);

@@ -202,11 +202,19 @@ worker_main(void *arg)
 		rc = whd_engine_drain(&r->engine, r->repo, r->path,
 		    DRAIN_BATCH, &processed, &remaining, &err);
 
-		/* Drop mapped packs the store has since rolled up. */
-		whd_engine_close(r->engine);
-		r->engine = NULL;
-
 		pthread_mutex_lock(&w->mu);
+		/*
+		 * Idle: drop the handle, and with it the mapped packs the
+		 * intake has since rolled up.  With a backlog, keep it: it
+		 * holds the inbox commits walked but not processed yet (the
+		 * engine opens its store afresh by itself).
+		 */
+		if (rc == 0 && remaining == 0 && !r->again) {
+			pthread_mutex_unlock(&w->mu);
+			whd_engine_close(r->engine);
+			r->engine = NULL;
+			pthread_mutex_lock(&w->mu);
+		}
 		r->busy = false;
 		r->last_ms = mono_ms();
 		if (rc < 0) {

@@ -120,6 +120,19 @@ is "processed = acknowledged: 3000 activity records" \
     "$(count refs/flowgate/activity)" 3000
 is "each delivery processed once" \
     "$(deliveries refs/flowgate/activity | uniq | wc -l | tr -d ' ')" 3000
+# The engine drains a backlog in batches, remembering the inbox commits
+# it walked: the activity must follow the inbox exactly, in order.
+in_order() {
+	git --git-dir="$APP" log --format='%(trailers:key=Flowgate-Delivery,valueonly)' \
+	    "$1" | grep -v '^$'
+}
+in_order refs/flowgate/inbox > "$T/order.inbox"
+in_order refs/flowgate/activity > "$T/order.activity"
+ok "processed in arrival order" cmp -s "$T/order.inbox" "$T/order.activity"
+is "refs/flowgate/pulls/2 took each delivery once" \
+    "$(count refs/flowgate/pulls/2)" 3000
+like "no backlog is left" "$(curl -s "$URL/metrics")" \
+    "flowgate_inbox_backlog 0"
 ok "the repository is sound" git --git-dir="$APP" fsck --no-dangling --no-progress
 
 whd_stop
