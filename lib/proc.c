@@ -570,6 +570,7 @@ supervise(struct fg_proc_result *out, struct tail *t, pid_t pid, int *fd,
 #define SPAWN_SHARES_MEMORY 1
 #endif
 
+#if SPAWN_SHARES_MEMORY
 #define SPAWN_STACK (64 * 1024)
 
 struct clone_stack {
@@ -611,6 +612,7 @@ child_entry(void *arg)
 	child(arg);
 	return 127;
 }
+#endif
 
 /* Start s's child: its pid, or -1 with errno set. */
 static pid_t
