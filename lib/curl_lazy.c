@@ -28,6 +28,9 @@
  * (the Makefile's STATIC=0 and STATIC=1).  libcurl is most of it: linking
  * libgit2 in saves little while libcurl still brings OpenSSL and Kerberos.
  *
+ * Only the functions flowgate calls are forwarded: code that starts
+ * calling another fails to link (no -lcurl), which says to add it here.
+ *
  * Variadic functions.  curl_easy_setopt() and curl_multi_setopt() take
  * one argument whose type the option number says: curl reads it by the
  * option's range (CURLOPTTYPE_LONG, OBJECTPOINT, FUNCTIONPOINT, OFF_T,
@@ -73,14 +76,10 @@ static struct {
 	char *(*version)(void);
 	CURL *(*easy_init)(void);
 	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-	CURLcode (*easy_perform)(CURL *);
 	void (*easy_cleanup)(CURL *);
 	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-	void (*easy_reset)(CURL *);
-	CURLcode (*easy_pause)(CURL *, int);
 	const char *(*easy_strerror)(CURLcode);
 	char *(*easy_escape)(CURL *, const char *, int);
-	char *(*easy_unescape)(CURL *, const char *, int, int *);
 	void (*free)(void *);
 	struct curl_slist *(*slist_append)(struct curl_slist *,
 	    const char *);
@@ -93,13 +92,6 @@ static struct {
 	CURLMcode (*multi_socket_action)(CURLM *, curl_socket_t, int, int *);
 	CURLMcode (*multi_assign)(CURLM *, curl_socket_t, void *);
 	CURLMsg *(*multi_info_read)(CURLM *, int *);
-	CURLMcode (*multi_perform)(CURLM *, int *);
-	CURLMcode (*multi_timeout)(CURLM *, long *);
-	CURLMcode (*multi_wait)(CURLM *, struct curl_waitfd *, unsigned int,
-	    int, int *);
-	CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd *, unsigned int,
-	    int, int *);
-	CURLMcode (*multi_wakeup)(CURLM *);
 	const char *(*multi_strerror)(CURLMcode);
 } real;
 
@@ -114,14 +106,10 @@ static const struct {
 	CURL_LAZY_SYM(version, "curl_version"),
 	CURL_LAZY_SYM(easy_init, "curl_easy_init"),
 	CURL_LAZY_SYM(easy_setopt, "curl_easy_setopt"),
-	CURL_LAZY_SYM(easy_perform, "curl_easy_perform"),
 	CURL_LAZY_SYM(easy_cleanup, "curl_easy_cleanup"),
 	CURL_LAZY_SYM(easy_getinfo, "curl_easy_getinfo"),
-	CURL_LAZY_SYM(easy_reset, "curl_easy_reset"),
-	CURL_LAZY_SYM(easy_pause, "curl_easy_pause"),
 	CURL_LAZY_SYM(easy_strerror, "curl_easy_strerror"),
 	CURL_LAZY_SYM(easy_escape, "curl_easy_escape"),
-	CURL_LAZY_SYM(easy_unescape, "curl_easy_unescape"),
 	CURL_LAZY_SYM(free, "curl_free"),
 	CURL_LAZY_SYM(slist_append, "curl_slist_append"),
 	CURL_LAZY_SYM(slist_free_all, "curl_slist_free_all"),
@@ -133,11 +121,6 @@ static const struct {
 	CURL_LAZY_SYM(multi_socket_action, "curl_multi_socket_action"),
 	CURL_LAZY_SYM(multi_assign, "curl_multi_assign"),
 	CURL_LAZY_SYM(multi_info_read, "curl_multi_info_read"),
-	CURL_LAZY_SYM(multi_perform, "curl_multi_perform"),
-	CURL_LAZY_SYM(multi_timeout, "curl_multi_timeout"),
-	CURL_LAZY_SYM(multi_wait, "curl_multi_wait"),
-	CURL_LAZY_SYM(multi_poll, "curl_multi_poll"),
-	CURL_LAZY_SYM(multi_wakeup, "curl_multi_wakeup"),
 	CURL_LAZY_SYM(multi_strerror, "curl_multi_strerror"),
 };
 
@@ -258,13 +241,6 @@ curl_easy_setopt(CURL *c, CURLoption opt, ...)
 	return rc;
 }
 
-CURLcode
-curl_easy_perform(CURL *c)
-{
-	if (!curl_lazy())
-		return CURLE_FAILED_INIT;
-	return real.easy_perform(c);
-}
 
 void
 curl_easy_cleanup(CURL *c)
@@ -289,20 +265,7 @@ curl_easy_getinfo(CURL *c, CURLINFO info, ...)
 	return real.easy_getinfo(c, info, p);
 }
 
-void
-curl_easy_reset(CURL *c)
-{
-	if (curl_lazy())
-		real.easy_reset(c);
-}
 
-CURLcode
-curl_easy_pause(CURL *c, int bitmask)
-{
-	if (!curl_lazy())
-		return CURLE_FAILED_INIT;
-	return real.easy_pause(c, bitmask);
-}
 
 const char *
 curl_easy_strerror(CURLcode code)
@@ -320,13 +283,6 @@ curl_easy_escape(CURL *c, const char *s, int len)
 	return real.easy_escape(c, s, len);
 }
 
-char *
-curl_easy_unescape(CURL *c, const char *s, int len, int *outlen)
-{
-	if (!curl_lazy())
-		return NULL;
-	return real.easy_unescape(c, s, len, outlen);
-}
 
 void
 curl_free(void *p)
@@ -434,47 +390,10 @@ curl_multi_info_read(CURLM *m, int *left)
 	return real.multi_info_read(m, left);
 }
 
-CURLMcode
-curl_multi_perform(CURLM *m, int *running)
-{
-	if (!curl_lazy())
-		return CURLM_BAD_HANDLE;
-	return real.multi_perform(m, running);
-}
 
-CURLMcode
-curl_multi_timeout(CURLM *m, long *ms)
-{
-	if (!curl_lazy())
-		return CURLM_BAD_HANDLE;
-	return real.multi_timeout(m, ms);
-}
 
-CURLMcode
-curl_multi_wait(CURLM *m, struct curl_waitfd *fds, unsigned int nfds,
-    int timeout_ms, int *ret)
-{
-	if (!curl_lazy())
-		return CURLM_BAD_HANDLE;
-	return real.multi_wait(m, fds, nfds, timeout_ms, ret);
-}
 
-CURLMcode
-curl_multi_poll(CURLM *m, struct curl_waitfd *fds, unsigned int nfds,
-    int timeout_ms, int *ret)
-{
-	if (!curl_lazy())
-		return CURLM_BAD_HANDLE;
-	return real.multi_poll(m, fds, nfds, timeout_ms, ret);
-}
 
-CURLMcode
-curl_multi_wakeup(CURLM *m)
-{
-	if (!curl_lazy())
-		return CURLM_BAD_HANDLE;
-	return real.multi_wakeup(m);
-}
 
 const char *
 curl_multi_strerror(CURLMcode code)
