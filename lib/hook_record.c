@@ -456,7 +456,7 @@ out:
 /* What the notes callback of fg_hook_queue needs. */
 struct queued {
 	struct fg_store *st;
-	const struct fg_rules_update **which;	/* the update of each record */
+	const struct fg_rules_update **which;	/* each record's update */
 	const char *pusher;
 	int64_t now;
 };
