@@ -2044,16 +2044,18 @@ fg_store_append_batch_noted(git_oid *out, struct fg_store *st,
 	 * The notes, under the notes ref's lock (taken after the batch's:
 	 * nothing takes them the other way round), into the same pack.
 	 */
-	rc = lock_ref(&nu, &nlk, &ntip, &nhave, st, NOTES_REF, err);
-	if (rc < 0)
-		goto out;
-	nlocked = true;
 	/*
-	 * A note that cannot be made (a note that is not JSON, say) must not
-	 * cost the batch: it is told, and the batch goes on without notes
-	 * (objects already added for them stay unreachable in the pack).
+	 * A note that cannot be made (its ref held by another writer past
+	 * FG_STORE_RETRY_SECS, a note that is not JSON) must not cost the
+	 * batch: it is told, and the batch goes on without notes (objects
+	 * already added for them stay unreachable in the pack).
 	 */
-	rc = fn(notes, &nnotes, FG_STORE_NOTES_MAX, commits, n, arg, &nerr);
+	rc = lock_ref(&nu, &nlk, &ntip, &nhave, st, NOTES_REF, &nerr);
+	if (rc == 0) {
+		nlocked = true;
+		rc = fn(notes, &nnotes, FG_STORE_NOTES_MAX, commits, n, arg,
+		    &nerr);
+	}
 	if (rc == 0 && nnotes > 0)
 		rc = pack_notes(&nlast, &nmade, &flat, st, w, ctx, sha1, &ntip,
 		    nhave, notes, nnotes, note_actor, &nerr);
