@@ -1951,16 +1951,22 @@ ref_commit_nosync(struct refupdate *u, const git_oid *new_id,
 
 	if (!u->written)
 		rc = ref_write_value(u, new_id, err);
-	if (rc == 0 && close(u->fd) < 0)
+	if (rc < 0)
+		goto out;
+	if (close(u->fd) < 0) {
+		u->fd = -1;
+		unlink(u->lock.ptr);
 		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s",
 		    u->lock.ptr, strerror(errno));
-	else if (rc == 0)
-		u->fd = -1;
-	if (rc == 0 && rename(u->lock.ptr, u->path.ptr) < 0)
+		goto out;
+	}
+	u->fd = -1;
+	if (rename(u->lock.ptr, u->path.ptr) < 0) {
 		rc = fg_err_set(err, FG_EIO, "cannot rename '%s': %s",
 		    u->lock.ptr, strerror(errno));
-	if (rc < 0 && u->fd < 0)
 		unlink(u->lock.ptr);
+	}
+out:
 	ref_unlock(u);
 	return rc;
 }
