@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include <git2.h>
+#include <openssl/crypto.h>
 
 #include "buf.h"
 #include "config.h"
@@ -235,8 +236,7 @@ post_receive(void)
 	struct fg_diags d = FG_DIAGS_INIT;
 	struct fg_buf msg = FG_BUF_INIT;
 	struct fg_config *cfg = NULL;
-	struct fg_store *st = NULL, *nst = NULL;
-	git_repository *repo = NULL;
+	struct fg_store *st = NULL;
 	char name[256];
 	const char *git_dir, *line, *nl;
 	struct fg_err cerr = FG_ERR_INIT;
@@ -245,21 +245,26 @@ post_receive(void)
 		fprintf(stderr, "flowgate: nothing queued: %s\n", err.msg);
 		goto out;
 	}
-	if (open_env_repo(&repo) < 0)
-		goto out;
-	git_dir = git_repository_path(repo);
-	/* Without a config events are queued all the same. */
-	(void)fg_config_load(&cfg, repo, &d, &cerr);
-	fg_hook_repo_name(name, sizeof(name), git_dir);
 	/*
-	 * "queued" is a promise: the inbox is on disk before we say it.  The
-	 * pushes notes go through a second store that does not sync (see
-	 * fg_hook_queue in lib/hook.h: they repeat the event, and syncing them
-	 * cost ten disk flushes).
+	 * One repository for the whole hook, opened by path ($GIT_DIR; the
+	 * objects are out of quarantine here): the config is read through
+	 * it, and the store writes through it.  "queued" is a promise: the
+	 * inbox is on disk before we say it (see fg_hook_queue in
+	 * lib/hook.h, which also writes the pushes notes in the same pack).
 	 */
-	if (fg_store_open(&st, git_dir, FG_STORE_FSYNC, &err) < 0 ||
-	    fg_store_open(&nst, git_dir, 0, &err) < 0 ||
-	    fg_hook_queue(&msg, st, nst, &p, cfg, fg_hook_pusher(cfg), name,
+	git_dir = getenv("GIT_DIR");
+	if (git_dir == NULL || *git_dir == '\0')
+		git_dir = ".";
+	if (fg_store_open(&st, git_dir, FG_STORE_FSYNC, &err) < 0) {
+		fprintf(stderr, "flowgate: the push is in, but could not be "
+		    "queued for the pipeline: %s\n", err.msg);
+		goto out;
+	}
+	git_dir = git_repository_path(fg_store_repo(st));
+	/* Without a config events are queued all the same. */
+	(void)fg_config_load(&cfg, fg_store_repo(st), &d, &cerr);
+	fg_hook_repo_name(name, sizeof(name), git_dir);
+	if (fg_hook_queue(&msg, st, &p, cfg, fg_hook_pusher(cfg), name,
 	    &err) < 0) {
 		fprintf(stderr, "flowgate: the push is in, but could not be "
 		    "queued for the pipeline: %s\n", err.msg);
@@ -273,14 +278,72 @@ post_receive(void)
 	}
 	fg_hook_wake(git_dir);
 out:
-	fg_store_free(st);
-	fg_store_free(nst);
-	fg_config_free(cfg);
-	fg_diags_release(&d);
-	fg_buf_release(&msg);
-	fg_hook_push_release(&p);
-	git_repository_free(repo);
+	/*
+	 * Everything written is complete and closed (the stores write no
+	 * pack on close for the few objects of a hook); the repository, its
+	 * pack maps and caches are left to the kernel, as in judge().
+	 */
+	if (FREE_AT_EXIT) {
+		fg_store_free(st);
+		fg_config_free(cfg);
+		fg_diags_release(&d);
+		fg_buf_release(&msg);
+		fg_hook_push_release(&p);
+	}
 	return 0;
+}
+
+/*
+ * Set libgit2 and libcrypto up for a hook run, which must cost next to
+ * nothing (git waits on it, on every push):
+ *
+ * - libgit2 re-hashes every object it reads by default.  The objects a
+ *   hook reads were hashed a moment ago by git's index-pack (which names
+ *   them by that hash) or are the repository's own; re-hashing them costs
+ *   a fifth of the time a 10,000-commit push is checked in
+ *   (tests/bench/hooks.sh) and proves nothing new.
+ * - Every repository open reads the system, global and XDG git config
+ *   files besides the repository's own.  Nothing the hooks do comes from
+ *   them: flowgate's settings are in refs/flowgate/config; records and
+ *   notes are signed with identities flowgate names itself (never
+ *   user.name); objects are found where the repository (and git's
+ *   quarantine variables) say, which the repository's own config and
+ *   objects/info/alternates decide; the store writes its objects, packs
+ *   and refs itself and decides what it flushes (store.h, DURABILITY).
+ *   What the repository's own config says (its format version and
+ *   extensions, core.bare) is still read.  So the other levels' search
+ *   paths are emptied: two stats and opens less per open.
+ * - Owner validation (safe.directory, read from those global files) stat()s
+ *   and readlink()s the path on every open.  git runs this program from
+ *   the repository's own hooks directory: whoever could plant a hostile
+ *   repository here could as well plant the hooks that run, so the check
+ *   protects nothing in a hook, and git checked the repository before it
+ *   started us.
+ * - libcrypto reads openssl.cnf on first use, and its first fetch of a
+ *   digest (EVP_MD_fetch, in every store write) first registers every
+ *   built-in cipher and digest under its legacy names and copies all
+ *   those names into its name map: 9% of pre-receive's CPU.  The hooks
+ *   use libcrypto for SHA-1 only (object ids and pack checksums,
+ *   lib/pack.c and lib/store.c), fetched by name from the default
+ *   provider, which needs neither the legacy tables nor any provider or
+ *   engine setting from openssl.cnf.  Nor do the hooks need OpenSSL's
+ *   exit-time cleanup (freeing its tables, 2% of a hook run), but for
+ *   LeakSanitizer (FREE_AT_EXIT).
+ */
+static void
+setup_libs(void)
+{
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG |
+	    OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS |
+	    (FREE_AT_EXIT ? 0 : OPENSSL_INIT_NO_ATEXIT), NULL);
+	git_libgit2_init();
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
+	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_SYSTEM, "");
+	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_GLOBAL, "");
+	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_XDG, "");
+	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_PROGRAMDATA,
+	    "");
+	git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
 }
 
 int
@@ -298,15 +361,7 @@ main(int argc, char **argv)
 	 */
 	if (strcmp(name, "update") == 0 && pre_receive_judged(argv[0]))
 		return 0;
-	git_libgit2_init();
-	/*
-	 * libgit2 re-hashes every object it reads by default.  The objects a
-	 * hook reads were hashed a moment ago by git's index-pack (which
-	 * names them by that hash) or are the repository's own; re-hashing
-	 * them costs a fifth of the time a 10,000-commit push is checked in
-	 * (tests/bench/hooks.sh) and proves nothing new.
-	 */
-	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
+	setup_libs();
 	if (strcmp(name, "pre-receive") == 0) {
 		rc = pre_receive();
 	} else if (strcmp(name, "update") == 0) {

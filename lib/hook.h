@@ -179,17 +179,20 @@ void fg_hook_repo_name(char *out, size_t size, const char *git_dir);
  *
  * Durability: open st with FG_STORE_FSYNC.  The inbox is the hand-over
  * to the daemon: once post-receive has said "queued", the event survives
- * a power loss (three disk flushes for the batch), whatever git's own
- * core.fsync does for the pushed ref.  The notes go through notes_st (NULL:
- * st), which may be opened without it: a note repeats what the event
- * already holds (ref, pusher, time, event id), and merging one through a
- * syncing store turns on libgit2's process-wide fsync, so that its blob,
- * tree, commit and ref are flushed one by one (ten flushes, 8-20 ms of a
- * 1-commit push, measured by tests/bench/hooks.sh).  A crash can lose a
- * note written after the inbox was synced, never the event.
+ * a power loss, whatever git's own core.fsync does for the pushed ref.
+ * The notes' objects go in the inbox batch's pack
+ * (fg_store_append_batch_noted): one pack, three disk flushes in all
+ * (pack, index and inbox ref together; the pack directory; the ref
+ * directory).  The notes ref itself is moved after the inbox and not
+ * synced: a note repeats what the event already holds (ref, pusher,
+ * time, event id), so a crash can lose a note, never the event.  Before,
+ * the notes went through libgit2, which wrote each object loose (a file,
+ * a link, an unlink and a rescan of objects/pack each) and, through a
+ * syncing store, flushed them one by one (ten flushes, 8-20 ms of a
+ * 1-commit push).  A note that cannot be written (the current one is not
+ * JSON) is told on stderr and costs nothing else.
  */
 int fg_hook_queue(struct fg_buf *msg, struct fg_store *st,
-    struct fg_store *notes_st,
     const struct fg_hook_push *p, const struct fg_config *cfg,
     const char *pusher, const char *repo_name, struct fg_err *err);
 

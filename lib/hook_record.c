@@ -391,61 +391,118 @@ out:
 	return text;
 }
 
-/* Add {ref, pusher, time, event} to the "pushes" note on the new tip. */
-static int
-note_push(struct fg_store *st, const struct fg_rules_update *u,
-    const char *pusher, int64_t now, const char *event_hex,
-    struct fg_err *err)
+/*
+ * The keys that add {ref, pusher, time, event} to the "pushes" note on
+ * u's new tip: the note's current "pushes" array (read from st, or from
+ * prev when this push already noted that tip) with the entry appended.
+ * NULL with err set on failure.
+ */
+static cJSON *
+push_keys(struct fg_store *st, const cJSON *prev,
+    const struct fg_rules_update *u, const char *pusher, int64_t now,
+    const char *event_hex, struct fg_err *err)
 {
-	cJSON *note = NULL, *keys = NULL, *arr, *item;
+	cJSON *note = NULL, *keys = NULL, *arr = NULL, *item;
 	char when[32];
-	int rc;
+	int rc = 0;
 
-	rc = fg_store_note_get(&note, st, &u->new_id, err);
-	if (rc == FG_ENOTFOUND)
-		rc = 0;
-	if (rc < 0)
-		goto out;
-	keys = cJSON_CreateObject();
-	arr = note != NULL ? cJSON_DetachItemFromObjectCaseSensitive(note,
-	    "pushes") : NULL;
+	if (prev != NULL) {
+		arr = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(prev,
+		    "pushes"), 1);
+	} else {
+		rc = fg_store_note_get(&note, st, &u->new_id, err);
+		if (rc == FG_ENOTFOUND)
+			rc = 0;
+		if (rc < 0)
+			goto out;
+		arr = note != NULL ? cJSON_DetachItemFromObjectCaseSensitive(
+		    note, "pushes") : NULL;
+	}
 	if (arr != NULL && !cJSON_IsArray(arr)) {
 		cJSON_Delete(arr);
 		arr = NULL;
 	}
 	if (arr == NULL)
 		arr = cJSON_CreateArray();
-	item = cJSON_CreateObject();
-	fg_format_utc(when, sizeof(when), now);
-	if (keys == NULL || arr == NULL || item == NULL ||
+	keys = cJSON_CreateObject();
+	if (keys == NULL || arr == NULL ||
 	    !cJSON_AddItemToObject(keys, "pushes", arr)) {
 		cJSON_Delete(arr);
-		cJSON_Delete(item);
-		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
-		goto out;
+		goto nomem;
 	}
-	if (!cJSON_AddItemToArray(arr, item)) {
+	item = cJSON_CreateObject();
+	if (item == NULL || !cJSON_AddItemToArray(arr, item)) {
 		cJSON_Delete(item);
-		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
-		goto out;
+		goto nomem;
 	}
+	fg_format_utc(when, sizeof(when), now);
 	if (cJSON_AddStringToObject(item, "ref", u->ref) == NULL ||
 	    cJSON_AddStringToObject(item, "pusher", pusher) == NULL ||
 	    cJSON_AddStringToObject(item, "time", when) == NULL ||
-	    cJSON_AddStringToObject(item, "event", event_hex) == NULL) {
-		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
-		goto out;
-	}
-	rc = fg_store_note_merge(st, &u->new_id, keys, pusher, NULL, err);
+	    cJSON_AddStringToObject(item, "event", event_hex) == NULL)
+		goto nomem;
+	goto out;
+nomem:
+	rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 out:
 	cJSON_Delete(note);
-	cJSON_Delete(keys);
-	return rc;
+	if (rc < 0) {
+		cJSON_Delete(keys);
+		keys = NULL;
+	}
+	return keys;
+}
+
+/* What the notes callback of fg_hook_queue needs. */
+struct queued {
+	struct fg_store *st;
+	const struct fg_rules_update **which;	/* each record's update */
+	const char *pusher;
+	int64_t now;
+};
+
+/*
+ * fg_store_notes_fn: the "pushes" note of each pushed branch tip, called
+ * with the inbox records' ids (the events) and the notes ref locked.
+ */
+static int
+queued_notes(struct fg_store_note *notes, size_t *nnotes, size_t max,
+    const git_oid *ids, size_t n, void *arg, struct fg_err *err)
+{
+	const struct queued *q = arg;
+	char ev_hex[GIT_OID_HEXSZ + 1];
+	const cJSON *prev;
+	cJSON *keys;
+	size_t i, j;
+
+	for (i = 0; i < n && *nnotes < max && *nnotes < FG_HOOK_NOTES_MAX;
+	    i++) {
+		const struct fg_rules_update *u = q->which[i];
+
+		if (git_oid_is_zero(&u->new_id) ||
+		    strncmp(u->ref, "refs/heads/", 11) != 0)
+			continue;
+		/* Two branches pushed to one commit: one note, both entries. */
+		prev = NULL;
+		for (j = 0; j < *nnotes && prev == NULL; j++) {
+			if (git_oid_equal(&notes[j].target, &u->new_id))
+				prev = notes[j].keys;
+		}
+		git_oid_tostr(ev_hex, sizeof(ev_hex), &ids[i]);
+		keys = push_keys(q->st, prev, u, q->pusher, q->now, ev_hex,
+		    err);
+		if (keys == NULL)
+			return err != NULL && err->code < 0 ? err->code :
+			    FG_ENOMEM;
+		notes[*nnotes].target = u->new_id;
+		notes[*nnotes].keys = keys;
+		(*nnotes)++;
+	}
+	return 0;
 }
 
 int
 fg_hook_queue(struct fg_buf *msg, struct fg_store *st,
-    struct fg_store *notes_st,
     const struct fg_hook_push *p, const struct fg_config *cfg,
     const char *pusher, const char *repo_name, struct fg_err *err)
 {
@@ -458,7 +515,8 @@ fg_hook_queue(struct fg_buf *msg, struct fg_store *st,
 	char oldhex[GIT_OID_HEXSZ + 1];
 	git_oid *out_ids = NULL;
 	int64_t now = fg_now();
-	size_t i, n = 0, notes = 0;
+	struct queued q;
+	size_t i, n = 0;
 	int rc = 0;
 
 	recs = calloc(p->n + 1, sizeof(*recs));
@@ -525,7 +583,12 @@ fg_hook_queue(struct fg_buf *msg, struct fg_store *st,
 	}
 	if (n == 0)
 		goto out;
-	rc = fg_store_append_batch(out_ids, st, INBOX_REF, recs, n, err);
+	q.st = st;
+	q.which = which;
+	q.pusher = pusher;
+	q.now = now;
+	rc = fg_store_append_batch_noted(out_ids, st, INBOX_REF, recs, n,
+	    queued_notes, &q, pusher, err);
 	if (rc < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
@@ -561,15 +624,6 @@ fg_hook_queue(struct fg_buf *msg, struct fg_store *st,
 			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 			goto out;
 		}
-		if (git_oid_is_zero(&u->new_id) ||
-		    strncmp(u->ref, "refs/heads/", 11) != 0 ||
-		    notes >= FG_HOOK_NOTES_MAX)
-			continue;
-		notes++;
-		rc = note_push(notes_st != NULL ? notes_st : st, u, pusher,
-		    now, ev_hex, err);
-		if (rc < 0)
-			goto out;
 	}
 out:
 	for (i = 0; i < p->n; i++) {

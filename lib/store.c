@@ -1704,6 +1704,446 @@ out:
 	return rc;
 }
 
+static cJSON *note_apply(const cJSON *cur, const cJSON *keys);
+static int note_message(struct fg_buf *out, const cJSON *keys,
+    const git_oid *target);
+
+/* A blob entry of the notes tree being rewritten by a noted batch. */
+struct nentry {
+	char name[GIT_OID_HEXSZ + 1];	/* the annotated object, in hex */
+	git_oid blob;
+	cJSON *json;			/* set once this batch changed it */
+};
+
+/* Look name up in v[0..n), sorted by name; its index, or -1. */
+static ssize_t
+nentry_find(const struct nentry *v, size_t n, const char *name)
+{
+	size_t lo = 0, hi = n, mid;
+	int c;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		c = strcmp(v[mid].name, name);
+		if (c == 0)
+			return (ssize_t)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/*
+ * The blob entries of the notes commit c's tree, sorted by name, in *v.
+ * *flat is false when the tree holds anything but 40-hex blob names (git
+ * notes fans out subtrees once notes pile up): such a tree is left to
+ * fg_store_note_merge, which libgit2's notes code writes.
+ */
+static int
+nentries_read(struct nentry **v, size_t *n, bool *flat, git_commit *c,
+    struct fg_err *err)
+{
+	git_tree *t = NULL;
+	const git_tree_entry *e;
+	size_t i, cnt;
+	int rc = 0;
+
+	*v = NULL;
+	*n = 0;
+	*flat = true;
+	if (c != NULL && git_commit_tree(&t, c) < 0)
+		return fg_err_git(err, FG_EIO, "cannot read %s", NOTES_REF);
+	cnt = t != NULL ? git_tree_entrycount(t) : 0;
+	/* Room for one new entry per note. */
+	*v = calloc(cnt + FG_STORE_NOTES_MAX, sizeof(**v));
+	if (*v == NULL) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < cnt; i++) {
+		e = git_tree_entry_byindex(t, i);
+		if (git_tree_entry_type(e) != GIT_OBJECT_BLOB ||
+		    strlen(git_tree_entry_name(e)) != GIT_OID_HEXSZ) {
+			*flat = false;
+			goto out;
+		}
+		memcpy((*v)[i].name, git_tree_entry_name(e), GIT_OID_HEXSZ + 1);
+		git_oid_cpy(&(*v)[i].blob, git_tree_entry_id(e));
+	}
+	*n = cnt;
+out:
+	git_tree_free(t);
+	return rc;
+}
+
+/* The tree object's text for v[0..n) (sorted: plain names, all blobs). */
+static int
+nentries_tree(struct fg_buf *b, const struct nentry *v, size_t n)
+{
+	size_t i;
+
+	fg_buf_reset(b);
+	for (i = 0; i < n; i++) {
+		if (fg_buf_printf(b, "100644 %s", v[i].name) < 0 ||
+		    fg_buf_putc(b, '\0') < 0 ||
+		    fg_buf_add(b, v[i].blob.id, GIT_OID_RAWSZ) < 0)
+			return FG_ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Under the notes lock, add to w the objects of one notes commit per note
+ * (blob, tree, commit, each commit on the one before, the first on tip),
+ * as fg_store_note_merge would write them; *last gets the last commit,
+ * *made how many were made (0: nothing changed), *flat false when the
+ * notes tree is fanned out (nothing was added then).
+ */
+static int
+pack_notes(git_oid *last, size_t *made, bool *flat, struct fg_store *st,
+    struct fg_pack_writer *w, EVP_MD_CTX *ctx, const EVP_MD *sha1,
+    const git_oid *tip, bool have, const struct fg_store_note *notes,
+    size_t nnotes, const char *actor, struct fg_err *err)
+{
+	struct fg_record who;
+	struct made m;
+	struct nentry *v = NULL;
+	struct fg_buf buf = FG_BUF_INIT;
+	git_commit *parent = NULL;
+	git_blob *blob = NULL;
+	char *name = NULL, *email = NULL, *text = NULL;
+	cJSON *cur = NULL, *next = NULL;
+	git_oid prev;
+	size_t n = 0, i, k;
+	ssize_t at;
+	int64_t t = fg_now();
+	int rc = 0;
+
+	*made = 0;
+	memset(&m, 0, sizeof(m));
+	fg_buf_init(&m.msg);
+	memset(&who, 0, sizeof(who));
+	who.actor_name = actor;
+	if (have && lookup_commit(&parent, st, tip) < 0) {
+		rc = fg_err_git(err, FG_EIO, "cannot read %s", NOTES_REF);
+		goto out;
+	}
+	rc = nentries_read(&v, &n, flat, parent, err);
+	if (rc < 0 || !*flat)
+		goto out;
+	rc = fg_record_author(&name, &email, &who, err);
+	if (rc < 0)
+		goto out;
+	if (git_signature_new(&m.author, name, email, (git_time_t)t, 0) < 0 ||
+	    git_signature_new(&m.committer, FG_RECORD_COMMITTER,
+	    FG_RECORD_COMMITTER_EMAIL, (git_time_t)t, 0) < 0) {
+		rc = fg_err_git(err, FG_EINVALID, "bad actor");
+		goto out;
+	}
+	if (have)
+		git_oid_cpy(&prev, tip);
+	for (i = 0; i < nnotes; i++) {
+		char hex[GIT_OID_HEXSZ + 1];
+
+		git_oid_tostr(hex, sizeof(hex), &notes[i].target);
+		if (!object_exists(st, &notes[i].target)) {
+			rc = fg_err_set(err, FG_ENOTFOUND, "no object %s to "
+			    "annotate", hex);
+			goto out;
+		}
+		cJSON_Delete(next);
+		next = NULL;
+		cur = NULL;
+		at = nentry_find(v, n, hex);
+		if (at >= 0 && v[at].json != NULL) {
+			cur = v[at].json;
+		} else if (at >= 0) {
+			if (git_blob_lookup(&blob, st->repo, &v[at].blob) < 0) {
+				rc = fg_err_git(err, FG_EIO, "cannot read the "
+				    "note on %s", hex);
+				goto out;
+			}
+			rc = fg_json_parse(&v[at].json,
+			    git_blob_rawcontent(blob),
+			    (size_t)git_blob_rawsize(blob), err);
+			git_blob_free(blob);
+			blob = NULL;
+			if (rc < 0 || !cJSON_IsObject(v[at].json)) {
+				rc = fg_err_set(err, FG_EINVALID, "the note on "
+				    "%s in %s is not a JSON object", hex,
+				    NOTES_REF);
+				goto out;
+			}
+			cur = v[at].json;
+		}
+		next = note_apply(cur, notes[i].keys);
+		if (next == NULL) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (cur != NULL && cJSON_Compare(cur, next, 1))
+			continue;
+		cJSON_free(text);
+		text = cJSON_Print(next);
+		if (text == NULL) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (at < 0) {
+			for (k = n; k > 0 && strcmp(v[k - 1].name, hex) > 0;
+			    k--)
+				v[k] = v[k - 1];
+			memset(&v[k], 0, sizeof(v[k]));
+			memcpy(v[k].name, hex, sizeof(hex));
+			at = (ssize_t)k;
+			n++;
+		}
+		cJSON_Delete(v[at].json);
+		v[at].json = next;
+		next = NULL;
+		rc = pack_object(&v[at].blob, w, ctx, sha1, GIT_OBJECT_BLOB,
+		    text, strlen(text), err);
+		if (rc == 0 && nentries_tree(&buf, v, n) < 0)
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		if (rc == 0)
+			rc = pack_object(&m.tree, w, ctx, sha1,
+			    GIT_OBJECT_TREE, buf.ptr, buf.len, err);
+		fg_buf_reset(&m.msg);
+		if (rc == 0 && note_message(&m.msg, notes[i].keys,
+		    &notes[i].target) < 0)
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		if (rc == 0)
+			rc = commit_text(&buf, &m, have || *made > 0 ? &prev :
+			    NULL, err);
+		if (rc == 0)
+			rc = pack_object(&prev, w, ctx, sha1,
+			    GIT_OBJECT_COMMIT, buf.ptr, buf.len, err);
+		if (rc < 0)
+			goto out;
+		(*made)++;
+	}
+	if (*made > 0)
+		git_oid_cpy(last, &prev);
+out:
+	if (v != NULL) {
+		for (i = 0; i < n; i++)
+			cJSON_Delete(v[i].json);
+		free(v);
+	}
+	cJSON_Delete(next);
+	cJSON_free(text);
+	git_commit_free(parent);
+	made_release(&m);
+	fg_buf_release(&buf);
+	free(name);
+	free(email);
+	return rc;
+}
+
+/* Move a locked ref to new_id without syncing it (the notes ref). */
+static int
+ref_commit_nosync(struct refupdate *u, const git_oid *new_id,
+    struct fg_err *err)
+{
+	int rc = 0;
+
+	if (!u->written)
+		rc = ref_write_value(u, new_id, err);
+	if (rc < 0)
+		goto out;
+	if (close(u->fd) < 0) {
+		u->fd = -1;
+		unlink(u->lock.ptr);
+		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s",
+		    u->lock.ptr, strerror(errno));
+		goto out;
+	}
+	u->fd = -1;
+	if (rename(u->lock.ptr, u->path.ptr) < 0) {
+		rc = fg_err_set(err, FG_EIO, "cannot rename '%s': %s",
+		    u->lock.ptr, strerror(errno));
+		unlink(u->lock.ptr);
+	}
+out:
+	ref_unlock(u);
+	return rc;
+}
+
+int
+fg_store_append_batch_noted(git_oid *out, struct fg_store *st,
+    const char *ref, const struct fg_record *recs, size_t n,
+    fg_store_notes_fn fn, void *arg, const char *note_actor,
+    struct fg_err *err)
+{
+	struct fg_pack_writer *w = NULL;
+	struct refupdate u, nu;
+	bool locked = false, nlocked = false, nhave = false, flat = true;
+	struct reflock lk, nlk;
+	struct fg_store_note *notes = NULL;
+	struct fg_err nerr = FG_ERR_INIT;
+	int fds[3], e;
+	size_t nfds, nnotes = 0, nmade = 0;
+	struct made *mc = NULL;
+	struct fg_buf cbuf = FG_BUF_INIT;
+	git_oid *commits = NULL, tip, ntip, nlast;
+	EVP_MD_CTX *ctx = NULL;
+	EVP_MD *sha1 = NULL;
+	size_t i;
+	bool have;
+	int rc;
+
+	memset(&lk, 0, sizeof(lk));
+	memset(&nlk, 0, sizeof(nlk));
+	rc = check_write_ref(ref, false, err);
+	if (rc < 0)
+		return rc;
+	if (n == 0 || n > FG_STORE_BATCH_MAX)
+		return fg_err_set(err, n ? FG_ELIMIT : FG_EINVALID, "a batch "
+		    "holds 1 to %d records, not %zu", FG_STORE_BATCH_MAX, n);
+	for (i = 0; i < n; i++) {
+		rc = fg_record_check(&recs[i], err);
+		if (rc < 0)
+			return rc;
+	}
+	commits = calloc(n, sizeof(*commits));
+	mc = calloc(n, sizeof(*mc));
+	notes = calloc(FG_STORE_NOTES_MAX, sizeof(*notes));
+	ctx = EVP_MD_CTX_new();
+	sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+	if (commits == NULL || mc == NULL || notes == NULL || ctx == NULL ||
+	    sha1 == NULL) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		fg_buf_init(&mc[i].msg);
+	rc = fg_pack_writer_new(&w, st->objdir,
+	    (st->flags & FG_STORE_FSYNC) != 0, err);
+	if (rc < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		rc = pack_record(&mc[i], w, ctx, sha1, &recs[i], err);
+		if (rc < 0)
+			goto out;
+	}
+	rc = lock_ref(&u, &lk, &tip, &have, st, ref, err);
+	if (rc < 0)
+		goto out;
+	locked = true;
+	if (have) {
+		rc = check_parent(st, ref, &tip, err);
+		if (rc < 0)
+			goto out;
+	}
+	for (i = 0; i < n; i++) {
+		rc = commit_text(&cbuf, &mc[i], i > 0 ? &commits[i - 1] :
+		    have ? &tip : NULL, err);
+		if (rc == 0)
+			rc = pack_object(&commits[i], w, ctx, sha1,
+			    GIT_OBJECT_COMMIT, cbuf.ptr, cbuf.len, err);
+		if (rc < 0)
+			goto out;
+	}
+	/*
+	 * The notes, under the notes ref's lock (taken after the batch's:
+	 * nothing takes them the other way round), into the same pack.
+	 */
+	/*
+	 * A note that cannot be made (its ref held by another writer past
+	 * FG_STORE_RETRY_SECS, a note that is not JSON) must not cost the
+	 * batch: it is told, and the batch goes on without notes (objects
+	 * already added for them stay unreachable in the pack).
+	 */
+	rc = lock_ref(&nu, &nlk, &ntip, &nhave, st, NOTES_REF, &nerr);
+	if (rc == 0) {
+		nlocked = true;
+		rc = fn(notes, &nnotes, FG_STORE_NOTES_MAX, commits, n, arg,
+		    &nerr);
+	}
+	if (rc == 0 && nnotes > 0)
+		rc = pack_notes(&nlast, &nmade, &flat, st, w, ctx, sha1, &ntip,
+		    nhave, notes, nnotes, note_actor, &nerr);
+	if (rc < 0) {
+		fg_log_warnx("store: the notes were not written: %s",
+		    nerr.msg);
+		nmade = 0;
+		flat = true;
+		rc = 0;
+	}
+	rc = fg_pack_writer_finish(w, err);
+	if (rc == 0)
+		rc = ref_write_value(&u, &commits[n - 1], err);
+	if (rc < 0)
+		goto out;
+	if (st->flags & FG_STORE_FSYNC) {
+		nfds = fg_pack_writer_fds(w, fds);
+		fds[nfds++] = u.fd;
+		e = sync_together(fds, nfds);
+		if (e != 0) {
+			rc = fg_err_set(err, FG_EIO, "cannot sync a batch for "
+			    "'%s': %s", ref, strerror(e));
+			goto out;
+		}
+	}
+	rc = fg_pack_writer_publish(w, NULL, true, err);
+	if (rc < 0)
+		goto out;
+	st->stats.packs_written++;
+	locked = false;
+	rc = ref_commit(&u, st, &commits[n - 1], true, err);
+	if (rc < 0)
+		goto out;
+	git_oid_cpy(&st->last, &commits[n - 1]);
+	if (out != NULL)
+		memcpy(out, commits, n * sizeof(*commits));
+	st->stats.appends += n;
+	/*
+	 * The notes repeat what the batch holds: their ref is not synced (a
+	 * crash may lose it; their objects are in the synced pack).
+	 */
+	if (nmade > 0) {
+		nlocked = false;
+		if (ref_commit_nosync(&nu, &nlast, &nerr) < 0)
+			fg_log_warnx("store: the notes were not written: %s",
+			    nerr.msg);
+	}
+	if (nlocked) {
+		ref_unlock(&nu);
+		nlocked = false;
+	}
+	reflock_drop(st, &nlk);
+	/* A fanned-out notes tree: libgit2's notes code writes those. */
+	for (i = 0; !flat && i < nnotes; i++) {
+		if (fg_store_note_merge(st, &notes[i].target, notes[i].keys,
+		    note_actor, NULL, &nerr) < 0)
+			fg_log_warnx("store: the notes were not written: %s",
+			    nerr.msg);
+	}
+out:
+	fg_pack_writer_free(w);
+	if (nlocked)
+		ref_unlock(&nu);
+	reflock_drop(st, &nlk);
+	if (locked)
+		ref_unlock(&u);
+	reflock_drop(st, &lk);
+	for (i = 0; mc != NULL && i < n; i++)
+		made_release(&mc[i]);
+	for (i = 0; notes != NULL && i < nnotes; i++)
+		cJSON_Delete(notes[i].keys);
+	fg_buf_release(&cbuf);
+	EVP_MD_free(sha1);
+	EVP_MD_CTX_free(ctx);
+	free(notes);
+	free(mc);
+	free(commits);
+	if (rc == 0)
+		after_write(st, true);
+	return rc;
+}
+
 int
 fg_store_tip(git_oid *out, struct fg_store *st, const char *ref,
     struct fg_err *err)

@@ -267,6 +267,43 @@ int fg_store_append(git_oid *out, struct fg_store *st, const char *ref,
 int fg_store_append_batch(git_oid *out, struct fg_store *st, const char *ref,
     const struct fg_record *recs, size_t n, struct fg_err *err);
 
+/* Notes one fg_store_append_batch_noted() call merges at most. */
+#define FG_STORE_NOTES_MAX	100
+
+/* A note to merge: keys as for fg_store_note_merge(), on target. */
+struct fg_store_note {
+	git_oid target;
+	cJSON *keys;
+};
+
+/*
+ * Called by fg_store_append_batch_noted() once the batch's commits are
+ * known (ids[0..n), as out receives them) and the notes ref is locked, so
+ * that it may read the current notes (fg_store_note_get) and name the new
+ * records in them.  It fills notes[0..*nnotes) (at most max); the store
+ * takes each keys object over, even on failure.  0 or a negative FG_E*.
+ */
+typedef int (*fg_store_notes_fn)(struct fg_store_note *notes, size_t *nnotes,
+    size_t max, const git_oid *ids, size_t n, void *arg, struct fg_err *err);
+
+/*
+ * fg_store_append_batch(), and the notes fn gives merged as
+ * fg_store_note_merge() would (actor_name the notes' author), with all
+ * the objects of both in the one pack: one pack, one set of disk flushes
+ * (with FG_STORE_FSYNC), two ref updates (ref, then refs/notes/flowgate,
+ * which is never synced: a crash can lose the notes, not the batch).
+ * Made for post-receive, which otherwise wrote the notes loose, a file
+ * and a pack rescan per object.  Notes never cost the batch: one that
+ * cannot be made (a note that is not JSON, an object that is not there)
+ * is logged (fg_log_warnx) and the batch is written without the notes.
+ * A notes tree that git notes fanned out into subtrees is left to
+ * fg_store_note_merge(), after the batch.
+ */
+int fg_store_append_batch_noted(git_oid *out, struct fg_store *st,
+    const char *ref, const struct fg_record *recs, size_t n,
+    fg_store_notes_fn fn, void *arg, const char *actor_name,
+    struct fg_err *err);
+
 /* The tip of ref; FG_ENOTFOUND when it does not exist. */
 int fg_store_tip(git_oid *out, struct fg_store *st, const char *ref,
     struct fg_err *err);

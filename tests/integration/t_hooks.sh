@@ -257,6 +257,8 @@ FLOWGATE_NOW=2026-11-23T09:00:00Z accepted "a push to staging inside its window"
 refused "a push to hotfix without a ci/build status" "hotfix: status: [0-9a-f]{7} .*ci/build" origin HEAD:hotfix
 git --git-dir="$R" notes --ref=flowgate add -f -m '{"statuses": {"ci/build": {"state": "success"}}}' "$(git rev-parse HEAD)"
 accepted "a push to hotfix once ci/build succeeded" origin HEAD:hotfix
+n=$(git --git-dir="$R" notes --ref=flowgate show "$(git rev-parse HEAD)" | jq -c '[.statuses["ci/build"].state, [.pushes[].ref]]')
+is "the pushes note joins the facts already noted" "$n" '["success",["refs/heads/hotfix"]]'
 
 # A config that no longer loads (written behind flowgate's back) refuses
 # every branch push until an admin, here through break-glass, fixes it.
@@ -284,6 +286,43 @@ FLOWGATE_USER=admin accepted "the fix through break-glass" origin HEAD:refs/flow
 rm -f "$R/flowgate-admins"
 git checkout -q develop
 accepted "pushes work again" origin HEAD:develop
+
+# The pushes notes go in post-receive's one pack with the inbox event.
+commit "ABC-12 two branches at once"
+packs=$(ls "$R"/objects/pack/*.pack | wc -l)
+accepted "one commit pushed to two branches" origin HEAD:develop HEAD:feat/two
+is "post-receive wrote one pack for the events and the note" "$(ls "$R"/objects/pack/*.pack | wc -l)" $((packs + 2))
+n=$(git --git-dir="$R" notes --ref=flowgate show "$(git rev-parse HEAD)" | jq -c '[.pushes[].ref]')
+is "one note on the commit names both pushes" "$n" '["refs/heads/develop","refs/heads/feat/two"]'
+evs=$(git --git-dir="$R" log -2 --format=%H refs/flowgate/inbox | sort | tr '\n' ' ')
+is "the note's entries name the two queued events" \
+    "$(git --git-dir="$R" notes --ref=flowgate show "$(git rev-parse HEAD)" | jq -r '.pushes[].event' | sort | tr '\n' ' ')" "$evs"
+ok "the notes and events are readable: fsck is clean" git --git-dir="$R" fsck --no-progress --strict
+accepted "the same commit to a third branch" origin HEAD:feat/three
+n=$(git --git-dir="$R" notes --ref=flowgate show "$(git rev-parse HEAD)" | jq -c '[.pushes[].ref]')
+is "a later push adds to the note" "$n" '["refs/heads/develop","refs/heads/feat/two","refs/heads/feat/three"]'
+
+# A tip whose note is not JSON: the push is queued all the same and the
+# pusher is told that the note could not be written.
+git --git-dir="$R" notes --ref=flowgate add -f -m 'not json' "$(git rev-parse HEAD)"
+inbox=$(git --git-dir="$R" rev-list --count refs/flowgate/inbox)
+accepted "a tip with a note that is not JSON" origin HEAD:feat/four
+like "the pusher reads that the note was not written" "$OUT" "remote: flowgate: store: the notes were not written: the note on [0-9a-f]{40} in refs/notes/flowgate is not a JSON object"
+like "the push is queued all the same" "$OUT" "queued as event [0-9a-f]{7}"
+is "the event is in the inbox" "$(git --git-dir="$R" rev-list --count refs/flowgate/inbox)" $((inbox + 1))
+is "the note is left as it was" "$(git --git-dir="$R" notes --ref=flowgate show "$(git rev-parse HEAD)")" "not json"
+
+# A notes tree that git fanned out into subtrees: written the way libgit2
+# writes notes, and the fanned-out note stays.
+ntip=$(git --git-dir="$R" rev-parse refs/notes/flowgate)
+fblob=$(echo '{"fanned": true}' | git --git-dir="$R" hash-object -w --stdin)
+sub=$(printf '100644 blob %s\t%s\n' "$fblob" 23456789012345678901234567890123456789 | git --git-dir="$R" mktree)
+ftree=$( (git --git-dir="$R" ls-tree "$ntip"; printf '040000 tree %s\t01\n' "$sub") | git --git-dir="$R" mktree)
+git --git-dir="$R" update-ref refs/notes/flowgate "$(git --git-dir="$R" commit-tree -p "$ntip" -m fanned "$ftree")"
+commit "ABC-13 into a fanned-out notes tree"
+accepted "a push while the notes tree is fanned out" origin HEAD:develop
+like "the pushed tip has its pushes note" "$(git --git-dir="$R" notes --ref=flowgate show "$(git rev-parse HEAD)" | jq -c '[.pushes[].ref]')" 'refs/heads/develop'
+is "the fanned-out note is still there" "$(git --git-dir="$R" notes --ref=flowgate list | grep -c ' 0123456789012345678901234567890123456789$')" 1
 
 # Progressive: production takes promotions only.
 P=$T/p.git
