@@ -569,6 +569,28 @@ fg_facts_set_gate(struct fg_store *st, const git_oid *commit,
 	a.passed = passed;
 	a.nissues = nissues;
 	fg_format_utc(a.time, sizeof(a.time), now);
-	return merge_key(st, commit, "gates", stage, NULL,
-	    edit_gates, &a, err);
+	return merge_key(st, commit, "gates", stage, NULL, edit_gates, &a,
+	    err);
+}
+
+int
+fg_facts_gate_keys(cJSON **out, const char *stage, bool passed,
+    size_t nissues, int64_t now)
+{
+	struct gate_arg a;
+	cJSON *keys, *gates;
+
+	a.stage = stage;
+	a.passed = passed;
+	a.nissues = nissues;
+	fg_format_utc(a.time, sizeof(a.time), now);
+	*out = NULL;
+	keys = cJSON_CreateObject();
+	gates = cJSON_AddObjectToObject(keys, "gates");
+	if (gates == NULL || edit_gates(gates, &a) < 0) {
+		cJSON_Delete(keys);
+		return FG_ENOMEM;
+	}
+	*out = keys;
+	return 0;
 }

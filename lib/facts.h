@@ -101,4 +101,13 @@ int fg_facts_set_gate(struct fg_store *st, const git_oid *commit,
     const char *stage, bool passed, size_t nissues, int64_t now,
     struct fg_err *err);
 
+/*
+ * What fg_facts_set_gate() merges, {"gates": {stage: {...}}}, for a
+ * caller that merges it along with other keys in one note write (a
+ * promotion, with its deployment's end).  *out is the caller's
+ * (cJSON_Delete).  FG_ENOMEM only.
+ */
+int fg_facts_gate_keys(cJSON **out, const char *stage, bool passed,
+    size_t nissues, int64_t now);
+
 #endif
