@@ -4,12 +4,15 @@
  * (lib/facts.h).
  */
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 #include <git2.h>
+#include <openssl/evp.h>
 
 #include "cli.h"
 #include "config.h"
@@ -242,6 +245,26 @@ show(const struct fg_promote_result *r, bool json)
 	return rc;
 }
 
+/*
+ * A promotion's first record batch is the process's first pack, and
+ * hashing a pack makes OpenSSL load its configuration and providers the
+ * first time (~1.2 ms here).  Done on a thread of its own while the
+ * repository and the config are opened, that costs the promotion nothing
+ * when a second core is free; OpenSSL initializes once, so if the store's
+ * first digest comes sooner it waits for this one, doing no more work
+ * than it would have alone.
+ */
+static void *
+warm_digest(void *arg)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len;
+
+	(void)arg;
+	(void)EVP_Digest("", 0, md, &len, EVP_sha1(), NULL);
+	return NULL;
+}
+
 static int
 run_promotion(int argc, char **argv, bool rollback)
 {
@@ -254,6 +277,9 @@ run_promotion(int argc, char **argv, bool rollback)
 	git_repository *repo = NULL;
 	struct opts o;
 	char actor[256];
+	pthread_t warm;
+	sigset_t all, old;
+	bool warming = false;
 	int rc;
 
 	/* Allowed options, by their letter: OPT_TO + n -> 'a' + n. */
@@ -263,6 +289,12 @@ run_promotion(int argc, char **argv, bool rollback)
 	if (optind + 1 != argc)
 		return cli_usage(use, optind >= argc ? "%s needs %s" :
 		    "%s takes one %s", argv[0], rollback ? "ENV" : "CHANGE");
+	if (!o.dry_run) {
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		warming = pthread_create(&warm, NULL, warm_digest, NULL) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	rc = open_all(&repo, &st, &cfg, o.repo);
 	if (rc != 0)
 		goto out;
@@ -289,6 +321,8 @@ run_promotion(int argc, char **argv, bool rollback)
 		rc = show(&r, o.json);
 	fg_promote_result_release(&r);
 out:
+	if (warming)
+		pthread_join(warm, NULL);
 	close_all(repo, st, cfg);
 	return rc;
 }

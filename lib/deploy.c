@@ -26,6 +26,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +66,10 @@ struct attempt {
 	char reason[FG_ERR_MSG_MAX];
 	int64_t finished;
 	bool is_reset;
+	const cJSON *note_extra;	/* more keys for the end's note */
+	const struct fg_record *before;	/* activity records to batch ahead
+					   of "started" */
+	size_t nbefore;
 };
 
 /* The configured secrets' values, looked up for one deployment. */
@@ -346,7 +352,8 @@ static int
 note_attempt(struct fg_store *st, const struct attempt *a,
     const char *status, const git_oid *record, struct fg_err *err)
 {
-	cJSON *keys, *deps, *entry;
+	cJSON *keys, *deps, *entry, *dup;
+	const cJSON *extra;
 	char t[32], hex[GIT_OID_HEXSZ + 1];
 	int rc;
 
@@ -362,10 +369,46 @@ note_attempt(struct fg_store *st, const struct attempt *a,
 		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 		goto out;
 	}
+	/* The caller's keys (never "deployments") ride along: one write. */
+	cJSON_ArrayForEach(extra, a->note_extra) {
+		if (extra->string == NULL ||
+		    strcmp(extra->string, "deployments") == 0)
+			continue;
+		dup = cJSON_Duplicate(extra, 1);
+		if (dup == NULL) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+		cJSON_AddItemToObject(keys, extra->string, dup);
+	}
 	rc = fg_store_note_merge(st, &a->d.commit, keys, a->d.actor, NULL,
 	    err);
 out:
 	cJSON_Delete(keys);
+	return rc;
+}
+
+/*
+ * The "started" record in the activity log, after the caller's records
+ * (a->before), as one batch: one ref update for both.
+ */
+static int
+append_with_before(struct fg_store *st, const struct attempt *a,
+    const struct fg_record *rec, struct fg_err *err)
+{
+	struct fg_record *all;
+	int rc;
+
+	if (a->nbefore >= FG_STORE_BATCH_MAX)
+		return fg_err_set(err, FG_ELIMIT, "too many records");
+	all = calloc(a->nbefore + 1, sizeof(*all));
+	if (all == NULL)
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	memcpy(all, a->before, a->nbefore * sizeof(*all));
+	all[a->nbefore] = *rec;
+	rc = fg_store_append_batch(NULL, st, ACTIVITY_REF, all,
+	    a->nbefore + 1, err);
+	free(all);
 	return rc;
 }
 
@@ -469,9 +512,15 @@ attempt_append(git_oid *out, struct fg_store *st, struct attempt *a,
 		rc = 0;
 		goto out;
 	}
-	rc = fg_store_append(&act, st, ACTIVITY_REF, &rec, err);
-	if (rc < 0)
-		goto out;
+	if (a->d.status == FG_DEPLOY_STARTED && a->nbefore > 0) {
+		rc = append_with_before(st, a, &rec, err);
+		if (rc < 0)
+			goto out;
+	} else {
+		rc = fg_store_append(&act, st, ACTIVITY_REF, &rec, err);
+		if (rc < 0)
+			goto out;
+	}
 	if (a->d.status != FG_DEPLOY_STARTED)
 		rc = note_attempt(st, a, status, &id, err);
 	goto out;
@@ -892,13 +941,184 @@ say(struct fg_buf *b, const char *fmt, ...)
 }
 
 /*
+ * A checkout made ahead (deploy.h).  Its thread opens a repository of its
+ * own, reads the trees and lists the files (fg_proc_co_new()), says so
+ * under mu, then writes the files alone: on two cores the caller goes on
+ * with its own work meanwhile.  When the deployment needs the files, the
+ * caller's thread writes along with it until none is left
+ * (fg_proc_co_write() shares the work and the repository, one thread at a
+ * time), rather than wait idle or start more threads that would compete
+ * with the caller's work before then.
+ */
+struct fg_deploy_prep {
+	pthread_t thread;
+	bool running;			/* started and not joined */
+	atomic_bool stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool walked;			/* under mu: co and rc are set */
+	char env[256];
+	git_oid commit;
+	char *gitdir;
+	char *dir;			/* NULL once a deployment took it */
+	git_repository *repo;		/* the thread's */
+	struct fg_proc_co *co;
+	int rc;
+	struct fg_err err;
+};
+
+static void *
+prep_main(void *arg)
+{
+	struct fg_deploy_prep *p = arg;
+	struct fg_proc_co *co = NULL;
+	struct fg_err err = FG_ERR_INIT;
+	int rc;
+
+	rc = git_repository_open_bare(&p->repo, p->gitdir);
+	if (rc != 0)
+		rc = fg_err_git(&err, FG_EIO, "cannot open '%s'", p->gitdir);
+	else
+		rc = fg_proc_co_new(&co, p->dir, p->repo, &p->commit,
+		    &p->stop, &err);
+	pthread_mutex_lock(&p->mu);
+	p->co = co;
+	p->rc = rc;
+	p->err = err;
+	p->walked = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	if (co != NULL)
+		fg_proc_co_write(co);
+	return NULL;
+}
+
+static void
+prep_join(struct fg_deploy_prep *p)
+{
+	if (p->running)
+		pthread_join(p->thread, NULL);
+	p->running = false;
+}
+
+int
+fg_deploy_prep_new(struct fg_deploy_prep **out, struct fg_store *st,
+    const struct fg_config *cfg, const char *env, const git_oid *commit,
+    struct fg_err *err)
+{
+	const struct fg_env *e;
+	const struct fg_deploy *dep;
+	struct fg_deploy_prep *p = NULL;
+	struct fg_err perr = FG_ERR_INIT;
+	sigset_t all, old;
+	int rc = 0;
+
+	*out = NULL;
+	e = cfg != NULL && env != NULL ? fg_pipeline_env(cfg, env) : NULL;
+	dep = e != NULL ? fg_pipeline_deploy(cfg, e) : NULL;
+	if (dep == NULL || dep->kind != FG_DEPLOY_COMMAND)
+		return 0;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	atomic_init(&p->stop, false);
+	if (pthread_mutex_init(&p->mu, NULL) != 0) {
+		free(p);
+		return 0;
+	}
+	if (pthread_cond_init(&p->cv, NULL) != 0) {
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+		return 0;
+	}
+	copy_str(p->env, sizeof(p->env), e->name);
+	git_oid_cpy(&p->commit, commit);
+	p->gitdir = fg_strdup(git_repository_path(fg_store_repo(st)));
+	if (p->gitdir == NULL) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (fg_proc_mkdtemp(&p->dir, "deploy", &perr) < 0) {
+		if (perr.code == FG_ENOMEM)
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* The thread takes no signal meant for the process. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	p->running = pthread_create(&p->thread, NULL, prep_main, p) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!p->running)
+		goto out;
+	*out = p;
+	p = NULL;
+out:
+	fg_deploy_prep_free(p);
+	return rc;
+}
+
+void
+fg_deploy_prep_free(struct fg_deploy_prep *p)
+{
+	struct fg_err perr = FG_ERR_INIT;
+
+	if (p == NULL)
+		return;
+	atomic_store(&p->stop, true);
+	prep_join(p);
+	fg_proc_co_free(p->co);
+	git_repository_free(p->repo);
+	if (p->dir != NULL && fg_proc_rmtree_detached(p->dir, &perr) < 0)
+		fg_log_warnx("deploy env=%s: cannot remove '%s': %s", p->env,
+		    p->dir, perr.msg);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p->dir);
+	free(p->gitdir);
+	free(p);
+}
+
+/*
+ * The prepared checkout into *dir (the caller's from then on): write the
+ * files left along with the thread, then wait for it.  The checkout's
+ * error when it failed.
+ */
+static int
+prep_take(char **dir, struct fg_deploy_prep *p, struct fg_err *err)
+{
+	int rc;
+
+	if (p->dir == NULL || !p->running)
+		return fg_err_set(err, FG_ENOTFOUND, "the checkout made ahead "
+		    "was used already");
+	pthread_mutex_lock(&p->mu);
+	while (!p->walked)
+		pthread_cond_wait(&p->cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+	if (p->co != NULL)
+		fg_proc_co_write(p->co);
+	prep_join(p);
+	if (p->rc < 0) {
+		if (err != NULL)
+			*err = p->err;
+		return p->rc;
+	}
+	rc = fg_proc_co_finish(p->co, err);
+	if (rc < 0)
+		return rc;
+	*dir = p->dir;
+	p->dir = NULL;
+	return 0;
+}
+
+/*
  * Run the command in a fresh checkout.  Outcome in a (status, reason,
  * log); returns FG_ENOMEM only: everything else is a failed attempt.
  */
 static int
 run_command(struct attempt *a, struct fg_store *st,
     const struct fg_deploy *dep, const struct secrets *sec,
-    unsigned timeout)
+    unsigned timeout, struct fg_deploy_prep *prep)
 {
 	struct fg_proc_opts po = FG_PROC_OPTS_INIT;
 	struct fg_proc_result res;
@@ -949,10 +1169,20 @@ run_command(struct attempt *a, struct fg_store *st,
 		env[nenv++] = s;
 	}
 	env[nenv] = NULL;
-	prc = fg_proc_mkdtemp(&dir, "deploy", &perr);
-	if (prc == 0)
-		prc = fg_proc_checkout(dir, fg_store_repo(st), &a->d.commit,
-		    &perr);
+	/* A checkout made ahead that failed is made again here, to say why. */
+	prc = FG_ENOTFOUND;
+	if (prep != NULL) {
+		prc = prep_take(&dir, prep, &perr);
+		if (prc < 0)
+			fg_log_debug("deploy env=%s: the checkout made ahead "
+			    "failed: %s", a->d.env, perr.msg);
+	}
+	if (prc < 0) {
+		prc = fg_proc_mkdtemp(&dir, "deploy", &perr);
+		if (prc == 0)
+			prc = fg_proc_checkout(dir, fg_store_repo(st),
+			    &a->d.commit, &perr);
+	}
 	FG_PROBE("deploy: checkout");
 	if (prc == FG_ENOMEM)
 		goto oom;
@@ -1128,9 +1358,14 @@ fg_deploy_run(struct fg_deployment *out, struct fg_store *st,
 
 	a.d.status = FG_DEPLOY_STARTED;
 	a.d.started = fg_now();
+	a.before = req->before;
+	a.nbefore = req->nbefore;
 	rc = attempt_append(NULL, st, &a, err);
 	if (rc < 0)
 		goto out;
+	a.d.started_recorded = true;
+	if (out != NULL)
+		out->started_recorded = true;
 	fg_log_info("deploy env=%s commit=%s run=%s status=started",
 	    a.d.env, a.short_id, a.d.run);
 	FG_PROBE("deploy: started record");
@@ -1139,7 +1374,10 @@ fg_deploy_run(struct fg_deployment *out, struct fg_store *st,
 	if (dep->kind == FG_DEPLOY_HTTP)
 		rc = run_http(&a, dep, &sec, timeout, req->httpc);
 	else
-		rc = run_command(&a, st, dep, &sec, timeout);
+		rc = run_command(&a, st, dep, &sec, timeout,
+		    req->prep != NULL && strcmp(req->prep->env, env->name) ==
+		    0 && git_oid_equal(&req->prep->commit, &req->commit) ?
+		    req->prep : NULL);
 	a.d.duration_ms = mono_ms() - t0;
 	a.finished = fg_now();
 	if (rc < 0) {
@@ -1152,9 +1390,13 @@ fg_deploy_run(struct fg_deployment *out, struct fg_store *st,
 		    FG_DEPLOY_LOG_MAX, FG_DEPLOY_LOG_MAX);
 		fg_buf_truncate(&a.d.log, FG_DEPLOY_LOG_MAX);
 	}
+	a.note_extra = req->note;
 	rc = attempt_append(&a.d.record, st, &a, err);
 	if (rc < 0)
 		goto out;
+	a.d.ended_recorded = true;
+	if (out != NULL)
+		out->ended_recorded = true;
 	FG_PROBE("deploy: end record (env, activity, note)");
 	fg_log_info("deploy env=%s commit=%s run=%s status=%s ms=%lld",
 	    a.d.env, a.short_id, a.d.run,

@@ -87,6 +87,19 @@ struct fg_deploy_req {
 					   FG_EBUSY; 0: refuse at once */
 	struct fg_httpc *httpc;		/* http deployments' client (lib/httpc);
 					   NULL: one of the deployment's own */
+	struct fg_deploy_prep *prep;	/* a checkout made ahead
+					   (fg_deploy_prep_new()), used when
+					   it is of env and commit; NULL:
+					   none */
+	const cJSON *note;		/* more keys for the commit's note,
+					   merged in one write with the end's
+					   deployments.<env> (a promotion's
+					   gates verdict); NULL: none */
+	const struct fg_record *before;	/* activity records appended in one
+					   batch with the "started" record,
+					   ahead of it (a promotion's steps
+					   1-3); NULL: none */
+	size_t nbefore;
 };
 
 /* An attempt as deployment.json holds it. */
@@ -101,6 +114,10 @@ struct fg_deployment {
 	int64_t duration_ms;		/* 0 while started */
 	git_oid record;			/* its commit on the env's ref */
 	struct fg_buf log;		/* the log tail; empty while started */
+	bool started_recorded;		/* its "started" record, and with it
+					   req->before, were written */
+	bool ended_recorded;		/* its end, and with it req->note,
+					   were written */
 };
 
 /*
@@ -114,6 +131,38 @@ struct fg_deployment {
  */
 int fg_deploy_run(struct fg_deployment *out, struct fg_store *st,
     const struct fg_deploy_req *req, struct fg_err *err);
+
+/*
+ * A checkout made ahead of a deployment: fg_deploy_prep_new() starts
+ * writing commit's tree into a fresh directory on a thread of its own and
+ * returns at once, so that the files (most of a command deployment's
+ * cost) are written while the caller does what must come before the
+ * deployment (a promotion's gates and records).  Handed to fg_deploy_run()
+ * in req->prep for the same env and commit, the deployment waits for it
+ * and runs the command there instead of checking out itself; the
+ * directory is then the deployment's, removed after the command as
+ * always.  If the checkout failed, the deployment checks out itself and
+ * reports what that gives.  Whatever happened, fg_deploy_prep_free() ends
+ * it: it stops the thread (which writes no more files once told), waits
+ * for it and removes what it wrote that no deployment took, in a detached
+ * process.
+ *
+ * *out is NULL (and 0 returned) when there is nothing to prepare: env
+ * does not deploy with a command, or a thread or directory could not be
+ * had; the deployment then checks out itself.  FG_ENOMEM only.
+ *
+ * Threads: the thread opens a repository of its own on st's path (libgit2
+ * objects are used by one thread at a time), so st and its repository
+ * stay the caller's alone; objects only in st's memory or in a hook's
+ * quarantine are not seen (the deployment then checks out itself).  One
+ * prep is used by one thread.
+ */
+struct fg_deploy_prep;
+
+int fg_deploy_prep_new(struct fg_deploy_prep **out, struct fg_store *st,
+    const struct fg_config *cfg, const char *env, const git_oid *commit,
+    struct fg_err *err);
+void fg_deploy_prep_free(struct fg_deploy_prep *p);
 
 /* The environment's latest attempt (its ref's tip); FG_ENOTFOUND when it
  * has none. */

@@ -101,13 +101,38 @@ fg_facts_deployed_note(int64_t *since, const char *env, const char *sha,
 	return rc;
 }
 
+/* One approval as read from the note, for ordering them by time. */
+struct approval {
+	const char *user;
+	const char *time;	/* "" when the entry has none */
+	size_t pos;		/* its place in the note */
+};
+
+static int
+approval_cmp(const void *a, const void *b)
+{
+	const struct approval *x = a, *y = b;
+	int c = strcmp(x->time, y->time);
+
+	if (c != 0)
+		return c;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/*
+ * The users who approved sha for stage, oldest approval first.  The note
+ * keeps approvals.<stage> as an object with one member per user (see
+ * approval_key()); notes written before that hold an array of {user,
+ * time}, which is read alike.  UTC times in one format sort as text.
+ */
 int
 fg_facts_manual(struct fg_strv *out, const char *sha, const char *stage,
     void *payload)
 {
-	const cJSON *list, *a, *u;
+	const cJSON *list, *a, *u, *t;
+	struct approval *all = NULL;
 	cJSON *note = NULL;
-	size_t n;
+	size_t n, k = 0, i;
 	int rc;
 
 	rc = note_json(&note, payload, sha);
@@ -115,21 +140,31 @@ fg_facts_manual(struct fg_strv *out, const char *sha, const char *stage,
 		return rc;
 	list = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
 	    note, "approvals"), stage);
-	if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) == 0) {
+	if ((!cJSON_IsArray(list) && !cJSON_IsObject(list)) ||
+	    cJSON_GetArraySize(list) == 0) {
 		rc = FG_ENOTFOUND;
 		goto out;
 	}
 	n = (size_t)cJSON_GetArraySize(list);
+	all = calloc(n, sizeof(*all));
 	out->v = calloc(n + 1, sizeof(*out->v));
-	if (out->v == NULL) {
+	if (all == NULL || out->v == NULL) {
 		rc = FG_ENOMEM;
 		goto out;
 	}
 	cJSON_ArrayForEach(a, list) {
 		u = cJSON_GetObjectItemCaseSensitive(a, "user");
-		if (!cJSON_IsString(u))
+		t = cJSON_GetObjectItemCaseSensitive(a, "time");
+		if (!cJSON_IsString(u) || k >= n)
 			continue;
-		out->v[out->n] = fg_strdup(u->valuestring);
+		all[k].user = u->valuestring;
+		all[k].time = cJSON_IsString(t) ? t->valuestring : "";
+		all[k].pos = k;
+		k++;
+	}
+	qsort(all, k, sizeof(*all), approval_cmp);
+	for (i = 0; i < k; i++) {
+		out->v[out->n] = fg_strdup(all[i].user);
 		if (out->v[out->n] == NULL) {
 			rc = FG_ENOMEM;
 			goto out;
@@ -137,6 +172,7 @@ fg_facts_manual(struct fg_strv *out, const char *sha, const char *stage,
 		out->n++;
 	}
 out:
+	free(all);
 	cJSON_Delete(note);
 	return rc;
 }
@@ -266,29 +302,24 @@ name_ok(const char *s, size_t max)
 }
 
 /*
- * Merge one entry of the note's key, note[key][sub]: edit gets an object
- * holding note[key] as it is (a copy, read outside the notes lock, when
- * with_current; else an empty one) and sets its member sub; only that
- * member is written back, and the store merges it into the note under
- * its lock (fg_store_note_merge), so entries written meanwhile by others
- * (another status context, another stage) stay.
+ * Merge one entry of the note's key, note[key][sub]: edit gets an empty
+ * object and sets its member sub, the whole entry, every member it does
+ * not want spelled out as null; only that member is written, and the
+ * store merges it into the note under the notes lock
+ * (fg_store_note_merge), so entries written meanwhile by others (another
+ * status context, another stage, another user's approval) stay.  Nothing
+ * is read first: a read outside the lock, edited and written back, would
+ * overwrite what another writer merged in between.
  */
 static int
 merge_key(struct fg_store *st, const git_oid *commit, const char *key,
-    const char *sub, bool with_current, const char *actor,
-    int (*edit)(cJSON *obj, void *arg), void *arg, struct fg_err *err)
+    const char *sub, const char *actor, int (*edit)(cJSON *obj, void *arg),
+    void *arg, struct fg_err *err)
 {
-	cJSON *note = NULL, *keys = NULL, *obj = NULL, *wrap, *entry;
+	cJSON *keys = NULL, *obj = NULL, *wrap, *entry;
 	int rc;
 
-	if (with_current) {
-		rc = fg_store_note_get(&note, st, commit, NULL);
-		if (rc < 0)
-			note = NULL;
-		obj = cJSON_GetObjectItemCaseSensitive(note, key);
-	}
-	obj = cJSON_IsObject(obj) ? cJSON_Duplicate(obj, 1) :
-	    cJSON_CreateObject();
+	obj = cJSON_CreateObject();
 	keys = cJSON_CreateObject();
 	wrap = cJSON_AddObjectToObject(keys, key);
 	if (obj == NULL || wrap == NULL) {
@@ -309,7 +340,6 @@ merge_key(struct fg_store *st, const git_oid *commit, const char *key,
 	rc = fg_store_note_merge(st, commit, keys, actor, NULL, err);
 out:
 	cJSON_Delete(obj);
-	cJSON_Delete(note);
 	cJSON_Delete(keys);
 	return rc;
 }
@@ -375,44 +405,80 @@ fg_facts_set_status(struct fg_store *st, const git_oid *commit,
 	a.description = description;
 	a.actor = actor;
 	fg_format_utc(a.time, sizeof(a.time), now);
-	return merge_key(st, commit, "statuses", context, false, actor,
+	return merge_key(st, commit, "statuses", context, actor,
 	    edit_status, &a, err);
 }
 
+/*
+ * Approvals.  approvals.<stage> is an object with one member per user,
+ * named by the user's name in ASCII lower case (approving is
+ * case-insensitive, as the approvers list is): {"carol": {"user":
+ * "Carol", "time": "..."}}.  An approval merges its own member only, so
+ * two people approving the same commit at once both end up in the note:
+ * the store merges each under the notes lock.  (An array, as notes kept
+ * it before, can only be replaced whole, and two approvals that each read
+ * it, added themselves and wrote it back lost one of them.)
+ */
 struct approve_arg {
 	const char *stage, *user;
+	char key[FG_FACTS_USER_MAX + 1];
 	char time[32];
+	const cJSON *legacy;	/* the note's array of approvals, or NULL */
 };
 
+static void
+approval_key(char *out, size_t size, const char *user)
+{
+	size_t i;
+
+	for (i = 0; user[i] != '\0' && i + 1 < size; i++)
+		out[i] = user[i] >= 'A' && user[i] <= 'Z' ?
+		    (char)(user[i] - 'A' + 'a') : user[i];
+	out[i] = '\0';
+}
+
+static int
+add_approval(cJSON *byuser, const char *key, const char *user,
+    const char *time)
+{
+	cJSON *e;
+
+	cJSON_DeleteItemFromObjectCaseSensitive(byuser, key);
+	e = cJSON_AddObjectToObject(byuser, key);
+	if (e == NULL || cJSON_AddStringToObject(e, "user", user) == NULL ||
+	    (time != NULL && cJSON_AddStringToObject(e, "time", time) == NULL))
+		return FG_ENOMEM;
+	return 0;
+}
+
+/*
+ * approvals.<stage> to merge: this user's member; when the note still
+ * holds the old array, its approvals too, converted, since the object
+ * replaces the array.
+ */
 static int
 edit_approvals(cJSON *approvals, void *p)
 {
 	struct approve_arg *a = p;
-	cJSON *list, *e, *u;
-	int i;
+	const cJSON *e, *u, *t;
+	char key[FG_FACTS_USER_MAX + 1];
+	cJSON *byuser;
 
-	list = cJSON_GetObjectItemCaseSensitive(approvals, a->stage);
-	if (!cJSON_IsArray(list)) {
-		cJSON_DeleteItemFromObjectCaseSensitive(approvals, a->stage);
-		list = cJSON_AddArrayToObject(approvals, a->stage);
-		if (list == NULL)
+	byuser = cJSON_AddObjectToObject(approvals, a->stage);
+	if (byuser == NULL)
+		return FG_ENOMEM;
+	cJSON_ArrayForEach(e, a->legacy) {
+		u = cJSON_GetObjectItemCaseSensitive(e, "user");
+		t = cJSON_GetObjectItemCaseSensitive(e, "time");
+		if (!cJSON_IsString(u) || !name_ok(u->valuestring,
+		    FG_FACTS_USER_MAX))
+			continue;
+		approval_key(key, sizeof(key), u->valuestring);
+		if (add_approval(byuser, key, u->valuestring,
+		    cJSON_IsString(t) ? t->valuestring : NULL) < 0)
 			return FG_ENOMEM;
 	}
-	for (i = cJSON_GetArraySize(list) - 1; i >= 0; i--) {
-		u = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(list,
-		    i), "user");
-		if (cJSON_IsString(u) && strcasecmp(u->valuestring,
-		    a->user) == 0)
-			cJSON_DeleteItemFromArray(list, i);
-	}
-	e = cJSON_CreateObject();
-	if (e == NULL)
-		return FG_ENOMEM;
-	cJSON_AddItemToArray(list, e);
-	if (cJSON_AddStringToObject(e, "user", a->user) == NULL ||
-	    cJSON_AddStringToObject(e, "time", a->time) == NULL)
-		return FG_ENOMEM;
-	return 0;
+	return add_approval(byuser, a->key, a->user, a->time);
 }
 
 int
@@ -420,6 +486,9 @@ fg_facts_approve(struct fg_store *st, const git_oid *commit,
     const char *stage, const char *user, int64_t now, struct fg_err *err)
 {
 	struct approve_arg a;
+	const cJSON *list;
+	cJSON *note = NULL;
+	int rc;
 
 	if (fg_stage_from_name(stage) == FG_STAGE_NONE)
 		return fg_err_set(err, FG_EINVALID, "unknown stage '%s'",
@@ -428,11 +497,22 @@ fg_facts_approve(struct fg_store *st, const git_oid *commit,
 		return fg_err_set(err, FG_EINVALID, "a user name is 1 to %d "
 		    "bytes of text without control characters",
 		    FG_FACTS_USER_MAX);
+	memset(&a, 0, sizeof(a));
 	a.stage = stage;
 	a.user = user;
+	approval_key(a.key, sizeof(a.key), user);
 	fg_format_utc(a.time, sizeof(a.time), now);
-	return merge_key(st, commit, "approvals", stage, true, user,
-	    edit_approvals, &a, err);
+	/* Only to convert a note written before approvals were keyed. */
+	if (fg_store_note_get(&note, st, commit, NULL) == 0) {
+		list = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(note, "approvals"), stage);
+		if (cJSON_IsArray(list))
+			a.legacy = list;
+	}
+	rc = merge_key(st, commit, "approvals", stage, user, edit_approvals,
+	    &a, err);
+	cJSON_Delete(note);
+	return rc;
 }
 
 bool
@@ -489,6 +569,28 @@ fg_facts_set_gate(struct fg_store *st, const git_oid *commit,
 	a.passed = passed;
 	a.nissues = nissues;
 	fg_format_utc(a.time, sizeof(a.time), now);
-	return merge_key(st, commit, "gates", stage, false, NULL,
-	    edit_gates, &a, err);
+	return merge_key(st, commit, "gates", stage, NULL, edit_gates, &a,
+	    err);
+}
+
+int
+fg_facts_gate_keys(cJSON **out, const char *stage, bool passed,
+    size_t nissues, int64_t now)
+{
+	struct gate_arg a;
+	cJSON *keys, *gates;
+
+	a.stage = stage;
+	a.passed = passed;
+	a.nissues = nissues;
+	fg_format_utc(a.time, sizeof(a.time), now);
+	*out = NULL;
+	keys = cJSON_CreateObject();
+	gates = cJSON_AddObjectToObject(keys, "gates");
+	if (gates == NULL || edit_gates(gates, &a) < 0) {
+		cJSON_Delete(keys);
+		return FG_ENOMEM;
+	}
+	*out = keys;
+	return 0;
 }

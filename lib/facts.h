@@ -13,8 +13,11 @@
  *   is the quarantine-aware repository.
  *
  * Writers ('flowgate status set', 'flowgate approve', their API twins):
- *   merge one key of the note through the store (a compare-and-swap,
- *   retried), keeping every other key.
+ *   name only their own entry (statuses.<context>, approvals.<stage>.
+ *   <user>, gates.<stage>) and let the store merge it into the note under
+ *   the notes lock (fg_store_note_merge(), a compare-and-swap, retried):
+ *   they never read the note, change it and write it back, so writers
+ *   racing on one commit all keep what they wrote.
  *
  * Thread-safety: no state; one repository per thread, as libgit2 wants.
  */
@@ -75,8 +78,10 @@ int fg_facts_set_status(struct fg_store *st, const git_oid *commit,
     const char *actor, int64_t now, struct fg_err *err);
 
 /*
- * Record that user approved commit for stage (a stage name).  An approval
- * by the same user for the same stage is replaced, not repeated.  Who may
+ * Record that user approved commit for stage (a stage name), as the
+ * note's approvals.<stage>.<user in lower case> = {user, time}.  An
+ * approval by the same user (in any case) for the same stage is replaced,
+ * not repeated; approvals by others, concurrent ones included, stay.  Who may
  * approve is the manual gate's business, decided when it is evaluated
  * (fg_facts_may_approve() lets callers refuse early).
  */
@@ -95,5 +100,14 @@ bool fg_facts_may_approve(const struct fg_config *cfg,
 int fg_facts_set_gate(struct fg_store *st, const git_oid *commit,
     const char *stage, bool passed, size_t nissues, int64_t now,
     struct fg_err *err);
+
+/*
+ * What fg_facts_set_gate() merges, {"gates": {stage: {...}}}, for a
+ * caller that merges it along with other keys in one note write (a
+ * promotion, with its deployment's end).  *out is the caller's
+ * (cJSON_Delete).  FG_ENOMEM only.
+ */
+int fg_facts_gate_keys(cJSON **out, const char *stage, bool passed,
+    size_t nissues, int64_t now);
 
 #endif

@@ -853,9 +853,11 @@ struct co_file {
 	bool exec;
 };
 
-struct co {
+struct fg_proc_co {
 	git_repository *repo;
-	const char *hex;
+	char hex[GIT_OID_HEXSZ + 1];
+	char *dir;
+	bool mutexes;			/* mu and git_mu were made */
 	struct co_file *files;
 	size_t nfiles, cap;
 	git_tree **trees;		/* kept for the names */
@@ -868,6 +870,8 @@ struct co {
 	size_t failed_at;		/* lowest failed file, or SIZE_MAX */
 	int rc;
 	struct fg_err err;
+	const atomic_bool *stop;	/* set: write no more files; may be
+					   NULL */
 };
 
 static int
@@ -889,7 +893,7 @@ co_grow(void **v, size_t *cap, size_t n, size_t size)
 
 /* The first pass over tree, whose directory is open as dfd. */
 static int
-co_walk(struct co *co, int dfd, const git_tree *tree, unsigned depth,
+co_walk(struct fg_proc_co *co, int dfd, const git_tree *tree, unsigned depth,
     struct fg_err *err)
 {
 	size_t i, n = git_tree_entrycount(tree);
@@ -984,7 +988,7 @@ co_walk(struct co *co, int dfd, const git_tree *tree, unsigned depth,
 
 /* Write one file: fresh (O_EXCL), following nothing (O_NOFOLLOW). */
 static int
-co_write(struct co *co, const struct co_file *f, struct fg_err *err)
+co_write(struct fg_proc_co *co, const struct co_file *f, struct fg_err *err)
 {
 	git_blob *blob = NULL;
 	int fd, rc = 0;
@@ -1016,7 +1020,7 @@ co_write(struct co *co, const struct co_file *f, struct fg_err *err)
 static void *
 co_writer(void *arg)
 {
-	struct co *co = arg;
+	struct fg_proc_co *co = arg;
 	struct fg_err err = FG_ERR_INIT;
 	size_t i;
 	int rc;
@@ -1024,6 +1028,12 @@ co_writer(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&co->mu);
 		i = co->next++;
+		if (co->failed_at == SIZE_MAX && i < co->nfiles &&
+		    co->stop != NULL && atomic_load(co->stop)) {
+			co->failed_at = i;
+			co->rc = fg_err_set(&co->err, FG_EIO, "the checkout of "
+			    "'%s' was stopped", co->hex);
+		}
 		if (co->failed_at != SIZE_MAX || i >= co->nfiles) {
 			pthread_mutex_unlock(&co->mu);
 			break;
@@ -1044,39 +1054,24 @@ co_writer(void *arg)
 	return NULL;
 }
 
-/* The second pass: the files, by CHECKOUT_THREADS writers. */
-static int
-co_write_all(struct co *co, struct fg_err *err)
+/*
+ * Say where a checkout failed, unless the message does: "cannot check
+ * out <commit> into <dir>: ...".
+ */
+static void
+co_error_context(const struct fg_proc_co *co, int rc, struct fg_err *err)
 {
-	pthread_t th[CHECKOUT_THREADS - 1];
-	size_t i, started = 0;
+	char msg[FG_ERR_MSG_MAX];
 
-	co->next = 0;
-	co->failed_at = SIZE_MAX;
-	co->rc = 0;
-	if (pthread_mutex_init(&co->mu, NULL) != 0)
-		return fg_err_set(err, FG_EIO, "cannot make a mutex");
-	if (pthread_mutex_init(&co->git_mu, NULL) != 0) {
-		pthread_mutex_destroy(&co->mu);
-		return fg_err_set(err, FG_EIO, "cannot make a mutex");
-	}
-	if (co->nfiles >= CHECKOUT_PARALLEL_MIN)
-		for (i = 0; i < FG_ARRAY_SIZE(th); i++)
-			if (pthread_create(&th[started], NULL, co_writer,
-			    co) == 0)
-				started++;
-	co_writer(co);
-	for (i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
-	pthread_mutex_destroy(&co->git_mu);
-	pthread_mutex_destroy(&co->mu);
-	if (co->rc < 0 && err != NULL)
-		*err = co->err;
-	return co->rc;
+	if (err == NULL || strstr(err->msg, co->dir) != NULL)
+		return;
+	snprintf(msg, sizeof(msg), "%s", err->msg);
+	fg_err_set(err, rc, "cannot check out '%s' into '%s': %s", co->hex,
+	    co->dir, msg);
 }
 
 static void
-co_release(struct co *co)
+co_release(struct fg_proc_co *co)
 {
 	size_t i;
 
@@ -1087,30 +1082,65 @@ co_release(struct co *co)
 	free(co->dirs);
 	free(co->trees);
 	free(co->files);
+	free(co->dir);
+}
+
+void
+fg_proc_co_free(struct fg_proc_co *co)
+{
+	if (co == NULL)
+		return;
+	co_release(co);
+	if (co->mutexes) {
+		pthread_mutex_destroy(&co->git_mu);
+		pthread_mutex_destroy(&co->mu);
+	}
+	free(co);
 }
 
 int
-fg_proc_checkout(const char *dir, git_repository *repo,
-    const git_oid *commit, struct fg_err *err)
+fg_proc_co_new(struct fg_proc_co **out, const char *dir, git_repository *repo,
+    const git_oid *commit, const atomic_bool *stop, struct fg_err *err)
 {
 	git_commit *c = NULL;
 	git_tree *tree = NULL;
-	struct co co;
-	char hex[GIT_OID_HEXSZ + 1];
+	struct fg_proc_co *co = NULL;
 	int dfd = -1, rc;
 
-	git_oid_tostr(hex, sizeof(hex), commit);
+	*out = NULL;
+	co = calloc(1, sizeof(*co));
+	if (co == NULL)
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	git_oid_tostr(co->hex, sizeof(co->hex), commit);
+	co->repo = repo;
+	co->stop = stop;
+	co->failed_at = SIZE_MAX;
+	co->dir = strdup(dir);
+	if (co->dir == NULL) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (pthread_mutex_init(&co->mu, NULL) != 0) {
+		rc = fg_err_set(err, FG_EIO, "cannot make a mutex");
+		goto out;
+	}
+	if (pthread_mutex_init(&co->git_mu, NULL) != 0) {
+		pthread_mutex_destroy(&co->mu);
+		rc = fg_err_set(err, FG_EIO, "cannot make a mutex");
+		goto out;
+	}
+	co->mutexes = true;
 	rc = dir_is_empty(dir, err);
 	if (rc != 0)
 		goto out;
 	if (git_commit_lookup(&c, repo, commit) != 0) {
 		rc = fg_err_git(err, FG_ENOTFOUND, "cannot find commit '%s'",
-		    hex);
+		    co->hex);
 		goto out;
 	}
 	if (git_commit_tree(&tree, c) != 0) {
 		rc = fg_err_git(err, FG_EIO, "cannot read the tree of '%s'",
-		    hex);
+		    co->hex);
 		goto out;
 	}
 	/*
@@ -1121,30 +1151,73 @@ fg_proc_checkout(const char *dir, git_repository *repo,
 	 * promotion of a 1,000-file tree three times as much.
 	 */
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		rc = fg_err_set(err, FG_EIO, "cannot open directory '%s': %s",
-		    dir, strerror(errno));
+	if (dfd < 0 || co_grow((void **)&co->dirs, &co->dcap, co->ndirs,
+	    sizeof(*co->dirs)) < 0) {
+		rc = fg_err_set(err, dfd < 0 ? FG_EIO : FG_ENOMEM, "cannot "
+		    "open directory '%s': %s", dir, dfd < 0 ? strerror(errno) :
+		    "out of memory");
 		goto out;
 	}
-	memset(&co, 0, sizeof(co));
-	co.repo = repo;
-	co.hex = hex;
-	rc = co_walk(&co, dfd, tree, 0, err);
-	if (rc == 0)
-		rc = co_write_all(&co, err);
-	co_release(&co);
-	if (rc < 0 && err != NULL && strstr(err->msg, dir) == NULL) {
-		char msg[FG_ERR_MSG_MAX];
-
-		snprintf(msg, sizeof(msg), "%s", err->msg);
-		fg_err_set(err, rc, "cannot check out '%s' into '%s': %s",
-		    hex, dir, msg);
-	}
+	/* The files at the top are written through it: co closes it. */
+	co->dirs[co->ndirs++] = dfd;
+	dfd = -1;
+	rc = co_walk(co, co->dirs[0], tree, 0, err);
+	if (rc < 0)
+		co_error_context(co, rc, err);
 out:
 	if (dfd >= 0)
 		close(dfd);
 	git_tree_free(tree);
 	git_commit_free(c);
+	if (rc < 0)
+		fg_proc_co_free(co);
+	else
+		*out = co;
+	return rc;
+}
+
+void
+fg_proc_co_write(struct fg_proc_co *co)
+{
+	co_writer(co);
+}
+
+int
+fg_proc_co_finish(struct fg_proc_co *co, struct fg_err *err)
+{
+	if (co->rc < 0 && err != NULL) {
+		*err = co->err;
+		co_error_context(co, co->rc, err);
+	}
+	return co->rc;
+}
+
+/*
+ * The files, by CHECKOUT_THREADS writers: this thread and the ones it
+ * starts when there are enough files.
+ */
+int
+fg_proc_checkout(const char *dir, git_repository *repo,
+    const git_oid *commit, struct fg_err *err)
+{
+	pthread_t th[CHECKOUT_THREADS - 1];
+	struct fg_proc_co *co = NULL;
+	size_t i, started = 0;
+	int rc;
+
+	rc = fg_proc_co_new(&co, dir, repo, commit, NULL, err);
+	if (rc < 0)
+		return rc;
+	if (co->nfiles >= CHECKOUT_PARALLEL_MIN)
+		for (i = 0; i < FG_ARRAY_SIZE(th); i++)
+			if (pthread_create(&th[started], NULL, co_writer,
+			    co) == 0)
+				started++;
+	co_writer(co);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	rc = fg_proc_co_finish(co, err);
+	fg_proc_co_free(co);
 	return rc;
 }
 

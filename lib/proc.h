@@ -48,6 +48,7 @@
 #ifndef FG_PROC_H
 #define FG_PROC_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -130,6 +131,35 @@ void fg_proc_result_release(struct fg_proc_result *r);
  */
 int fg_proc_checkout(const char *dir, git_repository *repo,
     const git_oid *commit, struct fg_err *err);
+
+/*
+ * The same checkout, written by whichever threads lend a hand: for a
+ * checkout started on one thread ahead of time that another joins once
+ * it needs the files (deploy.h, fg_deploy_prep_new()).
+ *
+ *   fg_proc_co_new()     checks dir, reads the trees, makes the
+ *                        directories and links and lists the files, on
+ *                        the calling thread; FG_E* as fg_proc_checkout()
+ *   fg_proc_co_write()   writes files until none is left, one failed or
+ *                        *stop is set (checked before each file; stop may
+ *                        be NULL); any number of threads at once
+ *   fg_proc_co_finish()  once every fg_proc_co_write() returned: 0 when
+ *                        every file was written, else the first failure
+ *                        (FG_EIO "... was stopped" when stopped; the
+ *                        partial tree is the caller's to remove)
+ *   fg_proc_co_free()
+ *
+ * The threads share repo, one at a time (libgit2 wants that): no other
+ * thread may use repo until the last fg_proc_co_write() returned.
+ */
+struct fg_proc_co;
+
+int fg_proc_co_new(struct fg_proc_co **out, const char *dir,
+    git_repository *repo, const git_oid *commit, const atomic_bool *stop,
+    struct fg_err *err);
+void fg_proc_co_write(struct fg_proc_co *co);
+int fg_proc_co_finish(struct fg_proc_co *co, struct fg_err *err);
+void fg_proc_co_free(struct fg_proc_co *co);
 
 /*
  * Make a new private (0700) directory under $TMPDIR (or /tmp) named

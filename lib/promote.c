@@ -45,6 +45,12 @@ struct ctx {
 	char short_id[8];
 	char change_ref[300];		/* FLOWGATE_REF for deployments */
 	int lock_fd;
+	struct fg_deploy_prep *prep;	/* the first environment's checkout,
+					   made ahead */
+	bool hand_off;			/* the queued records and gate_note go
+					   with the first deployment */
+	cJSON *gate_note;		/* the verdict's note keys, or NULL */
+	bool gate_noted;		/* gate_note was written */
 	/* Records not yet appended, and their texts. */
 	struct fg_record recs[MAX_RECORDS];
 	struct fg_trailer steps[MAX_RECORDS];
@@ -713,11 +719,30 @@ deploy_all(struct ctx *c, const struct fg_stage *stage, const char *only,
 		dr.run = c->r->run;
 		dr.wait_secs = c->req->wait_secs < 0 ? FG_PROMOTE_WAIT_SECS :
 		    c->req->wait_secs;
+		dr.prep = c->prep;
+		if (c->hand_off) {
+			dr.before = c->recs;
+			dr.nbefore = c->nrecs;
+			if (git_oid_equal(commit, &c->commit))
+				dr.note = c->gate_note;
+		}
 		memset(&d, 0, sizeof(d));
 		fg_buf_init(&d.log);
 		derr.code = 0;
 		derr.msg[0] = '\0';
 		rc = fg_deploy_run(&d, c->st, &dr, &derr);
+		if (c->hand_off) {
+			/* Written with "started", or still ours to write. */
+			c->hand_off = false;
+			c->gate_noted = dr.note != NULL && d.ended_recorded;
+			if (d.started_recorded)
+				drop_records(c);
+			else if (rc != FG_ENOMEM && flush_records(c, err) < 0) {
+				fg_deployment_release(&d);
+				fg_buf_release(&f);
+				return err != NULL ? err->code : FG_EIO;
+			}
+		}
 		if (rc == FG_ENOMEM) {
 			fg_deployment_release(&d);
 			fg_buf_release(&f);
@@ -943,6 +968,10 @@ record_deploy(struct ctx *c, bool deployed, bool moved)
 static void
 ctx_release(struct ctx *c)
 {
+	fg_deploy_prep_free(c->prep);
+	c->prep = NULL;
+	cJSON_Delete(c->gate_note);
+	c->gate_note = NULL;
 	drop_records(c);
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
@@ -993,29 +1022,46 @@ record_bad_request(struct ctx *c, const struct fg_err *why)
 /*
  * What a promotion writes, in this order, and why not in one batch:
  *
- *   a. the gates' verdict in the commit's note, then steps 1-3's records
- *      (one activity batch): the decision is on record before anything
- *      is deployed, so a promotion killed mid-deployment still says what
- *      it decided and why;
- *   b. per environment, the "started" record (its ref and the activity
- *      log) before the command runs: a deployment whose process dies is
- *      found started and marked interrupted by the next one;
- *   c. its end (ref, activity, note) before the branch moves: the branch
+ *   a. the first environment's "started" record on its ref, then, in one
+ *      activity batch, steps 1-3's records followed by that "started"
+ *      record: the decision and the deployment are on record before the
+ *      command runs, so a promotion killed mid-deployment still says what
+ *      it decided and why, and its deployment is found started (its ref's
+ *      tip) and marked interrupted by the next one.  Each step keeps its
+ *      own record; only their ref update is shared.  A kill between the
+ *      two writes leaves the environment "started" without steps 1-3 in
+ *      the log, as it could leave it without its activity record before:
+ *      the recovery's "interrupted" record then says what happened.  When
+ *      that deployment cannot start (its environment stays busy), steps
+ *      1-3 are appended on their own, before anything else;
+ *   b. each further environment's "started" record (its ref, then the
+ *      activity log), for the same reason;
+ *   c. each end (ref, activity, and the note on the commit, which for the
+ *      change's own commit also carries the gates' verdict, gates.<stage>:
+ *      one note write instead of two) before the branch moves: the branch
  *      never points at a change whose deployment is not recorded as
  *      succeeded.  Killed between c and the move, the branch stays where
  *      it was and the promotion can simply run again;
  *   d. the move (compare-and-swap), then steps 4-5's records (one batch).
+ * A refused promotion writes the verdict's note, then steps 1, 2, 3 and 5
+ * in one batch.
  *
  * So the records cannot all wait for one write at the end: each of a-c
  * must be visible before the next action, and the move must not happen
  * before c is.  The cost of that order is small: the CLI and the daemon
  * open the store without FG_STORE_FSYNC, so none of these writes syncs
  * (a promotion makes no fsync at all; each write is a ref's rename after
- * complete objects), and all of them together measure ~3.5 ms of a
- * promotion's ~18 (tests/bench/promote.sh's phases).  A store opened with
- * FG_STORE_FSYNC would need a flush at each of the same points, not one
- * per record: before deploying (a and b's start could share it), before
- * the move (c), and after d.
+ * complete objects): for one environment, six ref updates (env started,
+ * activity; env end, activity, notes; branch) and the last batch, ~3 ms of
+ * the CLI's ~15 in the process.  A store opened with FG_STORE_FSYNC would
+ * need a flush at each of the same points, not one per record: before
+ * the command runs (a), before the move (c), and after d.
+ *
+ * Meanwhile the first environment's checkout of the change is written on
+ * a thread of its own from right after the stage lock (deploy.h,
+ * fg_deploy_prep_new()), and this thread lends it a hand once it reaches
+ * the deployment: on two cores the gates, the note and the records above
+ * cost the promotion almost nothing.
  */
 int
 fg_promote_run(struct fg_promote_result *out, struct fg_store *st,
@@ -1040,6 +1086,20 @@ fg_promote_run(struct fg_promote_result *out, struct fg_store *st,
 		    req->wait_secs, err);
 		if (rc < 0)
 			goto out;
+		/*
+		 * The first environment's checkout of the change is written
+		 * on another thread while the gates are checked and steps
+		 * 1-3 recorded: it is most of a promotion's time, and only
+		 * the deployment needs it.  A refusal, an error or a merge
+		 * (the new tip is then not the change) discards it
+		 * (ctx_release()).
+		 */
+		if (c.to->envs.n > 0) {
+			rc = fg_deploy_prep_new(&c.prep, st, req->cfg,
+			    c.to->envs.v[0], &c.commit, err);
+			if (rc < 0)
+				goto out;
+		}
 	}
 	FG_PROBE("stage lock");
 	rc = read_tip(&c, err);
@@ -1056,31 +1116,38 @@ fg_promote_run(struct fg_promote_result *out, struct fg_store *st,
 	rc = record_request(&c);
 	if (rc == 0)
 		rc = record_gates(&c, false);
+	if (rc == 0)
+		rc = fg_facts_gate_keys(&c.gate_note, fg_stage_name(c.to->id),
+		    out->verdict.passed, out->verdict.nissues, fg_now());
 	if (rc < 0) {
 		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 		goto out;
 	}
-	(void)fg_facts_set_gate(st, &c.commit, fg_stage_name(c.to->id),
-	    out->verdict.passed, out->verdict.nissues, fg_now(), NULL);
-	FG_PROBE("gates' note");
-	if (!out->verdict.passed) {
+	if (out->verdict.passed) {
+		rc = new_tip(&c, &refused, err);
+		if (rc < 0)
+			goto out;
+	}
+	if (!out->verdict.passed || refused) {
+		(void)fg_store_note_merge(st, &c.commit, c.gate_note, NULL,
+		    NULL, NULL);
 		out->outcome = FG_PROMOTE_REFUSED;
 		goto summary;
 	}
-	rc = new_tip(&c, &refused, err);
-	if (rc < 0)
-		goto out;
-	if (refused) {
-		out->outcome = FG_PROMOTE_REFUSED;
-		goto summary;
-	}
-	FG_PROBE("new tip");
-	/* Steps 1-3 are on record before anything is deployed. */
-	rc = flush_records(&c, err);
-	if (rc < 0)
-		goto out;
-	FG_PROBE("records of steps 1-3");
+	FG_PROBE("gates, new tip");
+	/*
+	 * Steps 1-3 are on record before anything is deployed: appended
+	 * with the first deployment's "started" record, in one batch, or
+	 * by deploy_all() when that deployment could not start.
+	 */
+	c.hand_off = true;
 	rc = deploy_all(&c, c.to, NULL, &c.new_tip, &ok, err);
+	if (rc == 0 && c.nrecs > 0)
+		rc = flush_records(&c, err);	/* no environment */
+	c.hand_off = false;
+	if (!c.gate_noted)
+		(void)fg_store_note_merge(st, &c.commit, c.gate_note, NULL,
+		    NULL, NULL);
 	if (rc < 0)
 		goto out;
 	if (ok) {

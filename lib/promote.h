@@ -33,12 +33,18 @@
  * released by the kernel when its holder dies), waited for up to
  * req->wait_secs.
  *
- * Records: steps 1 to 3 are appended to refs/flowgate/activity as one
- * batch before anything is deployed, steps 4 and 5 as another once done
- * (a refused promotion appends 1, 2, 3 and 5 at once); each has
+ * Records: steps 1 to 3 are appended to refs/flowgate/activity before
+ * anything is deployed, in one batch with the first deployment's
+ * "started" record, steps 4 and 5 as another once done (a refused
+ * promotion appends 1, 2, 3 and 5 at once); each has
  * Flowgate-Kind: promote, -Stage (the target), -Commit, -Run, -Status and
- * Flowgate-Step.  The verdict also goes into the commit's note ("gates").
+ * Flowgate-Step.  The verdict also goes into the commit's note ("gates"),
+ * with the first deployment's end when that deploys the change itself.
  * A dry run (req->dry_run) runs steps 1 to 3 and records nothing.
+ *
+ * The first environment's checkout is made ahead, on a thread of its own
+ * with a repository handle of its own, while steps 1-3 run
+ * (fg_deploy_prep_new()); a refusal discards it.
  *
  * Rollback (fg_promote_rollback): redeploys an environment's last good
  * commit before its current one (or req->change), after the gates of the

@@ -367,7 +367,7 @@ fails "approve needs --stage" "$FG" --repo "$P" approve main
 out=$("$FG" --repo "$P" approve main --stage production --actor carol 2>&1); rc=$?
 is "carol approves" "$rc" 0
 like "approve says what" "$out" "approved ${C2%"${C2#???????}"} \(branch main\) for production by carol"
-is "the approval is in the note" "$(git --git-dir="$P" notes --ref=flowgate show "$C2" | jq -r '.approvals.production[0].user')" carol
+is "the approval is in the note" "$(git --git-dir="$P" notes --ref=flowgate show "$C2" | jq -r '.approvals.production.carol.user')" carol
 out=$("$FG" --repo "$P" promote main 2>&1); rc=$?
 is "progressive: promoted once approved" "$rc" 0
 is "production is at the change" "$(git --git-dir="$P" rev-parse production)" "$C2"
