@@ -1229,7 +1229,7 @@ out:
 }
 
 /* What a roll-up reads of a pack before it drops it (src_forget_before). */
-#define FORGET_STEP	(2u << 20)
+#define FORGET_STEP	(512u << 10)
 
 /* An entry of a pack: where it starts and its position in the index. */
 struct slot {
@@ -1273,9 +1273,9 @@ src_forget_pages(struct src *s)
 }
 
 /*
- * While a roll-up copies s, drop the pages before off once a few
- * megabytes have been read: a pack of tens of megabytes copied in one go
- * otherwise stays resident, all of it, until the copy ends.
+ * While a roll-up copies s, drop the pages before off every FORGET_STEP
+ * bytes read: a pack of tens of megabytes copied in one go otherwise stays
+ * resident, all of it, until the copy ends.
  */
 static void
 src_forget_before(struct src *s, size_t off)
