@@ -1228,6 +1228,9 @@ out:
 	return rc;
 }
 
+/* What a roll-up reads of a pack before it drops it (src_forget_before). */
+#define FORGET_STEP	(512u << 10)
+
 /* An entry of a pack: where it starts and its position in the index. */
 struct slot {
 	uint64_t off;
@@ -1242,6 +1245,7 @@ struct src {
 	unsigned char *pack;		/* mmap()ed */
 	size_t pack_len;
 	struct slot *order;		/* entries sorted by offset */
+	size_t forgot;			/* pages before it dropped */
 	bool opened;
 };
 
@@ -1266,6 +1270,23 @@ src_forget_pages(struct src *s)
 {
 	if (s->pack != NULL)
 		madvise(s->pack, s->pack_len, MADV_DONTNEED);
+}
+
+/*
+ * While a roll-up copies s, drop the pages before off every FORGET_STEP
+ * bytes read: a pack of tens of megabytes copied in one go otherwise stays
+ * resident, all of it, until the copy ends.
+ */
+static void
+src_forget_before(struct src *s, size_t off)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), upto;
+
+	if (s->pack == NULL || page == 0 || off < s->forgot + FORGET_STEP)
+		return;
+	upto = off - off % page;
+	madvise(s->pack + s->forgot, upto - s->forgot, MADV_DONTNEED);
+	s->forgot = upto;
 }
 
 static int
@@ -1442,6 +1463,7 @@ merge_packs(struct src *srcs, size_t n, const char *objdir, bool do_fsync,
 			rc = writer_add_raw(w, &id, crc, e, len, err);
 			if (rc < 0)
 				goto out;
+			src_forget_before(&srcs[i], (size_t)(e - srcs[i].pack));
 		}
 		src_forget_pages(&srcs[i]);
 	}

@@ -49,7 +49,15 @@ static struct {
 	struct frun *runs;
 	size_t nruns;
 	struct whd_workers *workers;
-	struct fg_httpc *httpc;		/* shared by every run's HTTP steps */
+	/*
+	 * Shared by every run's HTTP steps, made by the first run that
+	 * starts (under hmu): libcurl and the TLS libraries it brings are
+	 * about 6 MB of resident memory, which a daemon that runs no flow
+	 * never needs.
+	 */
+	pthread_mutex_t hmu;
+	struct fg_httpc *httpc;
+	bool httpc_failed;
 } F;
 
 /* Mark the repository at path to be looked at now.  F.mu held. */
@@ -115,6 +123,29 @@ expire_main(struct frun *r)
 	pthread_mutex_unlock(&F.mu);
 }
 
+/*
+ * The shared HTTP client, made on first use.  NULL when it cannot be
+ * made: each request then makes its own (lib/flow_steps.c), and a missing
+ * libcurl is reported by the step that needs it.
+ */
+static struct fg_httpc *
+shared_httpc(void)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_httpc *c;
+
+	pthread_mutex_lock(&F.hmu);
+	if (F.httpc == NULL && !F.httpc_failed &&
+	    fg_httpc_new(&F.httpc, &err) < 0) {
+		F.httpc = NULL;
+		F.httpc_failed = true;
+		fg_log_warnx("event=httpc_failed error=\"%s\"", err.msg);
+	}
+	c = F.httpc;
+	pthread_mutex_unlock(&F.hmu);
+	return c;
+}
+
 static void *
 run_main(void *arg)
 {
@@ -136,7 +167,7 @@ run_main(void *arg)
 	o.repo_path = r->path;
 	o.repo_name = r->repo;
 	o.stop = &F.stop;
-	o.httpc = F.httpc;
+	o.httpc = shared_httpc();
 	o.on_step = on_step;
 	o.payload = r;
 	rc = fg_store_open(&st, r->path, 0, &err);
@@ -350,21 +381,16 @@ dispatch_main(void *arg)
 int
 whd_flows_start(struct whd_workers *workers, struct fg_err *err)
 {
-	int rc;
-
 	F.workers = workers;
 	pthread_mutex_init(&F.mu, NULL);
 	pthread_cond_init(&F.cv, NULL);
+	pthread_mutex_init(&F.hmu, NULL);
 	F.stop = 0;
-	rc = fg_httpc_new(&F.httpc, err);
-	if (rc < 0)
-		return rc;
-	if (pthread_create(&F.th, NULL, dispatch_main, NULL) != 0) {
-		fg_httpc_free(F.httpc);
-		F.httpc = NULL;
+	F.httpc = NULL;
+	F.httpc_failed = false;
+	if (pthread_create(&F.th, NULL, dispatch_main, NULL) != 0)
 		return fg_err_set(err, FG_EIO, "cannot start the flow "
 		    "dispatcher");
-	}
 	F.started = true;
 	return 0;
 }

@@ -24,8 +24,10 @@
  * environment and the next pull request in line is deployed there.
  *
  * HTTP: every run's http, slack and jira steps share one lib/httpc client
- * (curl multi on a libevent loop of its own), started with the dispatcher
- * and stopped after the last run.
+ * (curl multi on a libevent loop of its own), started by the first run
+ * (libcurl and the TLS libraries it loads are about 6 MB of resident
+ * memory a daemon running no flow never needs) and stopped after the
+ * last run.
  *
  * Thread-safety: every function may be called from any thread.  State is
  * one static executor per process (the daemon has one).

@@ -12,7 +12,8 @@
 #   webhook no command  the same hook without a command
 #   bare202 HMAC        libevent answering 202 after the HMAC check
 #
-# Prints requests/s and p50/p99 latency of each, flowgate's peak RSS, and
+# Prints requests/s and p50/p99 latency of each, flowgate's peak RSS
+# (sampled every 0.2 s, and the kernel's high-water mark VmHWM), and
 # the ratios; then an overload run (256 connections, a small queue) that
 # must answer 503 rather than grow.  The machine's load average is printed
 # before and after: the servers share the CPU with wrk and with whatever
@@ -153,6 +154,9 @@ bench flowgate "http://127.0.0.1:$P/hooks/github" "$fpid"
 commits=$(curl -s "http://127.0.0.1:$P/metrics" | sed -n 's/^flowgate_inbox_commits_total //p')
 dels=$(curl -s "http://127.0.0.1:$P/metrics" | sed -n 's/^flowgate_inbox_deliveries_total //p')
 backlog=$(curl -s "http://127.0.0.1:$P/metrics" | sed -n 's/^flowgate_inbox_backlog //p')
+# The kernel's high-water mark: the sampling (every 0.2 s) misses peaks
+# that last a few milliseconds.
+hwm=$(awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' /proc/"$fpid"/status)
 kill "$fpid"; wait "$fpid" 2>/dev/null
 
 # The same with room for 100,000 unprocessed deliveries: the intake alone,
@@ -223,6 +227,7 @@ ok_rate() {
 }
 f=$(ok_rate flowgate)
 echo "flowgate: $dels deliveries in $commits group commits (fsync'd), $backlog still to process"
+echo "flowgate: resident at most ${hwm:-?} MB (VmHWM, from start to the end of the run)"
 fb=$(ok_rate flowgate-burst)
 for other in webhook-true webhook-nocmd bare202; do
 	o=$(ok_rate $other)

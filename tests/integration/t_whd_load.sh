@@ -86,6 +86,11 @@ m=$(curl -s "$URL/metrics")
 like "group commits batched the load" "$m" "flowgate_inbox_deliveries_total 1000"
 commits=$(echo "$m" | sed -n 's/^flowgate_inbox_commits_total //p')
 ok "fewer group commits ($commits) than deliveries" test "$commits" -lt 1000
+# A daemon that runs no flow has no use for libcurl and the TLS libraries
+# it brings (about 6 MB resident): the flow executor loads it on demand.
+maps=$(awk '{ print $6 }' /proc/"$WHD_PID"/maps | sort -u)
+like "the daemon's mappings are read" "$maps" "libevent"
+unlike "libcurl is not loaded without a flow to run" "$maps" "libcurl"
 
 # The same ids again: all duplicates, nothing appended.
 run a 4
