@@ -1690,118 +1690,8 @@ int
 fg_store_append_batch(git_oid *out, struct fg_store *st, const char *ref,
     const struct fg_record *recs, size_t n, struct fg_err *err)
 {
-	struct fg_pack_writer *w = NULL;
-	struct refupdate u;
-	bool locked = false;
-	struct reflock lk;
-	int fds[3], e;
-	size_t nfds;
-	struct made *mc = NULL;
-	struct fg_buf cbuf = FG_BUF_INIT;
-	git_oid *commits = NULL, tip;
-	EVP_MD_CTX *ctx = NULL;
-	EVP_MD *sha1 = NULL;
-	size_t i;
-	bool have;
-	int rc;
-
-	memset(&lk, 0, sizeof(lk));
-	rc = check_write_ref(ref, false, err);
-	if (rc < 0)
-		return rc;
-	if (n == 0 || n > FG_STORE_BATCH_MAX)
-		return fg_err_set(err, n ? FG_ELIMIT : FG_EINVALID, "a batch "
-		    "holds 1 to %d records, not %zu", FG_STORE_BATCH_MAX, n);
-	for (i = 0; i < n; i++) {
-		rc = fg_record_check(&recs[i], err);
-		if (rc < 0)
-			return rc;
-	}
-	commits = calloc(n, sizeof(*commits));
-	mc = calloc(n, sizeof(*mc));
-	ctx = EVP_MD_CTX_new();
-	sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
-	if (commits == NULL || mc == NULL || ctx == NULL || sha1 == NULL) {
-		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		fg_buf_init(&mc[i].msg);
-	rc = fg_pack_writer_new(&w, st->objdir,
-	    (st->flags & FG_STORE_FSYNC) != 0, err);
-	if (rc < 0)
-		goto out;
-	/* Blobs and trees do not depend on the tip: made before locking. */
-	for (i = 0; i < n; i++) {
-		rc = pack_record(&mc[i], w, ctx, sha1, &recs[i], err);
-		if (rc < 0)
-			goto out;
-	}
-	rc = lock_ref(&u, &lk, &tip, &have, st, ref, err);
-	if (rc < 0)
-		goto out;
-	locked = true;
-	if (have) {
-		rc = check_parent(st, ref, &tip, err);
-		if (rc < 0)
-			goto out;
-	}
-	for (i = 0; i < n; i++) {
-		rc = commit_text(&cbuf, &mc[i], i > 0 ? &commits[i - 1] :
-		    have ? &tip : NULL, err);
-		if (rc == 0)
-			rc = pack_object(&commits[i], w, ctx, sha1,
-			    GIT_OBJECT_COMMIT, cbuf.ptr, cbuf.len, err);
-		if (rc < 0)
-			goto out;
-	}
-	/*
-	 * Durability in three flushes: the pack, its index and the ref's new
-	 * value together; the pack's directory; the ref's directory.  Each
-	 * step needs the one before it on disk.
-	 */
-	rc = fg_pack_writer_finish(w, err);
-	if (rc == 0)
-		rc = ref_write_value(&u, &commits[n - 1], err);
-	if (rc < 0)
-		goto out;
-	if (st->flags & FG_STORE_FSYNC) {
-		nfds = fg_pack_writer_fds(w, fds);
-		fds[nfds++] = u.fd;
-		e = sync_together(fds, nfds);
-		if (e != 0) {
-			rc = fg_err_set(err, FG_EIO, "cannot sync a batch for "
-			    "'%s': %s", ref, strerror(e));
-			goto out;
-		}
-	}
-	rc = fg_pack_writer_publish(w, NULL, true, err);
-	if (rc < 0)
-		goto out;
-	st->stats.packs_written++;
-	locked = false;
-	rc = ref_commit(&u, st, &commits[n - 1], true, err);
-	if (rc < 0)
-		goto out;
-	git_oid_cpy(&st->last, &commits[n - 1]);
-	if (out != NULL)
-		memcpy(out, commits, n * sizeof(*commits));
-	st->stats.appends += n;
-out:
-	fg_pack_writer_free(w);
-	if (locked)
-		ref_unlock(&u);
-	reflock_drop(st, &lk);
-	for (i = 0; mc != NULL && i < n; i++)
-		made_release(&mc[i]);
-	fg_buf_release(&cbuf);
-	EVP_MD_free(sha1);
-	EVP_MD_CTX_free(ctx);
-	free(mc);
-	free(commits);
-	if (rc == 0)
-		after_write(st, true);
-	return rc;
+	return fg_store_append_batch_noted(out, st, ref, recs, n, NULL, NULL,
+	    NULL, err);
 }
 
 static cJSON *note_apply(const cJSON *cur, const cJSON *keys);
@@ -2109,11 +1999,12 @@ fg_store_append_batch_noted(git_oid *out, struct fg_store *st,
 	}
 	commits = calloc(n, sizeof(*commits));
 	mc = calloc(n, sizeof(*mc));
-	notes = calloc(FG_STORE_NOTES_MAX, sizeof(*notes));
+	if (fn != NULL)
+		notes = calloc(FG_STORE_NOTES_MAX, sizeof(*notes));
 	ctx = EVP_MD_CTX_new();
 	sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
-	if (commits == NULL || mc == NULL || notes == NULL || ctx == NULL ||
-	    sha1 == NULL) {
+	if (commits == NULL || mc == NULL || (fn != NULL && notes == NULL) ||
+	    ctx == NULL || sha1 == NULL) {
 		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -2147,20 +2038,20 @@ fg_store_append_batch_noted(git_oid *out, struct fg_store *st,
 			goto out;
 	}
 	/*
-	 * The notes, under the notes ref's lock (taken after the batch's:
-	 * nothing takes them the other way round), into the same pack.
-	 */
-	/*
-	 * A note that cannot be made (its ref held by another writer past
-	 * FG_STORE_RETRY_SECS, a note that is not JSON) must not cost the
-	 * batch: it is told, and the batch goes on without notes (objects
+	 * The notes, if any, under the notes ref's lock (taken after the
+	 * batch's: nothing takes them the other way round), into the same
+	 * pack.  A note that cannot be made (its ref held by another writer
+	 * past FG_STORE_RETRY_SECS, a note that is not JSON) must not cost
+	 * the batch: it is told, and the batch goes on without notes (objects
 	 * already added for them stay unreachable in the pack).
 	 */
-	rc = lock_ref(&nu, &nlk, &ntip, &nhave, st, NOTES_REF, &nerr);
-	if (rc == 0) {
-		nlocked = true;
-		rc = fn(notes, &nnotes, FG_STORE_NOTES_MAX, commits, n, arg,
-		    &nerr);
+	if (fn != NULL) {
+		rc = lock_ref(&nu, &nlk, &ntip, &nhave, st, NOTES_REF, &nerr);
+		if (rc == 0) {
+			nlocked = true;
+			rc = fn(notes, &nnotes, FG_STORE_NOTES_MAX, commits, n,
+			    arg, &nerr);
+		}
 	}
 	if (rc == 0 && nnotes > 0)
 		rc = pack_notes(&nlast, &nmade, &flat, st, w, ctx, sha1, &ntip,

@@ -297,7 +297,8 @@ typedef int (*fg_store_notes_fn)(struct fg_store_note *notes, size_t *nnotes,
  * cannot be made (a note that is not JSON, an object that is not there)
  * is logged (fg_log_warnx) and the batch is written without the notes.
  * A notes tree that git notes fanned out into subtrees is left to
- * fg_store_note_merge(), after the batch.
+ * fg_store_note_merge(), after the batch.  With fn NULL (arg and
+ * actor_name unused) it is fg_store_append_batch(), which calls it so.
  */
 int fg_store_append_batch_noted(git_oid *out, struct fg_store *st,
     const char *ref, const struct fg_record *recs, size_t n,
