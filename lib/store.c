@@ -827,13 +827,14 @@ ref_write_value(struct refupdate *u, const git_oid *new_id,
 /*
  * Move the ref to new_id and release the lock.  With FG_STORE_FSYNC the
  * lock's data is synced first, unless synced says the caller did, and the
- * directory after the rename.
+ * directory after the rename.  st NULL: nothing is synced (the notes ref
+ * of a noted batch).
  */
 static int
 ref_commit(struct refupdate *u, struct fg_store *st, const git_oid *new_id,
     bool synced, struct fg_err *err)
 {
-	bool do_fsync = (st->flags & FG_STORE_FSYNC) != 0;
+	bool do_fsync = st != NULL && (st->flags & FG_STORE_FSYNC) != 0;
 	char *slash;
 	int rc = 0;
 
@@ -1932,35 +1933,6 @@ out:
 	return rc;
 }
 
-/* Move a locked ref to new_id without syncing it (the notes ref). */
-static int
-ref_commit_nosync(struct refupdate *u, const git_oid *new_id,
-    struct fg_err *err)
-{
-	int rc = 0;
-
-	if (!u->written)
-		rc = ref_write_value(u, new_id, err);
-	if (rc < 0)
-		goto out;
-	if (close(u->fd) < 0) {
-		u->fd = -1;
-		unlink(u->lock.ptr);
-		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s",
-		    u->lock.ptr, strerror(errno));
-		goto out;
-	}
-	u->fd = -1;
-	if (rename(u->lock.ptr, u->path.ptr) < 0) {
-		rc = fg_err_set(err, FG_EIO, "cannot rename '%s': %s",
-		    u->lock.ptr, strerror(errno));
-		unlink(u->lock.ptr);
-	}
-out:
-	ref_unlock(u);
-	return rc;
-}
-
 int
 fg_store_append_batch_noted(git_oid *out, struct fg_store *st,
     const char *ref, const struct fg_record *recs, size_t n,
@@ -2096,7 +2068,7 @@ fg_store_append_batch_noted(git_oid *out, struct fg_store *st,
 	 */
 	if (nmade > 0) {
 		nlocked = false;
-		if (ref_commit_nosync(&nu, &nlast, &nerr) < 0)
+		if (ref_commit(&nu, NULL, &nlast, false, &nerr) < 0)
 			fg_log_warnx("store: the notes were not written: %s",
 			    nerr.msg);
 	}
