@@ -1223,8 +1223,13 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 	*processed = n;
 	*remaining = e->len - e->off;
 	if (used != NULL && git_oid_equal(&items[n - 1].commit, &tip)) {
-		/* What is left was appended after tip: handed over. */
-		*remaining = handoff_count(*handoffs);
+		/*
+		 * The inbox is done.  Hand-offs left were taken before tip
+		 * was read, so they are of batches processed already.
+		 */
+		handoff_free_list(*handoffs);
+		*handoffs = NULL;
+		*remaining = 0;
 	} else if (used != NULL) {
 		/*
 		 * More in the inbox than was used: handed over too, or (a
