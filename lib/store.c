@@ -150,6 +150,8 @@ struct fg_store {
 	unsigned int seed;
 	int lockfd;			/* REFLOCK_NAME, -1 until needed */
 	git_oid last;			/* the last commit this store wrote */
+	git_oid batch_parent;		/* the parent of the last batch's first */
+	bool have_batch_parent;
 	struct pending **pend;		/* written loose, not yet packed */
 	size_t npend, pend_alloc;
 	size_t pend_bytes;		/* their sizes, summed */
@@ -2059,6 +2061,9 @@ fg_store_append_batch_noted(git_oid *out, struct fg_store *st,
 	if (rc < 0)
 		goto out;
 	git_oid_cpy(&st->last, &commits[n - 1]);
+	st->have_batch_parent = have;
+	if (have)
+		git_oid_cpy(&st->batch_parent, &tip);
 	if (out != NULL)
 		memcpy(out, commits, n * sizeof(*commits));
 	st->stats.appends += n;
@@ -2105,6 +2110,15 @@ out:
 	if (rc == 0)
 		after_write(st, true);
 	return rc;
+}
+
+bool
+fg_store_batch_parent(git_oid *out, const struct fg_store *st)
+{
+	if (!st->have_batch_parent)
+		return false;
+	git_oid_cpy(out, &st->batch_parent);
+	return true;
 }
 
 int

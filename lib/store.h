@@ -305,6 +305,14 @@ int fg_store_append_batch_noted(git_oid *out, struct fg_store *st,
     fg_store_notes_fn fn, void *arg, const char *actor_name,
     struct fg_err *err);
 
+/*
+ * The parent of the first commit of the last batch st appended (what the
+ * ref pointed at, under its lock): false when the ref was new or st has
+ * appended no batch.  Lets a caller tell that a batch directly follows a
+ * commit it knows without reading anything back.
+ */
+bool fg_store_batch_parent(git_oid *out, const struct fg_store *st);
+
 /* The tip of ref; FG_ENOTFOUND when it does not exist. */
 int fg_store_tip(git_oid *out, struct fg_store *st, const char *ref,
     struct fg_err *err);

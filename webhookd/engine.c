@@ -411,16 +411,26 @@ load_request(struct fg_store *st, struct item *it)
 	snprintf(it->status, sizeof(it->status), "queued");
 }
 
+/*
+ * Parse the event.json of it: text, len bytes, or read from the inbox
+ * when text is NULL.
+ */
 static int
-load_item(struct fg_store *st, struct item *it, struct fg_err *err)
+load_item(struct fg_store *st, struct item *it, const char *text,
+    size_t len, struct fg_err *err)
 {
 	struct fg_buf b = FG_BUF_INIT;
 	cJSON *json = NULL;
-	int rc;
+	int rc = 0;
 
-	rc = fg_store_read_file_at(&b, st, &it->commit, "event.json", err);
+	if (text == NULL) {
+		rc = fg_store_read_file_at(&b, st, &it->commit, "event.json",
+		    err);
+		text = b.ptr;
+		len = b.len;
+	}
 	if (rc == 0)
-		rc = fg_json_parse(&json, b.ptr, b.len, err);
+		rc = fg_json_parse(&json, text, len, err);
 	if (rc == 0)
 		rc = fg_event_from_json(&it->ev, json, err);
 	fg_buf_release(&b);
@@ -959,6 +969,83 @@ queue_done(struct engine *e, size_t n)
 	}
 }
 
+void
+whd_handoff_free(struct whd_handoff *h)
+{
+	size_t i;
+
+	if (h == NULL)
+		return;
+	for (i = 0; h->events != NULL && i < h->n; i++)
+		free(h->events[i]);
+	free(h->events);
+	free(h->ids);
+	free(h);
+}
+
+static void
+handoff_free_list(struct whd_handoff *h)
+{
+	struct whd_handoff *next;
+
+	for (; h != NULL; h = next) {
+		next = h->next;
+		whd_handoff_free(h);
+	}
+}
+
+/*
+ * Move to *used the hand-offs at the head of *list that follow the
+ * cursor (done; none when !have_done) one after the other, whole batches
+ * up to max deliveries (one batch at least), and return how many
+ * deliveries they hold.  When the first does not follow the cursor, the
+ * list means nothing (a restart, a gap, a batch the walk took already):
+ * it is freed, and the inbox is walked.
+ */
+static size_t
+handoff_take(struct whd_handoff **list, struct whd_handoff **used,
+    const git_oid *done, bool have_done, size_t max)
+{
+	struct whd_handoff *h, **tail = used;
+	git_oid cur;
+	bool have = have_done;
+	size_t n = 0;
+
+	*used = NULL;
+	if (have)
+		git_oid_cpy(&cur, done);
+	for (h = *list; h != NULL; h = *list) {
+		if (h->have_parent != have ||
+		    (have && !git_oid_equal(&h->parent, &cur)))
+			break;
+		if (n > 0 && n + h->n > max)
+			break;
+		*list = h->next;
+		h->next = NULL;
+		*tail = h;
+		tail = &h->next;
+		n += h->n;
+		git_oid_cpy(&cur, &h->ids[h->n - 1]);
+		have = true;
+	}
+	if (n == 0) {
+		handoff_free_list(*list);
+		*list = NULL;
+	}
+	return n;
+}
+
+/* Deliveries the hand-offs of list hold. */
+static size_t
+handoff_count(const struct whd_handoff *h)
+{
+	size_t n = 0;
+
+	for (; h != NULL; h = h->next)
+		n += h->n;
+	return n;
+}
+
 /* Packs in st's repository. */
 static size_t
 pack_count(struct fg_store *st)
@@ -975,8 +1062,10 @@ pack_count(struct fg_store *st)
 
 int
 whd_engine_drain(void **cache, const char *repo, const char *path,
-    size_t max, size_t *processed, size_t *remaining, struct fg_err *err)
+    size_t max, struct whd_handoff **handoffs, size_t *processed,
+    size_t *remaining, struct fg_err *err)
 {
+	struct whd_handoff *none = NULL, *used = NULL, *h;
 	struct fg_store *st = NULL;
 	struct engine *e;
 	git_oid tip, done;
@@ -984,44 +1073,73 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 	struct fg_record *recs = NULL;
 	git_oid *ids = NULL, atip;
 	char **recent = NULL;
-	size_t n = 0, nrecent = 0, nrec = 0, i;
+	size_t n = 0, nrecent = 0, nrec = 0, i, j;
 	bool have_done, check;
 	int rc;
 
 	*processed = 0;
 	*remaining = 0;
+	if (handoffs == NULL)
+		handoffs = &none;
 	/* First look at this repository: resume its runs, start its
 	 * schedules. */
 	if (*cache == NULL)
 		whd_flows_notify(repo, path);
 	rc = open_cached(&st, cache, path, err);
 	if (rc < 0)
-		return rc;
+		goto out;
 	rc = fg_store_tip(&tip, st, INBOX_REF, err);
-	if (rc == FG_ENOTFOUND)
-		return 0;
+	if (rc == FG_ENOTFOUND) {
+		rc = 0;
+		goto stale;
+	}
 	if (rc < 0)
 		goto fail;
 	have_done = fg_store_tip(&done, st, DONE_REF, NULL) == 0;
-	if (have_done && git_oid_equal(&done, &tip))
-		return 0;
+	if (have_done && git_oid_equal(&done, &tip)) {
+		rc = 0;
+		goto stale;
+	}
 	e = *cache;
-	rc = queue_fill(e, fg_store_repo(st), &tip, &done, have_done, repo,
-	    err);
-	if (rc < 0)
-		goto fail;
-	n = e->len - e->off;
-	if (n > max)
-		n = max;
+	/*
+	 * Batches handed over from memory that follow the cursor need not
+	 * be read back; else walk the inbox.
+	 */
+	n = handoff_take(handoffs, &used, &done, have_done, max);
+	if (n == 0) {
+		rc = queue_fill(e, fg_store_repo(st), &tip, &done, have_done,
+		    repo, err);
+		if (rc < 0)
+			goto fail;
+		n = e->len - e->off;
+		if (n > max)
+			n = max;
+	}
 	items = calloc(n > 0 ? n : 1, sizeof(*items));
 	if (items == NULL) {
 		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 		goto fail;
 	}
-	for (i = 0; i < n; i++)
-		git_oid_cpy(&items[i].commit, &e->q[e->off + i]);
-	for (i = 0; i < n; i++) {
-		rc = load_item(st, &items[i], err);
+	if (used == NULL) {
+		for (i = 0; i < n; i++)
+			git_oid_cpy(&items[i].commit, &e->q[e->off + i]);
+	} else {
+		for (i = 0, h = used; h != NULL; h = h->next)
+			for (j = 0; j < h->n; j++, i++)
+				git_oid_cpy(&items[i].commit, &h->ids[j]);
+	}
+	for (i = 0, h = used, j = 0; i < n; i++) {
+		const char *text = NULL;
+
+		if (h != NULL) {
+			text = h->events[j];
+			if (++j == h->n) {
+				h = h->next;
+				j = 0;
+			}
+		}
+		rc = load_item(st, &items[i], text, text != NULL ?
+		    strlen(text) : 0, err);
 		if (rc < 0) {
 			/* A record we cannot read is skipped, not retried. */
 			char hex[41];
@@ -1074,7 +1192,8 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 		nrec++;
 	}
 	/* Time to roll packs up?  See PACKS_IDLE_MAX. */
-	if (nrec > 0 && pack_count(st) > (e->len - e->off == n ?
+	if (nrec > 0 && pack_count(st) > ((used != NULL ?
+	    handoff_count(*handoffs) : e->len - e->off - n) == 0 ?
 	    PACKS_IDLE_MAX : PACKS_BUSY_MAX))
 		fg_store_set_auto_maintain(st, FG_STORE_LOOSE_DEFAULT);
 	if (nrec > 0) {
@@ -1093,17 +1212,53 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 		    &items[n - 1].commit, err);
 		if (rc < 0)
 			goto fail;
-		queue_done(e, n);
+		if (used == NULL) {
+			queue_done(e, n);
+		} else {
+			/* The walked queue, if any, is stale now. */
+			e->valid = false;
+			e->off = e->len = 0;
+		}
 	}
 	*processed = n;
 	*remaining = e->len - e->off;
+	if (used != NULL && git_oid_equal(&items[n - 1].commit, &tip)) {
+		/*
+		 * The inbox is done.  Hand-offs left were taken before tip
+		 * was read, so they are of batches processed already.
+		 */
+		handoff_free_list(*handoffs);
+		*handoffs = NULL;
+		*remaining = 0;
+	} else if (used != NULL) {
+		/*
+		 * More in the inbox than was used: handed over too, or (a
+		 * hand-off dropped at its bound) to be walked.  Count it.
+		 */
+		*remaining = handoff_count(*handoffs);
+		if (*remaining == 0) {
+			rc = queue_fill(e, fg_store_repo(st), &tip,
+			    &items[n - 1].commit, true, repo, err);
+			if (rc < 0)
+				goto fail;
+			*remaining = e->len - e->off;
+		}
+	}
 	rc = 0;
+	goto out;
+stale:
+	/* Hand-offs of batches already processed. */
+	handoff_free_list(*handoffs);
+	*handoffs = NULL;
 	goto out;
 fail:
 	/* Reopen next time: the handle may hold a broken state. */
 	whd_engine_close(*cache);
 	*cache = NULL;
 out:
+	handoff_free_list(used);
+	if (handoffs == &none)
+		handoff_free_list(none);
 	for (i = 0; items != NULL && i < n; i++) {
 		fg_event_release(&items[i].ev);
 		cJSON_Delete(items[i].data);

@@ -15,9 +15,33 @@
 #ifndef FG_WHD_ENGINE_H
 #define FG_WHD_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
+#include <git2.h>
+
 #include "err.h"
+
+/*
+ * A batch the inbox writer made durable (pack and ref synced), handed to
+ * the engine from memory: its commits, oldest first, the commit they
+ * follow (the inbox tip under the writer's lock; none for a new inbox)
+ * and the event.json of each.  The engine uses it only when parent is its
+ * cursor, refs/flowgate/inbox-done: then it need not read the deliveries
+ * back.  Otherwise (a restart, a backlog, a gap) it drops it and walks the
+ * inbox.  worker.c bounds what is held (WHD_HANDOFF_BYTES).
+ */
+struct whd_handoff {
+	struct whd_handoff *next;
+	git_oid parent;
+	bool have_parent;
+	size_t n;
+	size_t bytes;			/* held, counted against the bound */
+	git_oid *ids;			/* n */
+	char **events;			/* n event.json strings */
+};
+
+void whd_handoff_free(struct whd_handoff *h);
 
 /*
  * Process up to max inbox commits after refs/flowgate/inbox-done, oldest
@@ -29,9 +53,15 @@
  * (NULL at first; whd_engine_close frees it): the store, and the inbox
  * commits walked but not processed yet, so a backlog is walked once, not
  * once per call.  A failed call frees it and sets it to NULL.
+ *
+ * *handoffs (may be NULL) lists batches handed over from memory, oldest
+ * first: those that follow the cursor are processed from it (whole
+ * batches, up to max deliveries, or one batch), the others are freed; what
+ * is left for a later call stays in *handoffs and counts in *remaining.
  */
 int whd_engine_drain(void **cache, const char *repo, const char *path,
-    size_t max, size_t *processed, size_t *remaining, struct fg_err *err);
+    size_t max, struct whd_handoff **handoffs, size_t *processed,
+    size_t *remaining, struct fg_err *err);
 
 void whd_engine_close(void *cache);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine.h"
 #include "inbox.h"
 #include "log.h"
 #include "util.h"
@@ -228,6 +229,38 @@ batch_done_run(void *payload)
 }
 
 /*
+ * The batch v[0..n) as handed over to the engine once it is durable: a
+ * copy of each event (the deliveries go back to the loop), the commit ids
+ * to come.  NULL when out of memory: the engine reads the batch back.
+ */
+static struct whd_handoff *
+handoff_new(struct whd_delivery **v, size_t n)
+{
+	struct whd_handoff *h;
+	size_t i;
+
+	h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return NULL;
+	h->n = n;
+	h->ids = calloc(n, sizeof(*h->ids));
+	h->events = calloc(n, sizeof(*h->events));
+	if (h->ids == NULL || h->events == NULL)
+		goto fail;
+	h->bytes = sizeof(*h) + n * (sizeof(*h->ids) + sizeof(*h->events));
+	for (i = 0; i < n; i++) {
+		h->events[i] = fg_strdup(v[i]->event_json);
+		if (h->events[i] == NULL)
+			goto fail;
+		h->bytes += strlen(h->events[i]) + 1;
+	}
+	return h;
+fail:
+	whd_handoff_free(h);
+	return NULL;
+}
+
+/*
  * Write the deliveries of one repository (v, n of them, in arrival order)
  * that are not duplicates as one inbox commit.
  */
@@ -235,6 +268,7 @@ static void
 write_repo(struct whd_inbox *in, struct whd_delivery **v, size_t n)
 {
 	struct whd_delivery **fresh = NULL;
+	struct whd_handoff *h = NULL;
 	struct fg_err err = FG_ERR_INIT;
 	char commit[41] = "";
 	struct seen *s;
@@ -266,7 +300,8 @@ write_repo(struct whd_inbox *in, struct whd_delivery **v, size_t n)
 	}
 	if (nfresh == 0)
 		goto out;
-	rc = whd_store_append(commit, &s->store, fresh[0]->path, fresh,
+	h = handoff_new(fresh, nfresh);
+	rc = whd_store_append(commit, h, &s->store, fresh[0]->path, fresh,
 	    nfresh, &err);
 	for (i = 0; i < nfresh; i++) {
 		if (rc < 0) {
@@ -294,10 +329,12 @@ write_repo(struct whd_inbox *in, struct whd_delivery **v, size_t n)
 			s->store = NULL;
 		}
 		atomic_fetch_add(&in->delivered, nfresh);
-		whd_workers_notify(in->d->workers, fresh[0]->repo,
-		    fresh[0]->path, nfresh);
+		whd_workers_handoff(in->d->workers, fresh[0]->repo,
+		    fresh[0]->path, nfresh, h);
+		h = NULL;
 	}
 out:
+	whd_handoff_free(h);
 	free(fresh);
 }
 

@@ -144,7 +144,8 @@ void whd_inbox_free(struct whd_inbox *in);
  * event.json and payload and whose message carries Flowgate-Delivery and
  * Flowgate-Event (the kind); objects written as one pack, the ref moved
  * once by compare-and-swap (retried), everything fsync'd before it
- * returns.  commit gets the new inbox tip.
+ * returns.  commit gets the new inbox tip; h, when not NULL, the n
+ * commit ids (h->ids, n of them allocated) and the commit they follow.
  *
  * whd_store_seen: call fn(id, payload) for the delivery ids of the newest
  * inbox commits, at most max of them.  An inbox that does not exist yet
@@ -155,8 +156,9 @@ void whd_inbox_free(struct whd_inbox *in);
  * see store.h), rolls packs up.  The writer calls it for each repository
  * at most every FG_INBOX_MAINTAIN_SECS, when no delivery is waiting.
  */
-int whd_store_append(char commit[41], void **cache, const char *path,
-    struct whd_delivery **v, size_t n, struct fg_err *err);
+struct whd_handoff;
+int whd_store_append(char commit[41], struct whd_handoff *h, void **cache,
+    const char *path, struct whd_delivery **v, size_t n, struct fg_err *err);
 int whd_store_seen(void **cache, const char *path, size_t max,
     void (*fn)(const char *id, void *payload), void *payload,
     struct fg_err *err);

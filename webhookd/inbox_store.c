@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine.h"
 #include "inbox.h"
 #include "store.h"
 #include "util.h"
@@ -39,8 +40,8 @@ open_cached(struct fg_store **out, void **cache, const char *path,
 }
 
 int
-whd_store_append(char commit[41], void **cache, const char *path,
-    struct whd_delivery **v, size_t n, struct fg_err *err)
+whd_store_append(char commit[41], struct whd_handoff *h, void **cache,
+    const char *path, struct whd_delivery **v, size_t n, struct fg_err *err)
 {
 	struct fg_record *recs = NULL;
 	struct fg_file *files = NULL;
@@ -94,6 +95,10 @@ whd_store_append(char commit[41], void **cache, const char *path,
 		goto out;
 	}
 	git_oid_tostr(commit, 41, &ids[n - 1]);
+	if (h != NULL) {
+		memcpy(h->ids, ids, n * sizeof(*ids));
+		h->have_parent = fg_store_batch_parent(&h->parent, st);
+	}
 out:
 	for (i = 0; subjects != NULL && i < n; i++)
 		free(subjects[i]);

@@ -9,6 +9,7 @@
  * same repository.
  */
 #include <dirent.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,6 +36,25 @@
  * intake for the disk.  Gathering them costs the engine this much delay.
  */
 #define DRAIN_INTERVAL_MS 250
+/*
+ * Bytes of batches handed over from memory by the inbox writer (the event
+ * of each delivery, see engine.h) held for the engines at most, all
+ * repositories together.  Past it a batch is not handed over: the engine
+ * reads it back from the inbox.  At 5,000 deliveries a second of about
+ * 1.5 KB of event each, 256 KB is about 35 ms of them, less than the
+ * engine lets gather between drains under load: hence the engine keeps up
+ * from memory as long as it keeps up at all.
+ */
+#define WHD_HANDOFF_BYTES (1024 * 1024)
+/*
+ * Least time between two malloc_trim() calls after drains, in
+ * milliseconds.  A drain parses and builds a few MB of JSON and records
+ * and frees them; the heap keeps the pages in the middle of its arenas
+ * (M_TRIM_THRESHOLD gives back only the top), 5-7 MB of resident memory
+ * under the benchmark.  A trim costs a walk of the free chunks and a TLB
+ * flush of every thread: at most once a second, however fast the drains.
+ */
+#define TRIM_INTERVAL_MS 1000
 
 struct wrepo {
 	struct wrepo *next;		/* all repositories */
@@ -43,6 +63,8 @@ struct wrepo {
 	char *path;
 	void *engine;			/* engine.c's handle */
 	size_t backlog;
+	struct whd_handoff *hand;	/* handed over, oldest first */
+	struct whd_handoff **hand_tail;
 	int64_t last_ms;		/* when its last drain ended */
 	bool queued, busy, again;
 	int failures;
@@ -55,6 +77,8 @@ struct whd_workers {
 	struct wrepo *repos;
 	struct wrepo *ready_head, *ready_tail;
 	size_t total;
+	size_t hand_bytes;		/* held in all the hand lists */
+	int64_t trimmed_ms;		/* the last malloc_trim() */
 	bool stop;
 	pthread_t threads[WORKERS_MAX];
 	int n;
@@ -97,10 +121,19 @@ void
 whd_workers_notify(struct whd_workers *w, const char *repo, const char *path,
     size_t n)
 {
+	whd_workers_handoff(w, repo, path, n, NULL);
+}
+
+void
+whd_workers_handoff(struct whd_workers *w, const char *repo,
+    const char *path, size_t n, struct whd_handoff *h)
+{
 	struct wrepo *r;
 
-	if (w == NULL)
+	if (w == NULL) {
+		whd_handoff_free(h);
 		return;
+	}
 	/* A look at start (n == 0): the flow executor resumes its runs and
 	 * starts its schedules too, inbox or not. */
 	if (n == 0)
@@ -121,10 +154,19 @@ whd_workers_notify(struct whd_workers *w, const char *repo, const char *path,
 			}
 			pthread_mutex_unlock(&w->mu);
 			fg_log_warnx("event=worker_oom repo=%s", repo);
+			whd_handoff_free(h);
 			return;
 		}
+		r->hand_tail = &r->hand;
 		r->next = w->repos;
 		w->repos = r;
+	}
+	if (h != NULL && w->hand_bytes + h->bytes <= WHD_HANDOFF_BYTES) {
+		h->next = NULL;
+		*r->hand_tail = h;
+		r->hand_tail = &h->next;
+		w->hand_bytes += h->bytes;
+		h = NULL;
 	}
 	r->backlog += n;
 	w->total += n;
@@ -133,6 +175,19 @@ whd_workers_notify(struct whd_workers *w, const char *repo, const char *path,
 	else if (!r->queued)
 		enqueue(w, r);
 	pthread_mutex_unlock(&w->mu);
+	/* Over the bound: the engine reads this batch back. */
+	whd_handoff_free(h);
+}
+
+/* Bytes the hand-offs of list hold. */
+static size_t
+hand_bytes(const struct whd_handoff *h)
+{
+	size_t b = 0;
+
+	for (; h != NULL; h = h->next)
+		b += h->bytes;
+	return b;
 }
 
 size_t
@@ -169,6 +224,9 @@ worker_main(void *arg)
 	struct fg_err err = FG_ERR_INIT;
 	size_t processed, remaining;
 	struct timespec pause = { 0, 0 };
+	struct whd_handoff *hand, **tail;
+	size_t taken;
+	bool trim;
 	struct wrepo *r;
 	int64_t wait_ms;
 	int rc;
@@ -198,11 +256,28 @@ worker_main(void *arg)
 			pause.tv_nsec = (long)wait_ms * 1000000;
 			nanosleep(&pause, NULL);
 		}
+		/* After the pause: what was handed over meanwhile too. */
+		pthread_mutex_lock(&w->mu);
+		hand = r->hand;
+		r->hand = NULL;
+		r->hand_tail = &r->hand;
+		taken = hand_bytes(hand);
+		pthread_mutex_unlock(&w->mu);
 		processed = remaining = 0;
 		rc = whd_engine_drain(&r->engine, r->repo, r->path,
-		    DRAIN_BATCH, &processed, &remaining, &err);
+		    DRAIN_BATCH, &hand, &processed, &remaining, &err);
 
 		pthread_mutex_lock(&w->mu);
+		/* What the engine left goes back before what came since. */
+		w->hand_bytes -= taken - hand_bytes(hand);
+		if (hand != NULL) {
+			for (tail = &hand; *tail != NULL; tail = &(*tail)->next)
+				continue;
+			*tail = r->hand;
+			if (r->hand == NULL)
+				r->hand_tail = tail;
+			r->hand = hand;
+		}
 		/*
 		 * Idle: drop the handle, and with it the mapped packs the
 		 * intake has since rolled up.  With a backlog, keep it: it
@@ -231,7 +306,13 @@ worker_main(void *arg)
 			enqueue(w, r);
 		else if (rc < 0 && r->failures < 5)
 			enqueue(w, r);
+		trim = processed > 0 && r->last_ms - w->trimmed_ms >=
+		    TRIM_INTERVAL_MS;
+		if (trim)
+			w->trimmed_ms = r->last_ms;
 		pthread_mutex_unlock(&w->mu);
+		if (trim)
+			malloc_trim(0);
 		if (rc < 0) {
 			/* Back off a little before the same failure again. */
 			pause.tv_nsec = 100 * 1000 * 1000;
@@ -343,6 +424,12 @@ whd_workers_free(struct whd_workers *w)
 		pthread_join(w->threads[i], NULL);
 	for (r = w->repos; r != NULL; r = next) {
 		next = r->next;
+		while (r->hand != NULL) {
+			struct whd_handoff *h = r->hand;
+
+			r->hand = h->next;
+			whd_handoff_free(h);
+		}
 		whd_engine_close(r->engine);
 		free(r->repo);
 		free(r->path);

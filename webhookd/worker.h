@@ -33,6 +33,15 @@ void whd_workers_notify(struct whd_workers *w, const char *repo,
     const char *path, size_t n);
 
 /*
+ * The same for a batch of n deliveries the inbox writer made durable, with
+ * h (may be NULL), the batch handed over from memory (engine.h): kept for
+ * the engine within WHD_HANDOFF_BYTES (worker.c), else freed.  Takes h.
+ */
+struct whd_handoff;
+void whd_workers_handoff(struct whd_workers *w, const char *repo,
+    const char *path, size_t n, struct whd_handoff *h);
+
+/*
  * Tell the workers about every repository the settings name and every
  * <root>/<owner>/<name>.git, so a backlog left by a crash is processed.
  */
