@@ -3,17 +3,17 @@
 # under a fresh delivery id, under another event header, with its signature
 # in upper case, or sent twice at once, it is 200 duplicate and the inbox
 # does not move, before and after a restart; another body is still
-# accepted.  GitHub, Gitea (and Forgejo's headers), the generic endpoint;
-# GitLab, whose token signs nothing, is still deduplicated by its event
-# UUID alone.
+# accepted.  GitHub, Gitea (and Forgejo's headers), Jira, the generic
+# endpoint; GitLab, whose token signs nothing, is still deduplicated by its
+# event UUID alone.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/whd.sh"
 
 ROOT=$T/repos
 export FLOWGATE_WEBHOOK_SECRET=$WHD_KEY
 GH=Codertocat/Hello-World GT=Test-CI/multi-line-secrets
-GL=demoaccount2-commits-group/test_ci_tmp GEN=acme/app
-for n in $GH $GT $GL $GEN; do
+GL=demoaccount2-commits-group/test_ci_tmp GEN=acme/app JR=acme/tracker
+for n in $GH $GT $GL $GEN $JR; do
 	git init -q --bare "$ROOT/$n.git"
 done
 cat > "$T/whd.yaml" <<EOF
@@ -126,6 +126,20 @@ r=$(generic "$T/gen.json" gen-2)
 is "the same body under a new X-Flowgate-Delivery is a duplicate" "$r" \
     '200 {"status":"duplicate","id":"gen-2"}'
 is "the generic inbox is unchanged" "$(inbox $GEN)" "$gen0"
+
+# Jira, signed in X-Hub-Signature.
+JB=$CORPUS/jira/jira_issue_created.json
+jira() {	# FILE ID
+	post "/hooks/jira?repo=$JR" "$1" -H "X-Atlassian-Webhook-Identifier: $2" \
+	    -H "X-Hub-Signature: sha256=$(sign "$WHD_KEY" "$1")"
+}
+r=$(jira "$JB" jr-1)
+like "a signed Jira delivery is accepted" "$r" '^202 \{"status":"accepted","id":"jr-1"'
+jr0=$(inbox $JR)
+r=$(jira "$JB" jr-2)
+is "the same Jira body under a new identifier is a duplicate" "$r" \
+    '200 {"status":"duplicate","id":"jr-2"}'
+is "the Jira inbox is unchanged" "$(inbox $JR)" "$jr0"
 
 # GitLab: a shared token, no signature of the body; its event UUID is
 # the only key.
