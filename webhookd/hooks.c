@@ -272,6 +272,66 @@ delivery_id(char *out, size_t size, const struct whd_req *r,
 	}
 }
 
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * The signed body key of a verified delivery (inbox.h, Duplicates): the
+ * hex SHA-256 of the 32 bytes of its HMAC-SHA256, taken from the header
+ * fg_forge_verify() checked (Forgejo's, else Gitea's, as it does).  The
+ * HMAC was computed over the body to verify it, so this hashes 32 bytes,
+ * never the body again; decoding the hex makes upper and lower case one
+ * key, since the check accepts both.  "" for GitLab, whose token is no
+ * signature of the body, and for a header that is not 64 hex digits
+ * (which fg_forge_verify has already refused).
+ */
+static void
+body_key(char out[FG_INBOX_BODY_KEY_LEN + 1], struct whd_req *r,
+    enum fg_forge forge)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char mac[SHA256_DIGEST_LENGTH], h[SHA256_DIGEST_LENGTH];
+	const char *header, *sig = NULL;
+	int hi, lo;
+	size_t i;
+
+	out[0] = '\0';
+	header = fg_forge_signature_header(forge);
+	if (forge == FG_FORGE_GITLAB || header == NULL)
+		return;
+	sig = whd_header(r, header);
+	if (forge == FG_FORGE_FORGEJO && (sig == NULL || *sig == '\0'))
+		sig = whd_header(r, "X-Gitea-Signature");
+	if (sig == NULL)
+		return;
+	if (strncmp(sig, "sha256=", 7) == 0)
+		sig += 7;
+	if (strlen(sig) != 2 * sizeof(mac))
+		return;
+	for (i = 0; i < sizeof(mac); i++) {
+		hi = hex_digit(sig[2 * i]);
+		lo = hex_digit(sig[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return;
+		mac[i] = (unsigned char)(hi << 4 | lo);
+	}
+	SHA256(mac, sizeof(mac), h);
+	for (i = 0; i < sizeof(h); i++) {
+		out[2 * i] = hex[h[i] >> 4];
+		out[2 * i + 1] = hex[h[i] & 15];
+	}
+	out[2 * sizeof(h)] = '\0';
+}
+
 static void
 delivery_done(struct whd_delivery *dl, void *arg)
 {
@@ -308,11 +368,13 @@ delivery_done(struct whd_delivery *dl, void *arg)
 
 /*
  * Hand the delivery to the inbox.  *body (len bytes and a NUL) becomes the
- * delivery's: it is taken (*body set to NULL) whatever happens.
+ * delivery's: it is taken (*body set to NULL) whatever happens.  Only a
+ * delivery whose signature has been verified comes here: its body key is
+ * taken from that signature.
  */
 static int
-submit(struct whd_req *r, const struct fg_event *ev, const char *path,
-    char **body, size_t len)
+submit(struct whd_req *r, enum fg_forge forge, const struct fg_event *ev,
+    const char *path, char **body, size_t len)
 {
 	struct whd_delivery *dl = calloc(1, sizeof(*dl));
 	struct fg_err err = FG_ERR_INIT;
@@ -337,6 +399,7 @@ submit(struct whd_req *r, const struct fg_event *ev, const char *path,
 		return FG_ENOMEM;
 	}
 	dl->len = len;
+	body_key(dl->body_key, r, forge);
 	dl->time = fg_now();
 	dl->done = delivery_done;
 	dl->arg = r;
@@ -528,7 +591,7 @@ whd_hooks_handle(struct whd_req *r, const char *name)
 		hook_error(r, 503, "unavailable", msg);
 		goto out;
 	}
-	rc = submit(r, &ev, path, &body, len);
+	rc = submit(r, forge, &ev, path, &body, len);
 	if (rc == FG_ELIMIT || rc == FG_EIO) {
 		evhttp_add_header(evhttp_request_get_output_headers(r->req),
 		    "Retry-After", "1");

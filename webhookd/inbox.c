@@ -1,6 +1,6 @@
 /*
  * inbox.c - the writer thread: group commits to refs/flowgate/inbox,
- * deduplication by delivery id, answers handed back to the loop (see
+ * deduplication by delivery id and signed body, answers handed back to the loop (see
  * inbox.h).
  */
 #include <pthread.h>
@@ -18,9 +18,11 @@
 #include "banned.h"
 
 /*
- * The ids one repository has seen: a chained hash and a FIFO ring.  A node
- * and its id are one allocation: up to FG_INBOX_SEEN_MAX of them stay in
- * memory per repository.
+ * The keys one repository has seen, of one sort (delivery ids, or signed
+ * body keys): a chained hash and a FIFO ring.  A node and its key are one
+ * allocation: up to FG_INBOX_SEEN_MAX of them stay in memory per set, and
+ * a repository has two sets, so a replayed body is caught by its key
+ * whatever delivery id it comes with (see inbox.h, Duplicates).
  */
 struct seen_node {
 	struct seen_node *chain;
@@ -31,15 +33,20 @@ struct seen_node {
 /* Group commits through one store handle before it is reopened. */
 #define FG_INBOX_REOPEN 64
 
+struct keyset {
+	struct seen_node *buckets[SEEN_BUCKETS];
+	struct seen_node **ring;	/* FG_INBOX_SEEN_MAX, oldest at pos */
+	size_t pos, n;
+};
+
 struct seen {
 	struct seen *next;
 	char *path;
 	void *store;			/* whd_store_* handle */
 	unsigned appends;		/* through this handle */
 	time_t maintained;		/* CLOCK_MONOTONIC seconds */
-	struct seen_node *buckets[SEEN_BUCKETS];
-	struct seen_node **ring;	/* FG_INBOX_SEEN_MAX, oldest at pos */
-	size_t pos, n;
+	struct keyset ids;		/* delivery ids */
+	struct keyset bodies;		/* signed body keys */
 };
 
 struct whd_inbox {
@@ -98,7 +105,7 @@ hash_id(const char *s)
 }
 
 static bool
-seen_has(const struct seen *s, const char *id)
+seen_has(const struct keyset *s, const char *id)
 {
 	const struct seen_node *n;
 
@@ -110,7 +117,7 @@ seen_has(const struct seen *s, const char *id)
 }
 
 static void
-seen_unlink(struct seen *s, struct seen_node *node)
+seen_unlink(struct keyset *s, struct seen_node *node)
 {
 	struct seen_node **pp = &s->buckets[hash_id(node->id) % SEEN_BUCKETS];
 
@@ -123,7 +130,7 @@ seen_unlink(struct seen *s, struct seen_node *node)
 
 /* Remember id, forgetting the oldest when full.  false: no memory. */
 static bool
-seen_add(struct seen *s, const char *id)
+seen_add(struct keyset *s, const char *id)
 {
 	size_t len = strlen(id), slot;
 	struct seen_node *node = malloc(sizeof(*node) + len + 1);
@@ -146,9 +153,9 @@ seen_add(struct seen *s, const char *id)
 	return true;
 }
 
-/* Forget the newest id (it was id: its append failed). */
+/* Forget the newest key (its append failed). */
 static void
-seen_drop_newest(struct seen *s)
+seen_drop_newest(struct keyset *s)
 {
 	size_t slot;
 
@@ -161,27 +168,45 @@ seen_drop_newest(struct seen *s)
 }
 
 static void
-seen_free(struct seen *s)
+keyset_release(struct keyset *s)
 {
 	size_t i;
 
-	if (s == NULL)
-		return;
-	for (i = 0; i < s->n; i++)
+	for (i = 0; s->ring != NULL && i < s->n; i++)
 		seen_unlink(s, s->ring[(s->pos + i) % FG_INBOX_SEEN_MAX]);
 	free(s->ring);
+	s->ring = NULL;
+	s->n = 0;
+}
+
+static void
+seen_free(struct seen *s)
+{
+	if (s == NULL)
+		return;
+	keyset_release(&s->ids);
+	keyset_release(&s->bodies);
 	whd_store_close(s->store);
 	free(s->path);
 	free(s);
 }
 
+/*
+ * One inbox record's keys, oldest last: the store walks newest first, so
+ * a key already in a set is left where it is (the newer record put it
+ * there), and a set that is full takes no more.
+ */
 static void
-seen_load_one(const char *id, void *payload)
+seen_load_one(const char *id, const char *body_key, void *payload)
 {
 	struct seen *s = payload;
 
-	if (!seen_has(s, id))
-		seen_add(s, id);
+	if (id != NULL && s->ids.n < FG_INBOX_SEEN_MAX &&
+	    !seen_has(&s->ids, id))
+		seen_add(&s->ids, id);
+	if (body_key != NULL && s->bodies.n < FG_INBOX_SEEN_MAX &&
+	    !seen_has(&s->bodies, body_key))
+		seen_add(&s->bodies, body_key);
 }
 
 /*
@@ -199,9 +224,12 @@ seen_get(struct whd_inbox *in, const char *path, struct fg_err *err)
 	s = calloc(1, sizeof(*s));
 	if (s != NULL) {
 		s->path = fg_strdup(path);
-		s->ring = calloc(FG_INBOX_SEEN_MAX, sizeof(*s->ring));
+		s->ids.ring = calloc(FG_INBOX_SEEN_MAX, sizeof(*s->ids.ring));
+		s->bodies.ring = calloc(FG_INBOX_SEEN_MAX,
+		    sizeof(*s->bodies.ring));
 	}
-	if (s == NULL || s->path == NULL || s->ring == NULL) {
+	if (s == NULL || s->path == NULL || s->ids.ring == NULL ||
+	    s->bodies.ring == NULL) {
 		seen_free(s);
 		fg_err_set(err, FG_ENOMEM, "out of memory");
 		return NULL;
@@ -271,6 +299,7 @@ write_repo(struct whd_inbox *in, struct whd_delivery **v, size_t n)
 	struct whd_handoff *h = NULL;
 	struct fg_err err = FG_ERR_INIT;
 	char commit[41] = "";
+	const char *key;
 	struct seen *s;
 	size_t i, nfresh = 0;
 	int rc;
@@ -287,11 +316,30 @@ write_repo(struct whd_inbox *in, struct whd_delivery **v, size_t n)
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		if (seen_has(s, v[i]->id)) {
+		key = v[i]->body_key[0] != '\0' ? v[i]->body_key : NULL;
+		if (seen_has(&s->ids, v[i]->id)) {
 			v[i]->result = WHD_DUPLICATE;
 			continue;
 		}
-		if (!seen_add(s, v[i]->id)) {
+		/*
+		 * A signed body seen before under another delivery id (or
+		 * event header, which the signature does not cover either)
+		 * is a replay, or a forge sending the same thing twice:
+		 * recorded once all the same.
+		 */
+		if (key != NULL && seen_has(&s->bodies, key)) {
+			v[i]->result = WHD_DUPLICATE;
+			fg_log_info("event=delivery_duplicate_body repo=%s "
+			    "delivery=%s", v[i]->repo, v[i]->id);
+			continue;
+		}
+		if (!seen_add(&s->ids, v[i]->id)) {
+			v[i]->result = WHD_FAILED;
+			fg_err_set(&v[i]->err, FG_ENOMEM, "out of memory");
+			continue;
+		}
+		if (key != NULL && !seen_add(&s->bodies, key)) {
+			seen_drop_newest(&s->ids);
 			v[i]->result = WHD_FAILED;
 			fg_err_set(&v[i]->err, FG_ENOMEM, "out of memory");
 			continue;
@@ -315,8 +363,11 @@ write_repo(struct whd_inbox *in, struct whd_delivery **v, size_t n)
 	if (rc < 0) {
 		fg_log_warnx("event=inbox_write_failed repo=%s deliveries=%zu "
 		    "error=\"%s\"", fresh[0]->repo, nfresh, err.msg);
-		for (i = 0; i < nfresh; i++)
-			seen_drop_newest(s);
+		for (i = 0; i < nfresh; i++) {
+			seen_drop_newest(&s->ids);
+			if (fresh[i]->body_key[0] != '\0')
+				seen_drop_newest(&s->bodies);
+		}
 	} else {
 		atomic_fetch_add(&in->commits, 1);
 		/*

@@ -19,9 +19,24 @@
  * forget them.  The writer alone reads and updates the set, in order, so
  * two copies of a delivery arriving together are recorded once.
  *
+ * The delivery id and the event header are not signed: only the body is.
+ * So each repository also keeps the keys of its recent signed bodies
+ * (body_key below, up to FG_INBOX_SEEN_MAX of them, in a set of their
+ * own), loaded from the Flowgate-Signed-Body trailers: a body signed and
+ * seen before is a duplicate whatever delivery id or event it comes
+ * with, so a captured delivery replayed under a fresh id or another event
+ * is recorded once.  The key is the SHA-256 of the verified HMAC, not the
+ * HMAC: the inbox keeps the payload, and the pair would be a delivery
+ * anyone who can read the repository could send again.  GitLab signs
+ * nothing (its token is the secret itself): its deliveries have no key,
+ * and are deduplicated by their event UUID alone.
+ *
  * Memory.  Deliveries waiting for the disk are bounded in bytes
  * (queue_max): past it, submit refuses with FG_ELIMIT and the daemon
- * answers 503, so overload never queues without limit.
+ * answers 503, so overload never queues without limit.  The two seen
+ * sets of a repository cost 640 KB each of tables, plus a node per key
+ * (about 80 bytes for a body key, 16 more than the id for an id), at most
+ * FG_INBOX_SEEN_MAX nodes per set.
  *
  * The store.  inbox.c reaches the repository only through the
  * whd_store_* functions below (inbox_store.c), so the store library
@@ -55,8 +70,14 @@ struct whd;
 #define FG_INBOX_MAINTAIN_SECS 300
 #endif
 
-/* Delivery ids remembered per repository for deduplication. */
+/*
+ * Delivery ids remembered per repository for deduplication, and as many
+ * signed body keys.
+ */
 #define FG_INBOX_SEEN_MAX 65536
+
+/* Length of a signed body key: hex SHA-256. */
+#define FG_INBOX_BODY_KEY_LEN 64
 
 enum whd_result {
 	WHD_PENDING = 0,
@@ -79,6 +100,11 @@ struct whd_delivery {
 	char *event_json;		/* event.json */
 	char *body;			/* the raw payload */
 	size_t len;
+	/*
+	 * Hex SHA-256 of the body's verified HMAC-SHA256 signature, or ""
+	 * when no HMAC covers the body (GitLab): the second duplicate key.
+	 */
+	char body_key[FG_INBOX_BODY_KEY_LEN + 1];
 	int64_t time;			/* when it arrived */
 	void (*done)(struct whd_delivery *d, void *arg);
 	void *arg;
@@ -141,15 +167,18 @@ void whd_inbox_free(struct whd_inbox *in);
  *
  * whd_store_append: append v[0..n) (all of one repository, path) to its
  * refs/flowgate/inbox in one go: one commit per delivery, whose tree holds
- * event.json and payload and whose message carries Flowgate-Delivery and
- * Flowgate-Event (the kind); objects written as one pack, the ref moved
+ * event.json and payload and whose message carries Flowgate-Delivery,
+ * Flowgate-Event (the kind) and, for a signed body, Flowgate-Signed-Body
+ * (its body_key); objects written as one pack, the ref moved
  * once by compare-and-swap (retried), everything fsync'd before it
  * returns.  commit gets the new inbox tip; h, when not NULL, the n
  * commit ids (h->ids, n of them allocated) and the commit they follow.
  *
- * whd_store_seen: call fn(id, payload) for the delivery ids of the newest
- * inbox commits, at most max of them.  An inbox that does not exist yet
- * has none; a repository that does not exist is FG_ENOTFOUND.
+ * whd_store_seen: call fn(id, body_key, payload) for the newest inbox
+ * commits, at most max of them, newest first: id is the delivery id,
+ * body_key the signed body key; either may be NULL (an older record has
+ * no body key).  An inbox that does not exist yet has none; a repository
+ * that does not exist is FG_ENOTFOUND.
  *
  * whd_store_maintain: fg_store_maintain() on the repository: packs loose
  * objects, deletes the loose copies of packed ones (which appends leave,
@@ -160,7 +189,8 @@ struct whd_handoff;
 int whd_store_append(char commit[41], struct whd_handoff *h, void **cache,
     const char *path, struct whd_delivery **v, size_t n, struct fg_err *err);
 int whd_store_seen(void **cache, const char *path, size_t max,
-    void (*fn)(const char *id, void *payload), void *payload,
+    void (*fn)(const char *id, const char *body_key, void *payload),
+    void *payload,
     struct fg_err *err);
 int whd_store_maintain(void **cache, const char *path, struct fg_err *err);
 void whd_store_close(void *cache);

@@ -4,7 +4,8 @@
  * This is the only file of the intake that knows how deliveries are laid
  * out in the repository: one commit per delivery on refs/flowgate/inbox,
  * its tree holding event.json and payload, its message a readable subject
- * and the Flowgate-Delivery and Flowgate-Event trailers; a batch is
+ * and the Flowgate-Delivery and Flowgate-Event trailers, and for a signed
+ * body Flowgate-Signed-Body (see inbox.h, Duplicates); a batch is
  * appended with fg_store_append_batch (one pack, one ref update, fsync).
  */
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "banned.h"
 
 #define INBOX_REF "refs/flowgate/inbox"
+#define BODY_KEY_TRAILER "Flowgate-Signed-Body"
 
 static int
 open_cached(struct fg_store **out, void **cache, const char *path,
@@ -45,6 +47,7 @@ whd_store_append(char commit[41], struct whd_handoff *h, void **cache,
 {
 	struct fg_record *recs = NULL;
 	struct fg_file *files = NULL;
+	struct fg_trailer *trailers = NULL;
 	git_oid *ids = NULL;
 	char **subjects = NULL;
 	struct fg_store *st;
@@ -58,7 +61,9 @@ whd_store_append(char commit[41], struct whd_handoff *h, void **cache,
 	files = calloc(2 * n, sizeof(*files));
 	ids = calloc(n, sizeof(*ids));
 	subjects = calloc(n, sizeof(*subjects));
-	if (recs == NULL || files == NULL || ids == NULL || subjects == NULL) {
+	trailers = calloc(n, sizeof(*trailers));
+	if (recs == NULL || files == NULL || ids == NULL || subjects == NULL ||
+	    trailers == NULL) {
 		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -86,6 +91,12 @@ whd_store_append(char commit[41], struct whd_handoff *h, void **cache,
 		recs[i].files = &files[2 * i];
 		recs[i].nfiles = 2;
 		recs[i].no_record_json = true;
+		if (v[i]->body_key[0] != '\0') {
+			trailers[i].key = BODY_KEY_TRAILER;
+			trailers[i].value = v[i]->body_key;
+			recs[i].trailers = &trailers[i];
+			recs[i].ntrailers = 1;
+		}
 	}
 	rc = fg_store_append_batch(ids, st, INBOX_REF, recs, n, err);
 	if (rc < 0) {
@@ -103,6 +114,7 @@ out:
 	for (i = 0; subjects != NULL && i < n; i++)
 		free(subjects[i]);
 	free(subjects);
+	free(trailers);
 	free(ids);
 	free(files);
 	free(recs);
@@ -111,14 +123,14 @@ out:
 
 int
 whd_store_seen(void **cache, const char *path, size_t max,
-    void (*fn)(const char *id, void *payload), void *payload,
-    struct fg_err *err)
+    void (*fn)(const char *id, const char *body_key, void *payload),
+    void *payload, struct fg_err *err)
 {
 	struct fg_store_query q;
 	const struct fg_store_entry *e;
 	struct fg_store_iter *it = NULL;
 	struct fg_store *st;
-	const char *id;
+	const char *id, *key;
 	int rc;
 
 	rc = open_cached(&st, cache, path, err);
@@ -132,8 +144,9 @@ whd_store_seen(void **cache, const char *path, size_t max,
 		if (rc < 0 || e == NULL)
 			break;
 		id = fg_store_entry_get(e, "Flowgate-Delivery");
-		if (id != NULL)
-			fn(id, payload);
+		key = fg_store_entry_get(e, BODY_KEY_TRAILER);
+		if (id != NULL || key != NULL)
+			fn(id, key, payload);
 	}
 	fg_store_iter_free(it);
 	return rc;

@@ -230,7 +230,9 @@ printf 'version: 2\n' > "$T/live.yaml"
 kill -HUP "$WHD_PID"
 sleep 0.5
 like "a broken file is logged" "$(cat "$T/whd.log")" "event=reload_failed"
-r=$(gh pull_request "$B" after-bad-hup)
+# (A body of its own: one it has seen, under any id, is a duplicate.)
+jq '.pull_request.updated_at = "2026-01-02T03:04:05Z"' "$B" > "$T/later.json"
+r=$(gh pull_request "$T/later.json" after-bad-hup)
 like "and the daemon keeps serving" "$r" "^202 "
 cat > "$T/live.yaml" <<EOF
 version: 1

@@ -26,29 +26,40 @@ jq -c '{action, number, pull_request: (.pull_request |
 SIG=$(sign "$WHD_KEY" "$T/pr.json")
 
 # clients PREFIX N CLIENTS: curl config files, one per client, each
-# posting N/CLIENTS deliveries with ids PREFIX-<client>-<i>.
+# posting N/CLIENTS deliveries with ids PREFIX-<client>-<i>.  Each carries
+# a body of its own (the payload with the id added as a member, signed by
+# one openssl run): the daemon answers a signed body it has seen before
+# "duplicate" whatever the delivery id.  The same id gets the same body.
+PRE=$(cat "$T/pr.json")
+PRE=${PRE%\}}
+mkdir -p "$T/bodies"
 clients() {
 	_c=1
 	while [ $_c -le "$3" ]; do
 		_i=1
-		: > "$T/$1.$_c.cfg"
 		while [ $_i -le $(($2 / $3)) ]; do
-			cat >> "$T/$1.$_c.cfg" <<EOF
-url = "$URL/hooks/github"
-data-binary = "@$T/pr.json"
-header = "Content-Type: application/json"
-header = "X-GitHub-Event: pull_request"
-header = "X-GitHub-Delivery: $1-$_c-$_i"
-header = "X-Hub-Signature-256: sha256=$SIG"
-output = "/dev/null"
-silent
-write-out = "%{http_code} $1-$_c-$_i\\n"
-next
-EOF
+			printf '%s,"flowgate_test_delivery":"%s"}' "$PRE" \
+			    "$1-$_c-$_i" > "$T/bodies/$1-$_c-$_i.json"
 			_i=$((_i + 1))
 		done
 		_c=$((_c + 1))
 	done
+	(cd "$T/bodies" && ls | grep "^$1-" |
+	    xargs openssl dgst -sha256 -hmac "$WHD_KEY" -r) |
+	    awk -v t="$T" -v url="$URL" -v p="$1" '{
+		id = $2; sub(/^\*/, "", id); sub(/\.json$/, "", id)
+		split(id, part, "-"); cfg = t "/" p "." part[2] ".cfg"
+		printf "url = \"%s/hooks/github\"\n", url > cfg
+		printf "data-binary = \"@%s/bodies/%s.json\"\n", t, id > cfg
+		print "header = \"Content-Type: application/json\"" > cfg
+		print "header = \"X-GitHub-Event: pull_request\"" > cfg
+		printf "header = \"X-GitHub-Delivery: %s\"\n", id > cfg
+		printf "header = \"X-Hub-Signature-256: sha256=%s\"\n", $1 > cfg
+		print "output = \"/dev/null\"" > cfg
+		print "silent" > cfg
+		printf "write-out = \"%%{http_code} %s\\n\"\n", id > cfg
+		print "next" > cfg
+	    }'
 }
 
 # run PREFIX CLIENTS: run the clients in parallel; results in $T/PREFIX.out
