@@ -30,13 +30,8 @@ hexval(char c)
 	return -1;
 }
 
-/*
- * Decode exactly 2 * outlen hex digits (and nothing after them) into out.
- * Returns false on a wrong length or a non-hex character.  The signature
- * being decoded is the sender's, not a secret, so branching on it is fine.
- */
-static bool
-hex_decode(unsigned char *out, size_t outlen, const char *hex)
+bool
+fg_hex_decode(unsigned char *out, size_t outlen, const char *hex)
 {
 	size_t i;
 	int hi, lo;
@@ -51,6 +46,18 @@ hex_decode(unsigned char *out, size_t outlen, const char *hex)
 		out[i] = (unsigned char)(hi << 4 | lo);
 	}
 	return hex[2 * outlen] == '\0';
+}
+
+void
+fg_hex_encode(char *out, const unsigned char *in, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = hexdigits[in[i] >> 4];
+		out[2 * i + 1] = hexdigits[in[i] & 0xf];
+	}
+	out[2 * len] = '\0';
 }
 
 int
@@ -87,18 +94,13 @@ fg_hmac_sha256_hex(char out[FG_HMAC_SHA256_HEXLEN + 1], const void *key,
     size_t keylen, const void *data, size_t len, struct fg_err *err)
 {
 	unsigned char mac[FG_HMAC_SHA256_LEN];
-	size_t i;
 	int rc;
 
 	out[0] = '\0';
 	rc = fg_hmac_sha256(mac, key, keylen, data, len, err);
 	if (rc < 0)
 		goto out;
-	for (i = 0; i < sizeof(mac); i++) {
-		out[2 * i] = hexdigits[mac[i] >> 4];
-		out[2 * i + 1] = hexdigits[mac[i] & 0xf];
-	}
-	out[FG_HMAC_SHA256_HEXLEN] = '\0';
+	fg_hex_encode(out, mac, sizeof(mac));
 out:
 	OPENSSL_cleanse(mac, sizeof(mac));
 	return rc;
@@ -116,7 +118,7 @@ fg_hmac_verify_hex(const void *key, size_t keylen, const void *body,
 		goto out;
 	if (plen > 0 && strncmp(sig, prefix, plen) != 0)
 		goto out;
-	if (!hex_decode(got, sizeof(got), sig + plen))
+	if (!fg_hex_decode(got, sizeof(got), sig + plen))
 		goto out;
 	if (fg_hmac_sha256(want, key, keylen, body, len, NULL) < 0)
 		goto out;

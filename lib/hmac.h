@@ -30,6 +30,17 @@
 #define FG_HMAC_SHA256_HEXLEN	64
 
 /*
+ * Decode exactly 2 * outlen hex digits of either case, and nothing after
+ * them, into out; false on a wrong length or a non-hex character.  Meant
+ * for signatures, which are the sender's and no secret: it branches on
+ * the digits.
+ */
+bool fg_hex_decode(unsigned char *out, size_t outlen, const char *hex);
+
+/* in[0..len) as 2 * len lowercase hex digits and a NUL into out. */
+void fg_hex_encode(char *out, const unsigned char *in, size_t len);
+
+/*
  * Compute HMAC-SHA256(key, data) into out.  key may be empty (keylen 0);
  * data may be NULL when len is 0.  Fails only when OpenSSL does
  * (FG_EIO, with OpenSSL's reason in err).

@@ -28,6 +28,7 @@
 
 #include "event.h"
 #include "forge.h"
+#include "hmac.h"
 #include "inbox.h"
 #include "log.h"
 #include "util.h"
@@ -272,18 +273,6 @@ delivery_id(char *out, size_t size, const struct whd_req *r,
 	}
 }
 
-static int
-hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * The signed body key of a verified delivery (inbox.h, Duplicates): the
  * hex SHA-256 of the 32 bytes of its HMAC-SHA256, taken from the header
@@ -298,11 +287,8 @@ static void
 body_key(char out[FG_INBOX_BODY_KEY_LEN + 1], struct whd_req *r,
     enum fg_forge forge)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char mac[SHA256_DIGEST_LENGTH], h[SHA256_DIGEST_LENGTH];
 	const char *header, *sig = NULL;
-	int hi, lo;
-	size_t i;
 
 	out[0] = '\0';
 	header = fg_forge_signature_header(forge);
@@ -315,21 +301,10 @@ body_key(char out[FG_INBOX_BODY_KEY_LEN + 1], struct whd_req *r,
 		return;
 	if (strncmp(sig, "sha256=", 7) == 0)
 		sig += 7;
-	if (strlen(sig) != 2 * sizeof(mac))
+	if (!fg_hex_decode(mac, sizeof(mac), sig))
 		return;
-	for (i = 0; i < sizeof(mac); i++) {
-		hi = hex_digit(sig[2 * i]);
-		lo = hex_digit(sig[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return;
-		mac[i] = (unsigned char)(hi << 4 | lo);
-	}
 	SHA256(mac, sizeof(mac), h);
-	for (i = 0; i < sizeof(h); i++) {
-		out[2 * i] = hex[h[i] >> 4];
-		out[2 * i + 1] = hex[h[i] & 15];
-	}
-	out[2 * sizeof(h)] = '\0';
+	fg_hex_encode(out, h, sizeof(h));
 }
 
 static void

@@ -181,6 +181,29 @@ test_secret_equal_compares_whole_strings(void)
 	CU_ASSERT_FALSE(fg_secret_equal(NULL, NULL));
 }
 
+/* The body key of a replayed delivery depends on these two. */
+static void
+test_hex_round_trip_and_refusals(void)
+{
+	static const unsigned char bytes[4] = { 0x00, 0x9f, 0xa0, 0xff };
+	unsigned char got[4];
+	char hex[9];
+
+	fg_hex_encode(hex, bytes, sizeof(bytes));
+	CU_ASSERT_STRING_EQUAL(hex, "009fa0ff");
+	CU_ASSERT_TRUE(fg_hex_decode(got, sizeof(got), hex));
+	CU_ASSERT_EQUAL(memcmp(got, bytes, sizeof(got)), 0);
+	/* Upper case is the same bytes. */
+	memset(got, 0, sizeof(got));
+	CU_ASSERT_TRUE(fg_hex_decode(got, sizeof(got), "009FA0FF"));
+	CU_ASSERT_EQUAL(memcmp(got, bytes, sizeof(got)), 0);
+	/* Short, long, and non-hex input is refused. */
+	CU_ASSERT_FALSE(fg_hex_decode(got, sizeof(got), "009fa0f"));
+	CU_ASSERT_FALSE(fg_hex_decode(got, sizeof(got), "009fa0ff0"));
+	CU_ASSERT_FALSE(fg_hex_decode(got, sizeof(got), "009fa0fg"));
+	CU_ASSERT_FALSE(fg_hex_decode(got, sizeof(got), ""));
+}
+
 static CU_TestInfo tests[] = {
 	{ "hmac matches RFC 4231", test_hmac_matches_rfc4231 },
 	{ "hmac raw matches hex", test_hmac_raw_matches_hex },
@@ -189,6 +212,7 @@ static CU_TestInfo tests[] = {
 	  test_hmac_verify_refuses_bad_signatures },
 	{ "secret equal compares whole strings",
 	  test_secret_equal_compares_whole_strings },
+	{ "hex round trip and refusals", test_hex_round_trip_and_refusals },
 	CU_TEST_INFO_NULL,
 };
 
