@@ -41,9 +41,10 @@
  * of each delivery, see engine.h) held for the engines at most, all
  * repositories together.  Past it a batch is not handed over: the engine
  * reads it back from the inbox.  At 5,000 deliveries a second of about
- * 1.5 KB of event each, 256 KB is about 35 ms of them, less than the
- * engine lets gather between drains under load: hence the engine keeps up
- * from memory as long as it keeps up at all.
+ * 1.5 KB of event each, 1 MB is about 130 ms of them: an engine that
+ * falls further behind than that takes the rest from the inbox, as it
+ * did before there were hand-offs, and catches up from memory again once
+ * the batches follow its cursor.
  */
 #define WHD_HANDOFF_BYTES (1024 * 1024)
 /*
