@@ -1935,25 +1935,119 @@ out:
 	return rc;
 }
 
+/*
+ * An open batch: the records' blobs and trees already in the pack writer,
+ * their commits to come (see fg_store_batch_new in store.h).
+ */
+struct fg_store_batch {
+	struct fg_store *st;
+	struct fg_pack_writer *w;
+	EVP_MD_CTX *ctx;
+	EVP_MD *sha1;
+	struct made *mc;
+	size_t n, alloc;
+};
+
+void
+fg_store_batch_free(struct fg_store_batch *b)
+{
+	size_t i;
+
+	if (b == NULL)
+		return;
+	fg_pack_writer_free(b->w);
+	for (i = 0; i < b->n; i++)
+		made_release(&b->mc[i]);
+	EVP_MD_free(b->sha1);
+	EVP_MD_CTX_free(b->ctx);
+	free(b->mc);
+	free(b);
+}
+
 int
-fg_store_append_batch_noted(git_oid *out, struct fg_store *st,
-    const char *ref, const struct fg_record *recs, size_t n,
-    fg_store_notes_fn fn, void *arg, const char *note_actor,
+fg_store_batch_new(struct fg_store_batch **out, struct fg_store *st,
     struct fg_err *err)
 {
-	struct fg_pack_writer *w = NULL;
+	struct fg_store_batch *b;
+	int rc;
+
+	*out = NULL;
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	b->st = st;
+	b->ctx = EVP_MD_CTX_new();
+	b->sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+	if (b->ctx == NULL || b->sha1 == NULL) {
+		fg_store_batch_free(b);
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	}
+	rc = fg_pack_writer_new(&b->w, st->objdir,
+	    (st->flags & FG_STORE_FSYNC) != 0, err);
+	if (rc < 0) {
+		fg_store_batch_free(b);
+		return rc;
+	}
+	*out = b;
+	return 0;
+}
+
+int
+fg_store_batch_add(struct fg_store_batch *b, const struct fg_record *rec,
+    struct fg_err *err)
+{
+	struct made *mc;
+	size_t alloc;
+	int rc;
+
+	if (b->n == FG_STORE_BATCH_MAX)
+		return fg_err_set(err, FG_ELIMIT, "a batch holds at most %d "
+		    "records", FG_STORE_BATCH_MAX);
+	rc = fg_record_check(rec, err);
+	if (rc < 0)
+		return rc;
+	if (b->n == b->alloc) {
+		alloc = b->alloc > 0 ? 2 * b->alloc : 32;
+		mc = realloc(b->mc, alloc * sizeof(*mc));
+		if (mc == NULL)
+			return fg_err_set(err, FG_ENOMEM, "out of memory");
+		b->mc = mc;
+		b->alloc = alloc;
+	}
+	memset(&b->mc[b->n], 0, sizeof(b->mc[b->n]));
+	fg_buf_init(&b->mc[b->n].msg);
+	/* A record that fails leaves objects nothing names: harmless. */
+	rc = pack_record(&b->mc[b->n], b->w, b->ctx, b->sha1, rec, err);
+	if (rc < 0) {
+		made_release(&b->mc[b->n]);
+		return rc;
+	}
+	b->n++;
+	return 0;
+}
+
+size_t
+fg_store_batch_count(const struct fg_store_batch *b)
+{
+	return b->n;
+}
+
+int
+fg_store_batch_commit(git_oid *out, struct fg_store_batch *b,
+    const char *ref, fg_store_notes_fn fn, void *arg,
+    const char *note_actor, struct fg_err *err)
+{
+	struct fg_store *st = b->st;
+	struct fg_pack_writer *w = b->w;
 	struct refupdate u, nu;
 	bool locked = false, nlocked = false, nhave = false, flat = true;
 	struct reflock lk, nlk;
 	struct fg_store_note *notes = NULL;
 	struct fg_err nerr = FG_ERR_INIT;
 	int fds[3], e;
-	size_t nfds, nnotes = 0, nmade = 0;
-	struct made *mc = NULL;
+	size_t nfds, nnotes = 0, nmade = 0, n = b->n;
 	struct fg_buf cbuf = FG_BUF_INIT;
 	git_oid *commits = NULL, tip, ntip, nlast;
-	EVP_MD_CTX *ctx = NULL;
-	EVP_MD *sha1 = NULL;
 	size_t i;
 	bool have;
 	int rc;
@@ -1963,35 +2057,15 @@ fg_store_append_batch_noted(git_oid *out, struct fg_store *st,
 	rc = check_write_ref(ref, false, err);
 	if (rc < 0)
 		return rc;
-	if (n == 0 || n > FG_STORE_BATCH_MAX)
-		return fg_err_set(err, n ? FG_ELIMIT : FG_EINVALID, "a batch "
-		    "holds 1 to %d records, not %zu", FG_STORE_BATCH_MAX, n);
-	for (i = 0; i < n; i++) {
-		rc = fg_record_check(&recs[i], err);
-		if (rc < 0)
-			return rc;
-	}
+	if (n == 0)
+		return fg_err_set(err, FG_EINVALID, "a batch holds 1 to %d "
+		    "records, not 0", FG_STORE_BATCH_MAX);
 	commits = calloc(n, sizeof(*commits));
-	mc = calloc(n, sizeof(*mc));
 	if (fn != NULL)
 		notes = calloc(FG_STORE_NOTES_MAX, sizeof(*notes));
-	ctx = EVP_MD_CTX_new();
-	sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
-	if (commits == NULL || mc == NULL || (fn != NULL && notes == NULL) ||
-	    ctx == NULL || sha1 == NULL) {
+	if (commits == NULL || (fn != NULL && notes == NULL)) {
 		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 		goto out;
-	}
-	for (i = 0; i < n; i++)
-		fg_buf_init(&mc[i].msg);
-	rc = fg_pack_writer_new(&w, st->objdir,
-	    (st->flags & FG_STORE_FSYNC) != 0, err);
-	if (rc < 0)
-		goto out;
-	for (i = 0; i < n; i++) {
-		rc = pack_record(&mc[i], w, ctx, sha1, &recs[i], err);
-		if (rc < 0)
-			goto out;
 	}
 	rc = lock_ref(&u, &lk, &tip, &have, st, ref, err);
 	if (rc < 0)
@@ -2003,10 +2077,10 @@ fg_store_append_batch_noted(git_oid *out, struct fg_store *st,
 			goto out;
 	}
 	for (i = 0; i < n; i++) {
-		rc = commit_text(&cbuf, &mc[i], i > 0 ? &commits[i - 1] :
+		rc = commit_text(&cbuf, &b->mc[i], i > 0 ? &commits[i - 1] :
 		    have ? &tip : NULL, err);
 		if (rc == 0)
-			rc = pack_object(&commits[i], w, ctx, sha1,
+			rc = pack_object(&commits[i], w, b->ctx, b->sha1,
 			    GIT_OBJECT_COMMIT, cbuf.ptr, cbuf.len, err);
 		if (rc < 0)
 			goto out;
@@ -2028,8 +2102,8 @@ fg_store_append_batch_noted(git_oid *out, struct fg_store *st,
 		}
 	}
 	if (rc == 0 && nnotes > 0)
-		rc = pack_notes(&nlast, &nmade, &flat, st, w, ctx, sha1, &ntip,
-		    nhave, notes, nnotes, note_actor, &nerr);
+		rc = pack_notes(&nlast, &nmade, &flat, st, w, b->ctx, b->sha1,
+		    &ntip, nhave, notes, nnotes, note_actor, &nerr);
 	if (rc < 0) {
 		fg_log_warnx("store: the notes were not written: %s",
 		    nerr.msg);
@@ -2090,25 +2164,45 @@ fg_store_append_batch_noted(git_oid *out, struct fg_store *st,
 			    nerr.msg);
 	}
 out:
-	fg_pack_writer_free(w);
 	if (nlocked)
 		ref_unlock(&nu);
 	reflock_drop(st, &nlk);
 	if (locked)
 		ref_unlock(&u);
 	reflock_drop(st, &lk);
-	for (i = 0; mc != NULL && i < n; i++)
-		made_release(&mc[i]);
 	for (i = 0; notes != NULL && i < nnotes; i++)
 		cJSON_Delete(notes[i].keys);
 	fg_buf_release(&cbuf);
-	EVP_MD_free(sha1);
-	EVP_MD_CTX_free(ctx);
 	free(notes);
-	free(mc);
 	free(commits);
 	if (rc == 0)
 		after_write(st, true);
+	return rc;
+}
+
+int
+fg_store_append_batch_noted(git_oid *out, struct fg_store *st,
+    const char *ref, const struct fg_record *recs, size_t n,
+    fg_store_notes_fn fn, void *arg, const char *note_actor,
+    struct fg_err *err)
+{
+	struct fg_store_batch *b = NULL;
+	size_t i;
+	int rc;
+
+	rc = check_write_ref(ref, false, err);
+	if (rc < 0)
+		return rc;
+	if (n == 0 || n > FG_STORE_BATCH_MAX)
+		return fg_err_set(err, n ? FG_ELIMIT : FG_EINVALID, "a batch "
+		    "holds 1 to %d records, not %zu", FG_STORE_BATCH_MAX, n);
+	rc = fg_store_batch_new(&b, st, err);
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = fg_store_batch_add(b, &recs[i], err);
+	if (rc == 0)
+		rc = fg_store_batch_commit(out, b, ref, fn, arg, note_actor,
+		    err);
+	fg_store_batch_free(b);
 	return rc;
 }
 

@@ -306,6 +306,30 @@ int fg_store_append_batch_noted(git_oid *out, struct fg_store *st,
     struct fg_err *err);
 
 /*
+ * The same batch built a record at a time, for a caller whose records
+ * arrive one by one (the webhook daemon's inbox writer, which builds each
+ * delivery's objects while the next is still being read): new opens it,
+ * add packs a record's blobs and tree (checked as fg_store_append_batch
+ * checks them; at most FG_STORE_BATCH_MAX), commit locks ref, chains the
+ * commits on its tip and writes, syncs and publishes everything as
+ * fg_store_append_batch_noted() does (fn, arg and actor_name as there,
+ * fn may be NULL).  A record add refuses is not in the batch.  free drops
+ * a batch, committed or not; one that was not committed leaves nothing.
+ * A batch is one thread's, and st must outlive it.
+ */
+struct fg_store_batch;
+
+int fg_store_batch_new(struct fg_store_batch **out, struct fg_store *st,
+    struct fg_err *err);
+int fg_store_batch_add(struct fg_store_batch *b, const struct fg_record *rec,
+    struct fg_err *err);
+size_t fg_store_batch_count(const struct fg_store_batch *b);
+int fg_store_batch_commit(git_oid *out, struct fg_store_batch *b,
+    const char *ref, fg_store_notes_fn fn, void *arg, const char *actor_name,
+    struct fg_err *err);
+void fg_store_batch_free(struct fg_store_batch *b);
+
+/*
  * The parent of the first commit of the last batch st appended (what the
  * ref pointed at, under its lock): false when the ref was new or st has
  * appended no batch.  Lets a caller tell that a batch directly follows a

@@ -1015,6 +1015,78 @@ test_store_batch_is_one_pack_and_no_loose_objects(void)
 	fg_store_free(st);
 }
 
+/*
+ * A batch built a record at a time (the inbox writer stages each delivery
+ * as it arrives): the same chain and single pack as fg_store_append_batch;
+ * a record add refuses is left out, and a batch dropped uncommitted
+ * leaves neither commits nor files.
+ */
+static void
+test_store_batch_record_at_a_time(void)
+{
+	const char *repo = new_repo();
+	struct fg_store *st = open_store(repo, FG_STORE_FSYNC |
+	    FG_STORE_NO_MAINTAIN);
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf b = FG_BUF_INIT;
+	struct fg_store_batch *batch;
+	struct fg_record rec;
+	char subject[32];
+	git_oid ids[3], tip;
+	size_t packs;
+	int i;
+
+	packs = fg_pack_count(objdir_of(st));
+	CU_ASSERT_EQUAL_FATAL(fg_store_batch_new(&batch, st, &err), 0);
+	for (i = 0; i < 4; i++) {
+		memset(&rec, 0, sizeof(rec));
+		snprintf(subject, sizeof(subject), "delivery %d", i);
+		rec.kind = i == 2 ? "NOT A KIND" : "delivery";
+		rec.subject = subject;
+		rec.delivery = subject + 9;
+		CU_ASSERT_EQUAL(fg_store_batch_add(batch, &rec, &err),
+		    i == 2 ? FG_EINVALID : 0);
+	}
+	CU_ASSERT_EQUAL(fg_store_batch_count(batch), 3);
+	/* Nothing shows before the commit. */
+	CU_ASSERT_EQUAL(fg_store_tip(&tip, st, "refs/flowgate/inbox", NULL),
+	    FG_ENOTFOUND);
+	CU_ASSERT_EQUAL_FATAL(fg_store_batch_commit(ids, batch,
+	    "refs/flowgate/inbox", NULL, NULL, NULL, &err), 0);
+	fg_store_batch_free(batch);
+	CU_ASSERT_EQUAL(fg_pack_count(objdir_of(st)), packs + 1);
+	CU_ASSERT_EQUAL(loose_objects(repo), 0);
+	CU_ASSERT_EQUAL(fg_store_tip(&tip, st, "refs/flowgate/inbox", &err), 0);
+	CU_ASSERT(git_oid_equal(&tip, &ids[2]));
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' log --format=%%s "
+	    "refs/flowgate/inbox", repo), 0);
+	CU_ASSERT_STRING_EQUAL(b.ptr, "delivery 3\ndelivery 1\n"
+	    "delivery 0\n");
+
+	/* Dropped before its commit: the ref and the packs stay as they were. */
+	CU_ASSERT_EQUAL_FATAL(fg_store_batch_new(&batch, st, &err), 0);
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = "delivery";
+	rec.subject = "never committed";
+	CU_ASSERT_EQUAL(fg_store_batch_add(batch, &rec, &err), 0);
+	fg_store_batch_free(batch);
+	CU_ASSERT_EQUAL(commits(repo, "refs/flowgate/inbox"), 3);
+	CU_ASSERT_EQUAL(fg_pack_count(objdir_of(st)), packs + 1);
+	fg_buf_reset(&b);
+	CU_ASSERT_EQUAL(capture(&b, "find '%s' -name 'tmp_fg*' | wc -l",
+	    objdir_of(st)), 0);
+	CU_ASSERT_STRING_EQUAL(b.ptr, "0\n");
+	/* An empty batch commits nothing. */
+	CU_ASSERT_EQUAL_FATAL(fg_store_batch_new(&batch, st, &err), 0);
+	CU_ASSERT_EQUAL(fg_store_batch_commit(ids, batch,
+	    "refs/flowgate/inbox", NULL, NULL, NULL, &err), FG_EINVALID);
+	fg_store_batch_free(batch);
+	CU_ASSERT_EQUAL(commits(repo, "refs/flowgate/inbox"), 3);
+	CU_ASSERT(fsck_clean(repo));
+	fg_buf_release(&b);
+	fg_store_free(st);
+}
+
 static void
 test_store_ref_cas_moves_cursors(void)
 {
@@ -1658,6 +1730,8 @@ static CU_TestInfo tests[] = {
 	{ "notes merge keys", test_store_notes_merge_keys },
 	{ "batch is one pack and no loose objects",
 	    test_store_batch_is_one_pack_and_no_loose_objects },
+	{ "batch built a record at a time",
+	    test_store_batch_record_at_a_time },
 	{ "pack temporary files are cleaned",
 	    test_store_pack_temporary_files_are_cleaned },
 	{ "ref cas moves cursors", test_store_ref_cas_moves_cursors },
