@@ -56,17 +56,17 @@ struct whd_inbox {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct whd_delivery *head, *tail;
-	size_t n;
+	size_t n;			/* taken in, not yet answered */
+	size_t nq;			/* of them, queued: not yet taken */
 	uint64_t bytes;
 	int batch_max;
 	uint64_t queue_max;
 	bool stop;
 	size_t last_batch;		/* deliveries in the last batch */
 	/*
-	 * Queue length at which submit wakes the writer: 1 while it waits
-	 * for work, the linger target while it lingers, SIZE_MAX while it
-	 * writes.  A wake-up per delivery would cost the writer two context
-	 * switches each time only to find it should go on waiting.
+	 * Queue length (nq) at which submit wakes the writer: 1 while it
+	 * waits for work, a few while a round waits for more (see
+	 * writer_main), SIZE_MAX while it stages or writes.
 	 */
 	size_t wake_at;
 	struct seen *seen;		/* writer thread only */
@@ -289,69 +289,150 @@ fail:
 }
 
 /*
- * Write the deliveries of one repository (v, n of them, in arrival order)
- * that are not duplicates as one inbox commit.
+ * A round: the deliveries the writer takes between two commits, in the
+ * order they arrived (linked through next), and one group per repository
+ * they are for, with the batch its fresh deliveries are staged into.
+ */
+struct group {
+	struct group *next;
+	struct seen *s;
+	void *batch;			/* whd_store_begin's, or NULL */
+	struct fg_err err;		/* why there is no batch */
+	struct whd_delivery **fresh;	/* staged, in order */
+	size_t n, alloc;
+};
+
+struct round {
+	struct whd_delivery *head, *tail;
+	size_t n;
+	uint64_t bytes;
+	struct group *groups, *last;
+};
+
+/* The group of s in rd, made (and its batch begun) the first time. */
+static struct group *
+group_get(struct round *rd, struct seen *s)
+{
+	struct group *g;
+
+	for (g = rd->groups; g != NULL; g = g->next)
+		if (g->s == s)
+			return g;
+	g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		return NULL;
+	g->s = s;
+	if (whd_store_begin(&g->batch, &s->store, s->path, &g->err) < 0)
+		g->batch = NULL;
+	if (rd->last != NULL)
+		rd->last->next = g;
+	else
+		rd->groups = g;
+	rd->last = g;
+	return g;
+}
+
+/*
+ * Stage delivery d into its repository's batch of the round, unless its
+ * delivery id or signed body was seen before; d->result says what became
+ * of it when it is not staged (PENDING while it is).
  */
 static void
-write_repo(struct whd_inbox *in, struct whd_delivery **v, size_t n)
+stage(struct whd_inbox *in, struct round *rd, struct whd_delivery *d)
 {
-	struct whd_delivery **fresh = NULL;
+	struct fg_err err = FG_ERR_INIT;
+	struct whd_delivery **fresh;
+	const char *key = d->body_key[0] != '\0' ? d->body_key : NULL;
+	struct group *g;
+	struct seen *s;
+	size_t alloc;
+
+	s = seen_get(in, d->path, &err);
+	if (s == NULL) {
+		d->result = WHD_FAILED;
+		d->err = err;
+		return;
+	}
+	if (seen_has(&s->ids, d->id)) {
+		d->result = WHD_DUPLICATE;
+		return;
+	}
+	/*
+	 * A signed body seen before under another delivery id (or event
+	 * header, which the signature does not cover either) is a replay, or
+	 * a forge sending the same thing twice: recorded once all the same.
+	 */
+	if (key != NULL && seen_has(&s->bodies, key)) {
+		d->result = WHD_DUPLICATE;
+		fg_log_info("event=delivery_duplicate_body repo=%s "
+		    "delivery=%s", d->repo, d->id);
+		return;
+	}
+	g = group_get(rd, s);
+	if (g == NULL || g->batch == NULL) {
+		d->result = WHD_FAILED;
+		if (g == NULL)
+			fg_err_set(&d->err, FG_ENOMEM, "out of memory");
+		else
+			d->err = g->err;
+		return;
+	}
+	if (g->n == g->alloc) {
+		alloc = g->alloc > 0 ? 2 * g->alloc : 32;
+		fresh = realloc(g->fresh, alloc * sizeof(*fresh));
+		if (fresh == NULL) {
+			d->result = WHD_FAILED;
+			fg_err_set(&d->err, FG_ENOMEM, "out of memory");
+			return;
+		}
+		g->fresh = fresh;
+		g->alloc = alloc;
+	}
+	if (!seen_add(&s->ids, d->id)) {
+		d->result = WHD_FAILED;
+		fg_err_set(&d->err, FG_ENOMEM, "out of memory");
+		return;
+	}
+	if (key != NULL && !seen_add(&s->bodies, key)) {
+		seen_drop_newest(&s->ids);
+		d->result = WHD_FAILED;
+		fg_err_set(&d->err, FG_ENOMEM, "out of memory");
+		return;
+	}
+	if (whd_store_stage(g->batch, d, &d->err) < 0) {
+		fg_log_warnx("event=inbox_write_failed repo=%s deliveries=1 "
+		    "error=\"%s\"", d->repo, d->err.msg);
+		seen_drop_newest(&s->ids);
+		if (key != NULL)
+			seen_drop_newest(&s->bodies);
+		d->result = WHD_FAILED;
+		return;
+	}
+	g->fresh[g->n++] = d;
+}
+
+/*
+ * Commit the deliveries staged in g as one inbox commit, hand them over
+ * to the engine, and free g.
+ */
+static void
+commit_group(struct whd_inbox *in, struct group *g)
+{
+	struct whd_delivery **fresh = g->fresh;
 	struct whd_handoff *h = NULL;
 	struct fg_err err = FG_ERR_INIT;
+	struct seen *s = g->s;
 	char commit[41] = "";
-	const char *key;
-	struct seen *s;
-	size_t i, nfresh = 0;
+	size_t i, n = g->n;
 	int rc;
 
-	s = seen_get(in, v[0]->path, &err);
-	fresh = calloc(n, sizeof(*fresh));
-	if (s == NULL || fresh == NULL) {
-		if (fresh == NULL)
-			fg_err_set(&err, FG_ENOMEM, "out of memory");
-		for (i = 0; i < n; i++) {
-			v[i]->result = WHD_FAILED;
-			v[i]->err = err;
-		}
+	if (n == 0) {
+		whd_store_abort(g->batch);
 		goto out;
 	}
+	h = handoff_new(fresh, n);
+	rc = whd_store_commit(commit, h, g->batch, &s->store, &err);
 	for (i = 0; i < n; i++) {
-		key = v[i]->body_key[0] != '\0' ? v[i]->body_key : NULL;
-		if (seen_has(&s->ids, v[i]->id)) {
-			v[i]->result = WHD_DUPLICATE;
-			continue;
-		}
-		/*
-		 * A signed body seen before under another delivery id (or
-		 * event header, which the signature does not cover either)
-		 * is a replay, or a forge sending the same thing twice:
-		 * recorded once all the same.
-		 */
-		if (key != NULL && seen_has(&s->bodies, key)) {
-			v[i]->result = WHD_DUPLICATE;
-			fg_log_info("event=delivery_duplicate_body repo=%s "
-			    "delivery=%s", v[i]->repo, v[i]->id);
-			continue;
-		}
-		if (!seen_add(&s->ids, v[i]->id)) {
-			v[i]->result = WHD_FAILED;
-			fg_err_set(&v[i]->err, FG_ENOMEM, "out of memory");
-			continue;
-		}
-		if (key != NULL && !seen_add(&s->bodies, key)) {
-			seen_drop_newest(&s->ids);
-			v[i]->result = WHD_FAILED;
-			fg_err_set(&v[i]->err, FG_ENOMEM, "out of memory");
-			continue;
-		}
-		fresh[nfresh++] = v[i];
-	}
-	if (nfresh == 0)
-		goto out;
-	h = handoff_new(fresh, nfresh);
-	rc = whd_store_append(commit, h, &s->store, fresh[0]->path, fresh,
-	    nfresh, &err);
-	for (i = 0; i < nfresh; i++) {
 		if (rc < 0) {
 			fresh[i]->result = WHD_FAILED;
 			fresh[i]->err = err;
@@ -362,98 +443,88 @@ write_repo(struct whd_inbox *in, struct whd_delivery **v, size_t n)
 	}
 	if (rc < 0) {
 		fg_log_warnx("event=inbox_write_failed repo=%s deliveries=%zu "
-		    "error=\"%s\"", fresh[0]->repo, nfresh, err.msg);
-		for (i = 0; i < nfresh; i++) {
+		    "error=\"%s\"", fresh[0]->repo, n, err.msg);
+		for (i = 0; i < n; i++) {
 			seen_drop_newest(&s->ids);
 			if (fresh[i]->body_key[0] != '\0')
 				seen_drop_newest(&s->bodies);
 		}
-	} else {
-		atomic_fetch_add(&in->commits, 1);
-		/*
-		 * Packs the store rolls up stay mapped by a handle that saw
-		 * them, deleted or not: a fresh handle now and then keeps
-		 * the resident size from creeping up.
-		 */
-		if (++s->appends % FG_INBOX_REOPEN == 0) {
-			whd_store_close(s->store);
-			s->store = NULL;
-		}
-		atomic_fetch_add(&in->delivered, nfresh);
-		whd_workers_handoff(in->d->workers, fresh[0]->repo,
-		    fresh[0]->path, nfresh, h);
-		h = NULL;
+		goto out;
 	}
+	atomic_fetch_add(&in->commits, 1);
+	/*
+	 * Packs the store rolls up stay mapped by a handle that saw them,
+	 * deleted or not: a fresh handle now and then keeps the resident
+	 * size from creeping up.
+	 */
+	if (++s->appends % FG_INBOX_REOPEN == 0) {
+		whd_store_close(s->store);
+		s->store = NULL;
+	}
+	atomic_fetch_add(&in->delivered, n);
+	whd_workers_handoff(in->d->workers, fresh[0]->repo, fresh[0]->path, n,
+	    h);
+	h = NULL;
 out:
 	whd_handoff_free(h);
-	free(fresh);
+	free(g->fresh);
+	free(g);
 }
 
 /*
- * Write one batch: group its deliveries by repository (keeping each
- * repository's arrival order), one commit per repository.
+ * Move up to max deliveries from the queue to the end of the round.
+ * With in->mu held; returns the first taken (the rest follow through
+ * next), which the caller stages without the lock, or NULL.
  */
-static void
-write_batch(struct whd_inbox *in, struct whd_delivery *head, size_t n)
+static struct whd_delivery *
+take(struct whd_inbox *in, struct round *rd, size_t max)
 {
-	struct whd_delivery **all, **group, *d;
-	bool *taken;
-	size_t i, j, k, ng;
+	struct whd_delivery *first = in->head, *d = NULL;
+	size_t k = 0;
 
-	all = calloc(n, sizeof(*all));
-	group = calloc(n, sizeof(*group));
-	taken = calloc(n, sizeof(*taken));
-	for (i = 0, d = head; d != NULL && all != NULL; d = d->next)
-		all[i++] = d;
-	for (i = 0; all != NULL && group != NULL && taken != NULL && i < n;
-	    i++) {
-		if (taken[i])
-			continue;
-		ng = 0;
-		for (j = i; j < n; j++) {
-			if (taken[j] || strcmp(all[j]->path, all[i]->path) != 0)
-				continue;
-			taken[j] = true;
-			group[ng++] = all[j];
-		}
-		write_repo(in, group, ng);
+	while (in->head != NULL && k < max) {
+		d = in->head;
+		in->head = d->next;
+		rd->bytes += delivery_bytes(d);
+		k++;
 	}
-	if (all == NULL || group == NULL || taken == NULL) {
-		for (k = 0, d = head; d != NULL; d = d->next, k++) {
-			d->result = WHD_FAILED;
-			fg_err_set(&d->err, FG_ENOMEM, "out of memory");
-		}
-	}
-	free(all);
-	free(group);
-	free(taken);
+	if (k == 0)
+		return NULL;
+	d->next = NULL;
+	if (in->head == NULL)
+		in->tail = NULL;
+	in->nq -= k;
+	rd->n += k;
+	if (rd->tail != NULL)
+		rd->tail->next = first;
+	else
+		rd->head = first;
+	rd->tail = d;
+	return first;
 }
 
 /*
- * With fewer deliveries waiting than the last batch had, give the others
- * a moment (at most FG_INBOX_LINGER_US) to arrive: every group commit
- * costs a few file creations and fsyncs whatever its size, so a fuller
- * batch is cheaper per delivery, and under a steady load the requests
- * answered by the last batch come back within that moment.  Called with
- * in->mu held.
+ * Whether the round should take more before it is written.  Every group
+ * commit costs a few file creations and disk flushes whatever its size,
+ * so a fuller batch is cheaper per delivery: with fewer deliveries than
+ * the last round had, the writer waits for the others (at most
+ * FG_INBOX_LINGER_US after the round began): under a steady load the
+ * requests the last round answered come back within that moment.  What
+ * arrives meanwhile is staged at once, so the wait costs the last
+ * delivery of the round little more than its own staging.  With in->mu.
  */
-static void
-linger(struct whd_inbox *in)
+static bool
+round_open(const struct whd_inbox *in, const struct round *rd,
+    const struct timespec *until)
 {
-	struct timespec until;
-	long ns;
+	struct timespec now;
 
-	if (in->n >= in->last_batch || in->n >= (size_t)in->batch_max ||
-	    in->stop)
-		return;
-	clock_gettime(CLOCK_REALTIME, &until);
-	ns = until.tv_nsec + FG_INBOX_LINGER_US * 1000L;
-	until.tv_sec += ns / 1000000000L;
-	until.tv_nsec = ns % 1000000000L;
-	in->wake_at = in->last_batch;
-	while (in->n < in->last_batch && !in->stop)
-		if (pthread_cond_timedwait(&in->cv, &in->mu, &until) != 0)
-			break;
+	if (in->stop || rd->n >= (size_t)in->batch_max ||
+	    rd->n >= in->last_batch)
+		return false;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return now.tv_sec < until->tv_sec || (now.tv_sec == until->tv_sec &&
+	    now.tv_nsec < until->tv_nsec);
 }
 
 static time_t
@@ -513,13 +584,22 @@ wait_work(struct whd_inbox *in)
 	}
 }
 
+/*
+ * The writer, a round at a time: take what has arrived and stage it (see
+ * stage()), then what arrived meanwhile, until the round is full
+ * (round_open); then commit each repository's batch and hand the round
+ * back to the loop.
+ */
 static void *
 writer_main(void *arg)
 {
 	struct whd_inbox *in = arg;
-	struct whd_delivery *head, *tail;
-	uint64_t bytes;
-	size_t n;
+	struct whd_delivery *d;
+	struct group *g, *gnext;
+	struct timespec until;
+	struct round rd;
+	size_t room;
+	long ns;
 
 	pthread_setname_np(pthread_self(), "whd-inbox");
 	for (;;) {
@@ -529,33 +609,51 @@ writer_main(void *arg)
 			pthread_mutex_unlock(&in->mu);
 			break;
 		}
-		linger(in);
-		in->wake_at = SIZE_MAX;
-		head = tail = in->head;
-		n = 1;
-		bytes = delivery_bytes(head);
-		while (tail->next != NULL && n < (size_t)in->batch_max) {
-			tail = tail->next;
-			bytes += delivery_bytes(tail);
-			n++;
+		memset(&rd, 0, sizeof(rd));
+		clock_gettime(CLOCK_REALTIME, &until);
+		ns = until.tv_nsec + FG_INBOX_LINGER_US * 1000L;
+		until.tv_sec += ns / 1000000000L;
+		until.tv_nsec = ns % 1000000000L;
+		for (;;) {
+			d = take(in, &rd, (size_t)in->batch_max - rd.n);
+			if (d != NULL) {
+				in->wake_at = SIZE_MAX;
+				pthread_mutex_unlock(&in->mu);
+				for (; d != NULL; d = d->next)
+					stage(in, &rd, d);
+				pthread_mutex_lock(&in->mu);
+				continue;
+			}
+			if (!round_open(in, &rd, &until))
+				break;
+			/*
+			 * Woken for a few at a time, not for each: a wake-up
+			 * costs two context switches.
+			 */
+			room = in->last_batch - rd.n;
+			in->wake_at = room < FG_INBOX_WAKE_STEP ? room :
+			    FG_INBOX_WAKE_STEP;
+			if (pthread_cond_timedwait(&in->cv, &in->mu,
+			    &until) != 0 && in->nq == 0)
+				break;
 		}
-		in->head = tail->next;
-		in->last_batch = n;
-		if (in->head == NULL)
-			in->tail = NULL;
-		tail->next = NULL;
+		in->wake_at = SIZE_MAX;
+		in->last_batch = rd.n;
 		pthread_mutex_unlock(&in->mu);
 
-		write_batch(in, head, n);
+		for (g = rd.groups; g != NULL; g = gnext) {
+			gnext = g->next;
+			commit_group(in, g);
+		}
 
 		pthread_mutex_lock(&in->mu);
-		in->bytes -= bytes;
-		in->n -= n;
+		in->bytes -= rd.bytes;
+		in->n -= rd.n;
 		pthread_mutex_unlock(&in->mu);
-		/* The batch travels back on its first delivery's node. */
-		head->post.fn = batch_done_run;
-		head->post.payload = head;
-		whd_loop_post(in->d, &head->post);
+		/* The round travels back on its first delivery's node. */
+		rd.head->post.fn = batch_done_run;
+		rd.head->post.payload = rd.head;
+		whd_loop_post(in->d, &rd.head->post);
 	}
 	return NULL;
 }
@@ -615,8 +713,9 @@ whd_inbox_submit(struct whd_inbox *in, struct whd_delivery *d)
 			in->head = d;
 		in->tail = d;
 		in->n++;
+		in->nq++;
 		in->bytes += b;
-		if (in->n >= in->wake_at)
+		if (in->nq >= in->wake_at)
 			pthread_cond_signal(&in->cv);
 	}
 	pthread_mutex_unlock(&in->mu);

@@ -3,9 +3,10 @@
  * refs/flowgate/inbox in group commits, and only then are answered.
  *
  * The loop thread submits a delivery (whd_inbox_submit) and goes on
- * serving.  One writer thread takes everything that has arrived (up to
- * the batch limit), drops delivery ids its repository has seen before,
- * appends the rest of each repository's deliveries as one inbox commit
+ * serving.  One writer thread takes deliveries as they arrive (up to the
+ * batch limit), drops delivery ids its repository has seen before, stages
+ * the rest (their objects built and written at once, while the loop reads
+ * the next), commits each repository's deliveries as one inbox commit
  * written with one fsync, and hands every delivery back to the loop with
  * its result (whd_loop_post), where its request is answered: 202 only
  * once the commit is on disk.  Per-request durability costs an fsync
@@ -55,15 +56,19 @@
 struct whd;
 
 /*
- * Longest wait, in microseconds, for the rest of a batch (see linger() in
- * inbox.c): an upper bound on the latency it adds.  Each group commit is a
- * pack the engine must open and later roll up; at 5 ms rather than 2 ms,
- * under wrk -c32, batches grew from 18 to 25 deliveries, the writer's CPU
- * per delivery fell by a fifth and the engine's by a quarter (it kept up:
- * a backlog of 74-513 after 8 s instead of 1,935-8,057), for the same
- * p99.
+ * Longest wait, in microseconds, for the rest of a batch (see round_open()
+ * in inbox.c): an upper bound on the latency it adds.  Each group commit
+ * is a pack the engine must open and later roll up; at 5 ms rather than
+ * 2 ms, under wrk -c32, batches grew from 18 to 25 deliveries, the
+ * writer's CPU per delivery fell by a fifth and the engine's by a quarter
+ * (it kept up: a backlog of 74-513 after 8 s instead of 1,935-8,057), for
+ * the same p99.  Deliveries arriving during the wait are staged as they
+ * come, so the wait is not idle.
  */
 #define FG_INBOX_LINGER_US 5000
+
+/* While a round waits, the writer is woken when this many have arrived. */
+#define FG_INBOX_WAKE_STEP 4
 
 /* Least time between two maintenance runs of one repository. */
 #ifndef FG_INBOX_MAINTAIN_SECS
@@ -165,14 +170,21 @@ void whd_inbox_free(struct whd_inbox *in);
  * thread.  *cache is an open handle on the repository, kept between
  * calls (NULL at first); whd_store_close frees it.
  *
- * whd_store_append: append v[0..n) (all of one repository, path) to its
- * refs/flowgate/inbox in one go: one commit per delivery, whose tree holds
- * event.json and payload and whose message carries Flowgate-Delivery,
- * Flowgate-Event (the kind) and, for a signed body, Flowgate-Signed-Body
- * (its body_key); objects written as one pack, the ref moved
- * once by compare-and-swap (retried), everything fsync'd before it
- * returns.  commit gets the new inbox tip; h, when not NULL, the n
- * commit ids (h->ids, n of them allocated) and the commit they follow.
+ * whd_store_begin: open a batch of deliveries to path's
+ * refs/flowgate/inbox (*batch), whd_store_stage adds one to it (the
+ * delivery's blobs and tree are built and written at once), and
+ * whd_store_commit writes them: one commit per delivery, in the order
+ * staged, whose tree holds event.json and payload and whose message
+ * carries Flowgate-Delivery, Flowgate-Event (the kind) and, for a signed
+ * body, Flowgate-Signed-Body (its body_key); objects written as one pack,
+ * the ref moved once under its lock, everything fsync'd before it
+ * returns.  Staging while more deliveries are still being read is the
+ * point: their hashing and compression no longer wait for the batch to
+ * close.  commit frees the batch whatever happens, and gets the new inbox
+ * tip; h, when not NULL, the commit ids (h->ids, one per staged delivery,
+ * allocated) and the commit they follow.  whd_store_abort drops a batch
+ * that was not committed.  A batch must be committed or dropped before
+ * its handle (*cache) is closed.
  *
  * whd_store_seen: call fn(id, body_key, payload) for the newest inbox
  * commits, at most max of them, newest first: id is the delivery id,
@@ -186,8 +198,13 @@ void whd_inbox_free(struct whd_inbox *in);
  * at most every FG_INBOX_MAINTAIN_SECS, when no delivery is waiting.
  */
 struct whd_handoff;
-int whd_store_append(char commit[41], struct whd_handoff *h, void **cache,
-    const char *path, struct whd_delivery **v, size_t n, struct fg_err *err);
+int whd_store_begin(void **batch, void **cache, const char *path,
+    struct fg_err *err);
+int whd_store_stage(void *batch, const struct whd_delivery *d,
+    struct fg_err *err);
+int whd_store_commit(char commit[41], struct whd_handoff *h, void *batch,
+    void **cache, struct fg_err *err);
+void whd_store_abort(void *batch);
 int whd_store_seen(void **cache, const char *path, size_t max,
     void (*fn)(const char *id, const char *body_key, void *payload),
     void *payload,

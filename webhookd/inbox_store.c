@@ -6,7 +6,8 @@
  * its tree holding event.json and payload, its message a readable subject
  * and the Flowgate-Delivery and Flowgate-Event trailers, and for a signed
  * body Flowgate-Signed-Body (see inbox.h, Duplicates); a batch is
- * appended with fg_store_append_batch (one pack, one ref update, fsync).
+ * built a delivery at a time with fg_store_batch_add and committed with
+ * fg_store_batch_commit (one pack, one ref update, fsync).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,63 +43,78 @@ open_cached(struct fg_store **out, void **cache, const char *path,
 }
 
 int
-whd_store_append(char commit[41], struct whd_handoff *h, void **cache,
-    const char *path, struct whd_delivery **v, size_t n, struct fg_err *err)
+whd_store_begin(void **batch, void **cache, const char *path,
+    struct fg_err *err)
 {
-	struct fg_record *recs = NULL;
-	struct fg_file *files = NULL;
-	struct fg_trailer *trailers = NULL;
-	git_oid *ids = NULL;
-	char **subjects = NULL;
+	struct fg_store_batch *b;
 	struct fg_store *st;
-	size_t i;
 	int rc;
 
+	*batch = NULL;
 	rc = open_cached(&st, cache, path, err);
+	if (rc == 0)
+		rc = fg_store_batch_new(&b, st, err);
 	if (rc < 0)
 		return rc;
-	recs = calloc(n, sizeof(*recs));
-	files = calloc(2 * n, sizeof(*files));
-	ids = calloc(n, sizeof(*ids));
-	subjects = calloc(n, sizeof(*subjects));
-	trailers = calloc(n, sizeof(*trailers));
-	if (recs == NULL || files == NULL || ids == NULL || subjects == NULL ||
-	    trailers == NULL) {
-		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		struct fg_buf b = FG_BUF_INIT;
+	*batch = b;
+	return 0;
+}
 
-		if (fg_buf_printf(&b, "delivery %s: %s", v[i]->kind,
-		    v[i]->repo) < 0) {
-			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
-			goto out;
-		}
-		subjects[i] = fg_buf_detach(&b, NULL);
-		files[2 * i].name = "event.json";
-		files[2 * i].data = v[i]->event_json;
-		files[2 * i].len = strlen(v[i]->event_json);
-		files[2 * i + 1].name = "payload";
-		files[2 * i + 1].data = v[i]->body;
-		files[2 * i + 1].len = v[i]->len;
-		recs[i].kind = "delivery";
-		recs[i].subject = subjects[i];
-		recs[i].delivery = v[i]->id;
-		recs[i].event = v[i]->kind;
-		recs[i].time = v[i]->time;
-		recs[i].actor_name = "flowgate-webhookd";
-		recs[i].files = &files[2 * i];
-		recs[i].nfiles = 2;
-		recs[i].no_record_json = true;
-		if (v[i]->body_key[0] != '\0') {
-			trailers[i].key = BODY_KEY_TRAILER;
-			trailers[i].value = v[i]->body_key;
-			recs[i].trailers = &trailers[i];
-			recs[i].ntrailers = 1;
-		}
+int
+whd_store_stage(void *batch, const struct whd_delivery *d, struct fg_err *err)
+{
+	struct fg_buf subject = FG_BUF_INIT;
+	struct fg_record rec;
+	struct fg_file files[2];
+	struct fg_trailer trailer;
+	int rc;
+
+	if (fg_buf_printf(&subject, "delivery %s: %s", d->kind, d->repo) < 0)
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	memset(&rec, 0, sizeof(rec));
+	files[0].name = "event.json";
+	files[0].data = d->event_json;
+	files[0].len = strlen(d->event_json);
+	files[1].name = "payload";
+	files[1].data = d->body;
+	files[1].len = d->len;
+	rec.kind = "delivery";
+	rec.subject = subject.ptr;
+	rec.delivery = d->id;
+	rec.event = d->kind;
+	rec.time = d->time;
+	rec.actor_name = "flowgate-webhookd";
+	rec.files = files;
+	rec.nfiles = 2;
+	rec.no_record_json = true;
+	if (d->body_key[0] != '\0') {
+		trailer.key = BODY_KEY_TRAILER;
+		trailer.value = d->body_key;
+		rec.trailers = &trailer;
+		rec.ntrailers = 1;
 	}
-	rc = fg_store_append_batch(ids, st, INBOX_REF, recs, n, err);
+	rc = fg_store_batch_add(batch, &rec, err);
+	fg_buf_release(&subject);
+	return rc;
+}
+
+int
+whd_store_commit(char commit[41], struct whd_handoff *h, void *batch,
+    void **cache, struct fg_err *err)
+{
+	struct fg_store_batch *b = batch;
+	struct fg_store *st = *cache;
+	size_t n = fg_store_batch_count(b);
+	git_oid *ids;
+	int rc;
+
+	ids = calloc(n > 0 ? n : 1, sizeof(*ids));
+	if (ids == NULL)
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+	else
+		rc = fg_store_batch_commit(ids, b, INBOX_REF, NULL, NULL, NULL,
+		    err);
+	fg_store_batch_free(b);
 	if (rc < 0) {
 		/* A handle that failed is reopened next time. */
 		fg_store_free(*cache);
@@ -111,14 +127,14 @@ whd_store_append(char commit[41], struct whd_handoff *h, void **cache,
 		h->have_parent = fg_store_batch_parent(&h->parent, st);
 	}
 out:
-	for (i = 0; subjects != NULL && i < n; i++)
-		free(subjects[i]);
-	free(subjects);
-	free(trailers);
 	free(ids);
-	free(files);
-	free(recs);
 	return rc;
+}
+
+void
+whd_store_abort(void *batch)
+{
+	fg_store_batch_free(batch);
 }
 
 int
