@@ -77,6 +77,7 @@ settings_new(void)
 	s->backlog = FG_SETTINGS_BACKLOG_DEFAULT;
 	s->queue_max = FG_SETTINGS_QUEUE_DEFAULT;
 	s->batch_max = FG_SETTINGS_BATCH_DEFAULT;
+	s->handoff_max = FG_SETTINGS_HANDOFF_DEFAULT;
 	s->workers = FG_SETTINGS_WORKERS_DEFAULT;
 	return s;
 }
@@ -403,6 +404,9 @@ convert(struct conv *c, struct fg_settings *s, const cJSON *root)
 	    s->headers_max);
 	s->queue_max = conv_size(c, cJSON_GetObjectItemCaseSensitive(limits,
 	    "queue"), "limits.queue", FG_SETTINGS_QUEUE_MAX, s->queue_max);
+	s->handoff_max = conv_size(c, cJSON_GetObjectItemCaseSensitive(limits,
+	    "handoff"), "limits.handoff", FG_SETTINGS_HANDOFF_MAX,
+	    s->handoff_max);
 	s->timeout = conv_int(cJSON_GetObjectItemCaseSensitive(limits,
 	    "timeout"), s->timeout);
 	s->connections = conv_int(cJSON_GetObjectItemCaseSensitive(limits,

@@ -45,6 +45,8 @@
  *   queue        bytes of deliveries waiting for the disk, in all; over it
  *                new deliveries get 503 (bounds memory under overload)
  *   batch        deliveries written in one group commit at most
+ *   handoff      bytes of events the intake hands the engine from memory,
+ *                in all; past it the engine reads them back from the inbox
  */
 #define FG_SETTINGS_BODY_MAX		(25u * 1024 * 1024)
 #define FG_SETTINGS_BODY_DEFAULT	FG_SETTINGS_BODY_MAX
@@ -56,6 +58,8 @@
 #define FG_SETTINGS_QUEUE_MAX		(1024ull * 1024 * 1024)
 #define FG_SETTINGS_QUEUE_DEFAULT	(64u * 1024 * 1024)
 #define FG_SETTINGS_BATCH_DEFAULT	256
+#define FG_SETTINGS_HANDOFF_MAX		(256ull * 1024 * 1024)
+#define FG_SETTINGS_HANDOFF_DEFAULT	(1024u * 1024)
 #define FG_SETTINGS_WORKERS_DEFAULT	2
 
 /* Largest settings file read. */
@@ -97,6 +101,7 @@ struct fg_settings {
 	int backlog;
 	uint64_t queue_max;
 	int batch_max;
+	uint64_t handoff_max;
 	int workers;
 };
 

@@ -1132,7 +1132,7 @@ whd_engine_drain(void **cache, const char *repo, const char *path,
 		const char *text = NULL;
 
 		if (h != NULL) {
-			text = h->events[j];
+			text = h->events != NULL ? h->events[j] : NULL;
 			if (++j == h->n) {
 				h = h->next;
 				j = 0;

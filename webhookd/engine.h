@@ -26,10 +26,11 @@
  * A batch the inbox writer made durable (pack and ref synced), handed to
  * the engine from memory: its commits, oldest first, the commit they
  * follow (the inbox tip under the writer's lock; none for a new inbox)
- * and the event.json of each.  The engine uses it only when parent is its
- * cursor, refs/flowgate/inbox-done: then it need not read the deliveries
- * back.  Otherwise (a restart, a backlog, a gap) it drops it and walks the
- * inbox.  worker.c bounds what is held (WHD_HANDOFF_BYTES).
+ * and the event.json of each (none past worker.c's bound,
+ * WHD_HANDOFF_BYTES: the engine reads those back).  The engine uses it
+ * only when parent is its cursor, refs/flowgate/inbox-done: then it need
+ * not walk the inbox.  Otherwise (a restart, a gap) it drops it and walks
+ * the inbox.
  */
 struct whd_handoff {
 	struct whd_handoff *next;
@@ -38,7 +39,7 @@ struct whd_handoff {
 	size_t n;
 	size_t bytes;			/* held, counted against the bound */
 	git_oid *ids;			/* n */
-	char **events;			/* n event.json strings */
+	char **events;			/* n event.json, or NULL: read back */
 };
 
 void whd_handoff_free(struct whd_handoff *h);

@@ -166,6 +166,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	d->settings = s;
 	whd_http_apply_limits(d);
 	whd_inbox_set_limits(d->inbox, s->batch_max, s->queue_max);
+	whd_workers_set_handoff(d->workers, s->handoff_max);
 	fg_log_info("event=reloaded file=%s repositories=%zu tokens=%zu",
 	    d->config_file != NULL ? d->config_file : "(defaults)",
 	    s->nrepos, s->ntokens);
@@ -343,6 +344,7 @@ main(int argc, char **argv)
 		fg_log_warnx("%s", err.msg);
 		goto out;
 	}
+	whd_workers_set_handoff(d.workers, d.settings->handoff_max);
 	/* Limits are set inside, before the socket is bound. */
 	if (whd_http_start(&d, &err) < 0) {
 		fg_log_warnx("%s", err.msg);

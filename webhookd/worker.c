@@ -37,17 +37,6 @@
  */
 #define DRAIN_INTERVAL_MS 250
 /*
- * Bytes of batches handed over from memory by the inbox writer (the event
- * of each delivery, see engine.h) held for the engines at most, all
- * repositories together.  Past it a batch is not handed over: the engine
- * reads it back from the inbox.  At 5,000 deliveries a second of about
- * 1.5 KB of event each, 1 MB is about 130 ms of them: an engine that
- * falls further behind than that takes the rest from the inbox, as it
- * did before there were hand-offs, and catches up from memory again once
- * the batches follow its cursor.
- */
-#define WHD_HANDOFF_BYTES (1024 * 1024)
-/*
  * Least time between two malloc_trim() calls after drains, in
  * milliseconds.  A drain parses and builds a few MB of JSON and records
  * and frees them; the heap keeps the pages in the middle of its arenas
@@ -79,6 +68,7 @@ struct whd_workers {
 	struct wrepo *ready_head, *ready_tail;
 	size_t total;
 	size_t hand_bytes;		/* held in all the hand lists */
+	uint64_t hand_max;		/* limits.handoff */
 	int64_t trimmed_ms;		/* the last malloc_trim() */
 	bool stop;
 	pthread_t threads[WORKERS_MAX];
@@ -125,6 +115,37 @@ whd_workers_notify(struct whd_workers *w, const char *repo, const char *path,
 	whd_workers_handoff(w, repo, path, n, NULL);
 }
 
+/*
+ * Keep only h's commit ids: the engine reads the events back from the
+ * inbox, but still knows which commits follow its cursor, so it need not
+ * walk the inbox, and the hand-offs after h stay of use.  Past the bound
+ * (limits.handoff: a GitHub pull request's event is about 450 bytes, so
+ * the default 1 MB holds about 2,000 deliveries).  Dropping such a batch
+ * whole instead left a gap in the chain the engine follows: it walked the
+ * inbox, then threw away every hand-off the walk had passed, and under
+ * the benchmark's load (a backlog of 1,000-2,000 at times) reading back
+ * was a fifth of the engine's CPU.
+ */
+static void
+handoff_strip(struct whd_handoff *h)
+{
+	size_t i;
+
+	for (i = 0; h->events != NULL && i < h->n; i++)
+		free(h->events[i]);
+	free(h->events);
+	h->events = NULL;
+	h->bytes = sizeof(*h) + h->n * sizeof(*h->ids);
+}
+
+void
+whd_workers_set_handoff(struct whd_workers *w, uint64_t bytes)
+{
+	pthread_mutex_lock(&w->mu);
+	w->hand_max = bytes;
+	pthread_mutex_unlock(&w->mu);
+}
+
 void
 whd_workers_handoff(struct whd_workers *w, const char *repo,
     const char *path, size_t n, struct whd_handoff *h)
@@ -162,7 +183,9 @@ whd_workers_handoff(struct whd_workers *w, const char *repo,
 		r->next = w->repos;
 		w->repos = r;
 	}
-	if (h != NULL && w->hand_bytes + h->bytes <= WHD_HANDOFF_BYTES) {
+	if (h != NULL && w->hand_bytes + h->bytes > w->hand_max)
+		handoff_strip(h);
+	if (h != NULL) {
 		h->next = NULL;
 		*r->hand_tail = h;
 		r->hand_tail = &h->next;
@@ -176,7 +199,6 @@ whd_workers_handoff(struct whd_workers *w, const char *repo,
 	else if (!r->queued)
 		enqueue(w, r);
 	pthread_mutex_unlock(&w->mu);
-	/* Over the bound: the engine reads this batch back. */
 	whd_handoff_free(h);
 }
 
@@ -334,6 +356,7 @@ whd_workers_new(struct whd_workers **out, struct whd *d, int n,
 	if (w == NULL)
 		return fg_err_set(err, FG_ENOMEM, "out of memory");
 	w->d = d;
+	w->hand_max = FG_SETTINGS_HANDOFF_DEFAULT;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	if (n > WORKERS_MAX)

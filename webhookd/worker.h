@@ -26,6 +26,13 @@ int whd_workers_new(struct whd_workers **out, struct whd *d, int n,
     struct fg_err *err);
 
 /*
+ * Bytes of events handed over from memory held at most, all repositories
+ * together (limits.handoff); past it a batch comes with its commit ids
+ * only and the engine reads its events back.
+ */
+void whd_workers_set_handoff(struct whd_workers *w, uint64_t bytes);
+
+/*
  * Say that repo (at path) has n more deliveries in its inbox (0: look
  * anyway, as at start).  Never blocks on the disk.
  */

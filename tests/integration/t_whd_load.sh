@@ -7,7 +7,8 @@
 # (with Retry-After) instead of growing the daemon; every delivery
 # answered 202 is in the inbox, no refused one is, and memory stays put.
 # The activity follows the inbox's order, batches handed over from
-# memory or read back.
+# memory or read back, with their events or (past limits.handoff)
+# without.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/whd.sh"
 
@@ -223,5 +224,42 @@ ok "the repository is sound after overload" \
     git --git-dir="$APP" fsck --no-dangling --no-progress
 whd_stop
 is "SIGTERM exits 0 after overload" "$WHD_RC" 0
+
+# Hand-offs past their bound.  With limits.handoff at 1 KB nearly every
+# batch reaches the engine with its commit ids only, and the engine reads
+# those deliveries' events back from the inbox: still each processed
+# once, in order, as the same events.
+cat > "$T/handoff.yaml" <<EOF
+version: 1
+root: $ROOT
+secret: {env: FLOWGATE_WEBHOOK_SECRET}
+limits: {handoff: 1KB}
+EOF
+whd_start --config "$T/handoff.yaml" || done_testing
+ok "all earlier deliveries processed" wait_processed "$APP"
+act0=$(count refs/flowgate/activity)
+pulls0=$(count refs/flowgate/pulls/2)
+clients e 400 4
+run e 4
+is "400 deliveries answered 202" "$(grep -c '^202 ' "$T/e.out")" 400
+ok "all processed" wait_processed "$APP"
+is "400 more activity records" \
+    "$(( $(count refs/flowgate/activity) - act0 ))" 400
+in_order refs/flowgate/inbox | grep '^e-' > "$T/order.e.inbox"
+in_order refs/flowgate/activity | grep '^e-' > "$T/order.e.activity"
+is "each once" "$(sort -u "$T/order.e.activity" | wc -l | tr -d ' ')" 400
+ok "in the inbox's order" cmp -s "$T/order.e.inbox" "$T/order.e.activity"
+is "refs/flowgate/pulls/2 took each once" \
+    "$(( $(count refs/flowgate/pulls/2) - pulls0 ))" 400
+last=$(tail -n 1 "$T/order.e.inbox")
+rec=$(git --git-dir="$APP" log \
+    --format='%H %(trailers:key=Flowgate-Delivery,valueonly)' \
+    refs/flowgate/activity | awk -v d="$last" '$2 == d { print $1; exit }')
+like "a record read back holds its event" \
+    "$(git --git-dir="$APP" log -1 --format=%B "$rec")" \
+    "Flowgate-Event: pr_opened"
+unlike "no inbox record was skipped" "$(cat "$T/whd.log")" "bad_inbox_record"
+whd_stop
+is "SIGTERM exits 0" "$WHD_RC" 0
 
 done_testing

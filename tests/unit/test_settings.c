@@ -40,6 +40,7 @@ test_settings_defaults_take_the_secret_from_the_environment(void)
 	CU_ASSERT_STRING_EQUAL(s->listen, "127.0.0.1:8686");
 	CU_ASSERT_STRING_EQUAL(s->root, "./var/repos");
 	CU_ASSERT_EQUAL(s->body_max, 25u * 1024 * 1024);
+	CU_ASSERT_EQUAL(s->handoff_max, 1024 * 1024);
 	CU_ASSERT_STRING_EQUAL(fg_settings_secret(s, "demo/app"), "s3cret");
 	CU_ASSERT_EQUAL(fg_settings_repo_path(&path, s, "demo/app"), 0);
 	CU_ASSERT_STRING_EQUAL(path, "./var/repos/demo/app.git");
@@ -77,7 +78,7 @@ test_settings_convert_every_key(void)
 	    "workers: 3\n"
 	    "secret: {env: WHD_TEST_SECRET}\n"
 	    "limits: {body: 1MB, headers: 8KB, timeout: 5, connections: 10,\n"
-	    "  backlog: 50, queue: 2MB, batch: 16}\n"
+	    "  backlog: 50, queue: 2MB, batch: 16, handoff: 3MB}\n"
 	    "repositories:\n"
 	    "  acme/app: {path: /elsewhere/app.git, secret: {file: %s}}\n"
 	    "  acme/lib: {}\n"
@@ -94,6 +95,7 @@ test_settings_convert_every_key(void)
 	CU_ASSERT_EQUAL(s->backlog, 50);
 	CU_ASSERT_EQUAL(s->queue_max, 2 * 1024 * 1024);
 	CU_ASSERT_EQUAL(s->batch_max, 16);
+	CU_ASSERT_EQUAL(s->handoff_max, 3 * 1024 * 1024);
 	CU_ASSERT_STRING_EQUAL(fg_settings_secret(s, "acme/app"),
 	    "from-a-file");
 	CU_ASSERT_STRING_EQUAL(fg_settings_secret(s, "acme/lib"), "from-env");
