@@ -12,6 +12,11 @@
 #   webhook no command  the same hook without a command
 #   bare202 HMAC        libevent answering 202 after the HMAC check
 #
+# flowgate-webhookd and webhook /bin/true take turns, ROUNDS times (3):
+# on a shared machine whose speed drifts over minutes, one run of each
+# compared the moments more than the servers (1.3x to 2.1x in runs of the
+# same build).  The ratio printed is the median of the rounds'.
+#
 # Prints requests/s and p50/p99 latency of each, flowgate's peak RSS
 # (sampled every 0.2 s, and the kernel's high-water mark VmHWM), and
 # the ratios; then an overload run (256 connections, a small queue) that
@@ -20,10 +25,11 @@
 # else runs, so compare ratios from one run, and rerun when the load is
 # high.  Not part of 'make check'.
 #
-#   DURATION=10 CONNS=32 sh tests/bench/webhookd.sh
+#   DURATION=10 CONNS=32 ROUNDS=3 sh tests/bench/webhookd.sh
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
 KEY=bench-secret
@@ -244,36 +250,13 @@ bench() {
 }
 
 : > "$T/results"
+: > "$T/rounds"
 load0=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 
-# flowgate-webhookd
-start_whd --root "$T/repos"
-bench flowgate "http://127.0.0.1:$P/hooks/github" "$fpid"
-commits=$(curl -s "http://127.0.0.1:$P/metrics" | sed -n 's/^flowgate_inbox_commits_total //p')
-dels=$(curl -s "http://127.0.0.1:$P/metrics" | sed -n 's/^flowgate_inbox_deliveries_total //p')
-backlog=$(curl -s "http://127.0.0.1:$P/metrics" | sed -n 's/^flowgate_inbox_backlog //p')
-# The kernel's high-water mark: the sampling (every 0.2 s) misses peaks
-# that last a few milliseconds.
-hwm=$(awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' /proc/"$fpid"/status)
-kill "$fpid"; wait "$fpid" 2>/dev/null
-
-# The same with room for 100,000 unprocessed deliveries: the intake alone,
-# as a burst meets it.  With the default limit (10,000) a sustained load
-# faster than the engine drains the inbox gets 503s once the backlog is
-# full, and the row above counts only what was accepted.
-cat > "$T/burst.yaml" <<EOF
-version: 1
-root: $T/repos2
-secret: {env: FLOWGATE_WEBHOOK_SECRET}
-limits: {backlog: 100000}
-EOF
-mkdir -p "$T/repos2/Codertocat"
-git init -q --bare "$T/repos2/Codertocat/Hello-World.git"
-start_whd --config "$T/burst.yaml"
-bench flowgate-burst "http://127.0.0.1:$P/hooks/github" "$fpid"
-kill "$fpid"; wait "$fpid" 2>/dev/null
-
-# adnanh/webhook, with /bin/true and with no command.
+# adnanh/webhook, with /bin/true and with no command.  A fresh one for
+# each run, stopped after it: answering at once, it runs /bin/true in the
+# background, and goes on starting them for many seconds after wrk stops,
+# which would weigh on whatever ran next.
 cat > "$T/hooks.json" <<EOF
 [
   { "id": "github", "execute-command": "/bin/true",
@@ -287,14 +270,66 @@ cat > "$T/hooks.json" <<EOF
       "parameter": { "source": "header", "name": "X-Hub-Signature-256" } } } }
 ]
 EOF
-P=$(port)
-webhook -hooks "$T/hooks.json" -ip 127.0.0.1 -port "$P" >/dev/null 2>&1 &
-wpid=$!
-pids="$pids $wpid"
-wait_up "http://127.0.0.1:$P/" || { echo "bench: webhook did not start" >&2; exit 1; }
-bench webhook-true "http://127.0.0.1:$P/hooks/github"
-bench webhook-nocmd "http://127.0.0.1:$P/hooks/nocmd"
-kill "$wpid"; wait "$wpid" 2>/dev/null
+start_webhook() {
+	WP=$(port)
+	webhook -hooks "$T/hooks.json" -ip 127.0.0.1 -port "$WP" \
+	    >/dev/null 2>&1 &
+	wpid=$!
+	pids="$pids $wpid"
+	wait_up "http://127.0.0.1:$WP/" ||
+	    { echo "bench: webhook did not start" >&2; exit 1; }
+}
+stop_webhook() {
+	kill "$wpid"; wait "$wpid" 2>/dev/null
+	# Its /bin/true children still running.
+	while pgrep -x true >/dev/null 2>&1; do sleep 0.1; done
+}
+
+# Rounds: flowgate-webhookd (a fresh repository each time) and webhook
+# running /bin/true take turns, ROUNDS times, so that the machine getting
+# faster or slower over the minutes of the run weighs on both alike; the
+# ratio is the median of the rounds' ratios.
+r=1
+while [ "$r" -le "$ROUNDS" ]; do
+	rm -rf "$T/repos"
+	mkdir -p "$T/repos/Codertocat"
+	git init -q --bare "$T/repos/Codertocat/Hello-World.git"
+	start_whd --root "$T/repos"
+	bench "flowgate#$r" "http://127.0.0.1:$P/hooks/github" "$fpid"
+	m=$(curl -s "http://127.0.0.1:$P/metrics")
+	# The kernel's high-water mark: the sampling (every 0.2 s) misses
+	# peaks that last a few milliseconds.
+	echo "$r $(echo "$m" | sed -n 's/^flowgate_inbox_deliveries_total //p') \
+$(echo "$m" | sed -n 's/^flowgate_inbox_commits_total //p') \
+$(echo "$m" | sed -n 's/^flowgate_inbox_backlog //p') \
+$(awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' /proc/"$fpid"/status)" \
+	    >> "$T/rounds"
+	kill "$fpid"; wait "$fpid" 2>/dev/null
+	start_webhook
+	bench "webhook-true#$r" "http://127.0.0.1:$WP/hooks/github"
+	stop_webhook
+	r=$((r + 1))
+done
+
+# The same with room for 100,000 unprocessed deliveries: the intake alone,
+# as a burst meets it.  With the default limit (10,000) a sustained load
+# faster than the engine drains the inbox gets 503s once the backlog is
+# full, and the rows above count only what was accepted.
+cat > "$T/burst.yaml" <<EOF
+version: 1
+root: $T/repos2
+secret: {env: FLOWGATE_WEBHOOK_SECRET}
+limits: {backlog: 100000}
+EOF
+mkdir -p "$T/repos2/Codertocat"
+git init -q --bare "$T/repos2/Codertocat/Hello-World.git"
+start_whd --config "$T/burst.yaml"
+bench flowgate-burst "http://127.0.0.1:$P/hooks/github" "$fpid"
+kill "$fpid"; wait "$fpid" 2>/dev/null
+
+start_webhook
+bench webhook-nocmd "http://127.0.0.1:$WP/hooks/nocmd"
+stop_webhook
 
 # bare libevent, HMAC checked.
 P=$(port)
@@ -305,7 +340,7 @@ wait_up "http://127.0.0.1:$P/" || { echo "bench: bare202 did not start" >&2; exi
 bench bare202 "http://127.0.0.1:$P/hooks/github"
 kill "$bpid"; wait "$bpid" 2>/dev/null
 
-echo "wrk: $THREADS threads, $CONNS connections, ${DURATION}s each; body about $(( $(wc -c < "$T/prefix") + 40 )) bytes"
+echo "wrk: $THREADS threads, $CONNS connections, ${DURATION}s each; body about $(( $(wc -c < "$T/prefix") + 40 )) bytes; $ROUNDS rounds"
 echo "load average: $load0 before, $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null) after; $(nproc) CPUs"
 # 2xx/s counts only what was answered 2xx: a server shedding load with
 # 503s answers fast, and its req/s says nothing about what it accepted.
@@ -323,14 +358,30 @@ ok_rate() {
 	awk -v n="$1" '$1 == n && $6 > 0 { printf "%.0f", $2 * ($6 - $5) / $6 }' \
 	    "$T/results"
 }
-f=$(ok_rate flowgate)
-echo "flowgate: $dels deliveries in $commits group commits (fsync'd), $backlog still to process"
-echo "flowgate: resident at most ${hwm:-?} MB (VmHWM, from start to the end of the run)"
+median() {
+	sort -n | awk '{ v[NR] = $1 } END { if (NR > 0) print v[int((NR + 1) / 2)] }'
+}
+while read -r r dels commits backlog hwm; do
+	echo "flowgate#$r: $dels deliveries in $commits group commits (fsync'd), $backlog still to process, resident at most $hwm MB (VmHWM)"
+done < "$T/rounds"
+r=1 each=""
+: > "$T/ratios"
+: > "$T/frates"
+while [ "$r" -le "$ROUNDS" ]; do
+	x=$(awk -v f="$(ok_rate "flowgate#$r")" -v o="$(ok_rate "webhook-true#$r")" \
+	    'BEGIN { if (o > 0) printf "%.2f", f / o }')
+	each="$each ${x}x"
+	echo "$x" >> "$T/ratios"
+	echo "$(ok_rate "flowgate#$r")" >> "$T/frates"
+	r=$((r + 1))
+done
+echo "flowgate / webhook-true   round by round:$each; median $(median < "$T/ratios")x (2xx/s)"
+f=$(median < "$T/frates")
 fb=$(ok_rate flowgate-burst)
-for other in webhook-true webhook-nocmd bare202; do
+for other in webhook-nocmd bare202; do
 	o=$(ok_rate $other)
 	awk -v f="$f" -v fb="$fb" -v o="$o" -v n="$other" 'BEGIN {
-	    if (o > 0) printf "flowgate / %-14s %.2fx, burst %.2fx (2xx/s)\n",
+	    if (o > 0) printf "flowgate / %-14s %.2fx (median round), burst %.2fx (2xx/s)\n",
 	    n, f / o, fb / o }'
 done
 
