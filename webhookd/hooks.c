@@ -159,8 +159,10 @@ parse_delivery(struct fg_event *ev, enum fg_forge forge, const char *event,
 static const struct route routes[] = {
 	{ "github", FG_FORGE_GITHUB, "X-GitHub-Event",
 	    { "X-GitHub-Delivery", NULL, NULL }, true },
+	/* Forgejo may come here too (X-Forgejo-Event): its own id last. */
 	{ "gitea", FG_FORGE_GITEA, "X-Gitea-Event",
-	    { "X-Gitea-Delivery", "X-Gogs-Delivery", NULL }, true },
+	    { "X-Gitea-Delivery", "X-Gogs-Delivery", "X-Forgejo-Delivery" },
+	    true },
 	{ "forgejo", FG_FORGE_FORGEJO, "X-Forgejo-Event",
 	    { "X-Forgejo-Delivery", "X-Gitea-Delivery", NULL }, true },
 	{ "gitlab", FG_FORGE_GITLAB, "X-Gitlab-Event",
