@@ -615,7 +615,9 @@ writer_main(void *arg)
 		until.tv_sec += ns / 1000000000L;
 		until.tv_nsec = ns % 1000000000L;
 		for (;;) {
-			d = take(in, &rd, (size_t)in->batch_max - rd.n);
+			/* batch_max may have shrunk under a reload. */
+			d = take(in, &rd, rd.n < (size_t)in->batch_max ?
+			    (size_t)in->batch_max - rd.n : 0);
 			if (d != NULL) {
 				in->wake_at = SIZE_MAX;
 				pthread_mutex_unlock(&in->mu);
