@@ -64,9 +64,14 @@ ifeq ($(STATIC),1)
 PKG_LIBS   := $(STATIC_A) \
               $(shell $(PKG_CONFIG) --libs libevent libevent_pthreads \
                   libcjson 2>/dev/null) -lrt -ldl
-# lib/nocerts.c replaces an mbedTLS and a libssh2 function: by --wrap when
-# libgit2 is linked in, the mbedTLS one by interposition when it is shared.
+# lib/nocerts.c replaces an mbedTLS and a libssh2 function, and libgit2's
+# TLS set-up: by --wrap when libgit2 is linked in, the mbedTLS one by
+# interposition when it is shared.
 NOCERTS_LD := -Wl,--wrap=mbedtls_x509_crt_parse_file -Wl,--wrap=libssh2_init \
+              -Wl,--wrap=git_mbedtls_stream_global_init \
+              -Wl,--wrap=git_mbedtls_stream_new \
+              -Wl,--wrap=git_mbedtls_stream_wrap \
+              -Wl,--wrap=git_mbedtls__set_cert_location \
               -Wl,-z,text
 STATIC_DEF := -DFG_STATIC_GIT2
 else

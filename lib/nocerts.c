@@ -235,3 +235,74 @@ __wrap_libssh2_init(int flags)
 	return 0;
 }
 #endif /* FG_STATIC_GIT2 */
+
+#ifdef FG_STATIC_GIT2
+/*
+ * libgit2's TLS, when libgit2 is linked in.  git_libgit2_init() sets up
+ * its mbedTLS stream at once: an SSL configuration, its cipher suites, and
+ * a random generator seeded from mbedTLS's entropy sources, one of which
+ * (HAVEGE, as Debian builds mbedTLS 2.28) fills a 4 KB pool by timing
+ * loops: about 0.2 ms and an eighth of a hook's start (perf record of
+ * flowgate-hook --version), twice per push.  flowgate never opens an HTTPS
+ * connection through libgit2 (see above: it has no certificates to verify
+ * one with anyway), so none of it is set up: the Makefile wraps the four
+ * functions libgit2 reaches its mbedTLS stream through, the
+ * set-up succeeds doing nothing, and a TLS stream or a certificate
+ * location asked for fails with an error saying so.  With nothing left
+ * calling into libgit2's mbedTLS stream, the linker leaves it and the TLS
+ * code only it used out of the programs.
+ */
+#include <git2/errors.h>
+
+struct git_stream;
+
+int __wrap_git_mbedtls_stream_global_init(void);
+int __wrap_git_mbedtls_stream_new(struct git_stream **out, const char *host,
+    const char *port);
+int __wrap_git_mbedtls_stream_wrap(struct git_stream **out,
+    struct git_stream *in, const char *host);
+int __wrap_git_mbedtls__set_cert_location(const char *file,
+    const char *path);
+
+static int
+notls(void)
+{
+	git_error_set_str(GIT_ERROR_SSL, "flowgate's programs make no TLS "
+	    "connections through libgit2");
+	return -1;
+}
+
+int
+__wrap_git_mbedtls_stream_global_init(void)
+{
+	return 0;
+}
+
+int
+__wrap_git_mbedtls_stream_new(struct git_stream **out, const char *host,
+    const char *port)
+{
+	(void)host;
+	(void)port;
+	*out = NULL;
+	return notls();
+}
+
+int
+__wrap_git_mbedtls_stream_wrap(struct git_stream **out, struct git_stream *in,
+    const char *host)
+{
+	(void)in;
+	(void)host;
+	*out = NULL;
+	return notls();
+}
+
+int
+__wrap_git_mbedtls__set_cert_location(const char *file, const char *path)
+{
+	(void)file;
+	(void)path;
+	return notls();
+}
+#endif /* FG_STATIC_GIT2 */
