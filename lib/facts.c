@@ -302,44 +302,46 @@ name_ok(const char *s, size_t max)
 }
 
 /*
- * Merge one entry of the note's key, note[key][sub]: edit gets an empty
- * object and sets its member sub, the whole entry, every member it does
- * not want spelled out as null; only that member is written, and the
- * store merges it into the note under the notes lock
- * (fg_store_note_merge), so entries written meanwhile by others (another
- * status context, another stage, another user's approval) stay.  Nothing
- * is read first: a read outside the lock, edited and written back, would
- * overwrite what another writer merged in between.
+ * The keys to merge into a note, {key: {...}}: edit gets the empty object
+ * and sets one member of it, the whole entry, every member it does not
+ * want spelled out as null.  FG_ENOMEM only.
+ */
+static int
+note_keys(cJSON **out, const char *key, int (*edit)(cJSON *obj, void *arg),
+    void *arg)
+{
+	cJSON *keys, *obj;
+
+	*out = NULL;
+	keys = cJSON_CreateObject();
+	obj = cJSON_AddObjectToObject(keys, key);
+	if (obj == NULL || edit(obj, arg) < 0) {
+		cJSON_Delete(keys);
+		return FG_ENOMEM;
+	}
+	*out = keys;
+	return 0;
+}
+
+/*
+ * Merge one entry of the note's key (see note_keys()): the store merges
+ * it into the note under the notes lock (fg_store_note_merge), so entries
+ * written meanwhile by others (another status context, another stage,
+ * another user's approval) stay.  Nothing is read first: a read outside
+ * the lock, edited and written back, would overwrite what another writer
+ * merged in between.
  */
 static int
 merge_key(struct fg_store *st, const git_oid *commit, const char *key,
-    const char *sub, const char *actor, int (*edit)(cJSON *obj, void *arg),
-    void *arg, struct fg_err *err)
+    const char *actor, int (*edit)(cJSON *obj, void *arg), void *arg,
+    struct fg_err *err)
 {
-	cJSON *keys = NULL, *obj = NULL, *wrap, *entry;
+	cJSON *keys;
 	int rc;
 
-	obj = cJSON_CreateObject();
-	keys = cJSON_CreateObject();
-	wrap = cJSON_AddObjectToObject(keys, key);
-	if (obj == NULL || wrap == NULL) {
-		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
-		goto out;
-	}
-	rc = edit(obj, arg);
-	if (rc < 0) {
-		rc = fg_err_set(err, rc, "out of memory");
-		goto out;
-	}
-	entry = cJSON_DetachItemFromObjectCaseSensitive(obj, sub);
-	if (entry == NULL) {
-		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
-		goto out;
-	}
-	cJSON_AddItemToObject(wrap, sub, entry);
+	if (note_keys(&keys, key, edit, arg) < 0)
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
 	rc = fg_store_note_merge(st, commit, keys, actor, NULL, err);
-out:
-	cJSON_Delete(obj);
 	cJSON_Delete(keys);
 	return rc;
 }
@@ -355,7 +357,6 @@ edit_status(cJSON *statuses, void *p)
 	struct status_arg *a = p;
 	cJSON *e;
 
-	cJSON_DeleteItemFromObjectCaseSensitive(statuses, a->context);
 	e = cJSON_AddObjectToObject(statuses, a->context);
 	if (e == NULL || cJSON_AddStringToObject(e, "state", a->state) == NULL)
 		return FG_ENOMEM;
@@ -405,8 +406,8 @@ fg_facts_set_status(struct fg_store *st, const git_oid *commit,
 	a.description = description;
 	a.actor = actor;
 	fg_format_utc(a.time, sizeof(a.time), now);
-	return merge_key(st, commit, "statuses", context, actor,
-	    edit_status, &a, err);
+	return merge_key(st, commit, "statuses", actor, edit_status, &a,
+	    err);
 }
 
 /*
@@ -509,8 +510,8 @@ fg_facts_approve(struct fg_store *st, const git_oid *commit,
 		if (cJSON_IsArray(list))
 			a.legacy = list;
 	}
-	rc = merge_key(st, commit, "approvals", stage, user, edit_approvals,
-	    &a, err);
+	rc = merge_key(st, commit, "approvals", user, edit_approvals, &a,
+	    err);
 	cJSON_Delete(note);
 	return rc;
 }
@@ -548,7 +549,6 @@ edit_gates(cJSON *gates, void *p)
 	struct gate_arg *a = p;
 	cJSON *e;
 
-	cJSON_DeleteItemFromObjectCaseSensitive(gates, a->stage);
 	e = cJSON_AddObjectToObject(gates, a->stage);
 	if (e == NULL || cJSON_AddStringToObject(e, "verdict", a->passed ?
 	    "passed" : "refused") == NULL ||
@@ -558,6 +558,16 @@ edit_gates(cJSON *gates, void *p)
 	return 0;
 }
 
+static void
+gate_arg_init(struct gate_arg *a, const char *stage, bool passed,
+    size_t nissues, int64_t now)
+{
+	a->stage = stage;
+	a->passed = passed;
+	a->nissues = nissues;
+	fg_format_utc(a->time, sizeof(a->time), now);
+}
+
 int
 fg_facts_set_gate(struct fg_store *st, const git_oid *commit,
     const char *stage, bool passed, size_t nissues, int64_t now,
@@ -565,12 +575,8 @@ fg_facts_set_gate(struct fg_store *st, const git_oid *commit,
 {
 	struct gate_arg a;
 
-	a.stage = stage;
-	a.passed = passed;
-	a.nissues = nissues;
-	fg_format_utc(a.time, sizeof(a.time), now);
-	return merge_key(st, commit, "gates", stage, NULL, edit_gates, &a,
-	    err);
+	gate_arg_init(&a, stage, passed, nissues, now);
+	return merge_key(st, commit, "gates", NULL, edit_gates, &a, err);
 }
 
 int
@@ -578,19 +584,7 @@ fg_facts_gate_keys(cJSON **out, const char *stage, bool passed,
     size_t nissues, int64_t now)
 {
 	struct gate_arg a;
-	cJSON *keys, *gates;
 
-	a.stage = stage;
-	a.passed = passed;
-	a.nissues = nissues;
-	fg_format_utc(a.time, sizeof(a.time), now);
-	*out = NULL;
-	keys = cJSON_CreateObject();
-	gates = cJSON_AddObjectToObject(keys, "gates");
-	if (gates == NULL || edit_gates(gates, &a) < 0) {
-		cJSON_Delete(keys);
-		return FG_ENOMEM;
-	}
-	*out = keys;
-	return 0;
+	gate_arg_init(&a, stage, passed, nissues, now);
+	return note_keys(out, "gates", edit_gates, &a);
 }
