@@ -558,33 +558,15 @@ edit_gates(cJSON *gates, void *p)
 	return 0;
 }
 
-static void
-gate_arg_init(struct gate_arg *a, const char *stage, bool passed,
-    size_t nissues, int64_t now)
-{
-	a->stage = stage;
-	a->passed = passed;
-	a->nissues = nissues;
-	fg_format_utc(a->time, sizeof(a->time), now);
-}
-
-int
-fg_facts_set_gate(struct fg_store *st, const git_oid *commit,
-    const char *stage, bool passed, size_t nissues, int64_t now,
-    struct fg_err *err)
-{
-	struct gate_arg a;
-
-	gate_arg_init(&a, stage, passed, nissues, now);
-	return merge_key(st, commit, "gates", NULL, edit_gates, &a, err);
-}
-
 int
 fg_facts_gate_keys(cJSON **out, const char *stage, bool passed,
     size_t nissues, int64_t now)
 {
 	struct gate_arg a;
 
-	gate_arg_init(&a, stage, passed, nissues, now);
+	a.stage = stage;
+	a.passed = passed;
+	a.nissues = nissues;
+	fg_format_utc(a.time, sizeof(a.time), now);
 	return note_keys(out, "gates", edit_gates, &a);
 }

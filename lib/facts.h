@@ -96,15 +96,11 @@ int fg_facts_approve(struct fg_store *st, const git_oid *commit,
 bool fg_facts_may_approve(const struct fg_config *cfg,
     const struct fg_stage *stage, const char *user);
 
-/* Record the verdict on commit for stage in the note's "gates" key. */
-int fg_facts_set_gate(struct fg_store *st, const git_oid *commit,
-    const char *stage, bool passed, size_t nissues, int64_t now,
-    struct fg_err *err);
-
 /*
- * What fg_facts_set_gate() merges, {"gates": {stage: {...}}}, for a
- * caller that merges it along with other keys in one note write (a
- * promotion, with its deployment's end).  *out is the caller's
+ * The verdict on a commit for stage as note keys to merge,
+ * {"gates": {stage: {verdict, issues, time}}}: a promotion merges them
+ * along with its deployment's end, in one note write
+ * (fg_store_note_merge, or fg_deploy_req's note).  *out is the caller's
  * (cJSON_Delete).  FG_ENOMEM only.
  */
 int fg_facts_gate_keys(cJSON **out, const char *stage, bool passed,

@@ -146,14 +146,17 @@ static void
 test_facts_gate_verdict_keeps_other_keys(void)
 {
 	struct fg_err err = FG_ERR_INIT;
-	cJSON *note = NULL;
+	cJSON *note = NULL, *keys = NULL;
 	const cJSON *g;
 
 	setup();
 	CU_ASSERT_EQUAL(fg_facts_set_status(st, &c2, "ci/x", "pending", NULL,
 	    "ci", 9, &err), 0);
-	CU_ASSERT_EQUAL(fg_facts_set_gate(st, &c2, "staging", false, 2, 10,
-	    &err), 0);
+	CU_ASSERT_EQUAL_FATAL(fg_facts_gate_keys(&keys, "staging", false, 2,
+	    10), 0);
+	CU_ASSERT_EQUAL(fg_store_note_merge(st, &c2, keys, NULL, NULL, &err),
+	    0);
+	cJSON_Delete(keys);
 	CU_ASSERT_EQUAL(fg_store_note_get(&note, st, &c2, &err), 0);
 	g = cJSON_GetObjectItem(cJSON_GetObjectItem(note, "gates"),
 	    "staging");
