@@ -116,15 +116,15 @@ whd_workers_notify(struct whd_workers *w, const char *repo, const char *path,
 }
 
 /*
- * Keep only h's commit ids: the engine reads the events back from the
- * inbox, but still knows which commits follow its cursor, so it need not
- * walk the inbox, and the hand-offs after h stay of use.  Past the bound
- * (limits.handoff: a GitHub pull request's event is about 450 bytes, so
- * the default 1 MB holds about 2,000 deliveries).  Dropping such a batch
- * whole instead left a gap in the chain the engine follows: it walked the
- * inbox, then threw away every hand-off the walk had passed, and under
- * the benchmark's load (a backlog of 1,000-2,000 at times) reading back
- * was a fifth of the engine's CPU.
+ * Keep only h's commit ids, for a batch past the bound (limits.handoff:
+ * a GitHub pull request's event is about 450 bytes, so the default 1 MB
+ * holds about 2,000 deliveries): the engine reads its events back from
+ * the inbox, but still knows which commits follow its cursor, so it need
+ * not walk the inbox, and the hand-offs after h stay of use.  Dropping
+ * such a batch whole instead left a gap in the chain the engine follows:
+ * it walked the inbox, then threw away every hand-off the walk had
+ * passed, and under the benchmark's load (a backlog of 1,000-2,000 at
+ * times) reading back was a fifth of the engine's CPU.
  */
 static void
 handoff_strip(struct whd_handoff *h)
