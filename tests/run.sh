@@ -52,11 +52,13 @@ done
 for t in tests/fuzz/fuzz_*; do
 	case "$t" in *.c|*.o|*.d|*-libfuzzer) continue ;; esac
 	[ -x "$t" ] || continue
-	# A target's own seeds, if any, live in tests/fuzz/seeds/<name>/.
+	# A target's own seeds, if any, live in tests/fuzz/seeds/<name>/;
+	# every target also takes the configs and the forges' payloads.
 	seeds=tests/fuzz/seeds/${t#tests/fuzz/fuzz_}
 	[ -d "$seeds" ] || seeds=
 	run_one "$t (seeds)" "$t" tests/config/valid/* tests/config/invalid/* \
-	    templates/* ${seeds:+"$seeds"/*}
+	    templates/* "$FLOWGATE_SHARED"/corpus/webhooks/*/*.json \
+	    ${seeds:+"$seeds"/*}
 done
 for t in tests/integration/t_*.sh; do
 	[ -f "$t" ] || continue

@@ -1,0 +1,213 @@
+/*
+ * fuzz_forge.c - libFuzzer target: any bytes as a forge's webhook body.
+ *
+ * Whatever comes in, fg_forge_parse must give back either an error with a
+ * message and an event left empty, or an event that holds only what
+ * fg_event_set lets in (event.h): no control characters, valid UTF-8
+ * within each field's limit, commit ids of 40 lowercase hex digits, a
+ * pull request number and time in range, a kind that fg_event_check
+ * accepts.  Such an event must also survive the trip through event.json
+ * that the inbox gives it: fg_event_to_json, printed, parsed and read
+ * back by fg_event_from_json, then written again, gives the same text.
+ *
+ * A body is tried under every (forge, event header) pair the parsers know,
+ * so the forges' real payloads (../shared/corpus/webhooks/, which 'make
+ * check' feeds it) are seeds as they are.  An input whose first byte is a
+ * control character other than a line break or tab names one pair instead
+ * (that byte modulo their number) for the rest of the input: cheaper runs
+ * for the fuzzer.
+ *
+ *   make fuzz && mkdir -p /tmp/fg-forge &&
+ *   tests/fuzz/fuzz_forge-libfuzzer -max_total_time=600 /tmp/fg-forge \
+ *       ../shared/corpus/webhooks/{github,gitea,forgejo,gitlab,jira}
+ *
+ * Built without libFuzzer (tests/fuzz/replay.c supplies main), the same
+ * function is run by 'make check' over the corpus.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "forge.h"
+#include "util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const struct pair {
+	enum fg_forge forge;
+	const char *header;
+} pairs[] = {
+	{ FG_FORGE_GITHUB, "push" },
+	{ FG_FORGE_GITHUB, "create" },
+	{ FG_FORGE_GITHUB, "delete" },
+	{ FG_FORGE_GITHUB, "pull_request" },
+	{ FG_FORGE_GITHUB, "pull_request_review" },
+	{ FG_FORGE_GITHUB, "status" },
+	{ FG_FORGE_GITHUB, "check_run" },
+	{ FG_FORGE_GITHUB, "check_suite" },
+	{ FG_FORGE_GITHUB, "ping" },
+	{ FG_FORGE_GITEA, "push" },
+	{ FG_FORGE_GITEA, "create" },
+	{ FG_FORGE_GITEA, "delete" },
+	{ FG_FORGE_GITEA, "pull_request" },
+	{ FG_FORGE_GITEA, "pull_request_approved" },
+	{ FG_FORGE_GITEA, "pull_request_rejected" },
+	{ FG_FORGE_GITEA, "pull_request_comment" },
+	{ FG_FORGE_GITEA, "pull_request_review_approved" },
+	{ FG_FORGE_FORGEJO, "push" },
+	{ FG_FORGE_FORGEJO, "pull_request" },
+	{ FG_FORGE_FORGEJO, "pull_request_review_rejected" },
+	{ FG_FORGE_GITLAB, "Push Hook" },
+	{ FG_FORGE_GITLAB, "Tag Push Hook" },
+	{ FG_FORGE_GITLAB, "Merge Request Hook" },
+	{ FG_FORGE_GITLAB, "Pipeline Hook" },
+	{ FG_FORGE_JIRA, NULL },
+	{ FG_FORGE_GENERIC, NULL },
+};
+#define NPAIRS (sizeof(pairs) / sizeof(pairs[0]))
+
+/* A string field as event.h allows it: absent, or clean and short. */
+static void
+check_str(const char *s, size_t max)
+{
+	size_t i, len;
+
+	if (s == NULL)
+		return;
+	len = strlen(s);
+	if (len == 0 || len > max || !fg_utf8_is_valid(s, len))
+		__builtin_trap();
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			__builtin_trap();
+}
+
+static void
+check_id(const char *id)
+{
+	size_t i, len = strlen(id);
+
+	if (len != 0 && len != FG_OID_HEXSZ)
+		__builtin_trap();
+	for (i = 0; i < len; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') ||
+		    (id[i] >= 'a' && id[i] <= 'f')))
+			__builtin_trap();
+}
+
+/* event.json's text of ev, or NULL (out of memory). */
+static char *
+json_text(const struct fg_event *ev)
+{
+	struct fg_err err = FG_ERR_INIT;
+	cJSON *json = NULL;
+	char *text;
+
+	if (fg_event_to_json(&json, ev, &err) < 0)
+		return NULL;
+	text = cJSON_PrintUnformatted(json);
+	cJSON_Delete(json);
+	return text;
+}
+
+static void
+check_event(const struct fg_event *ev)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_event back;
+	cJSON *json = NULL;
+	char *text, *again;
+	int rc;
+
+	if (fg_event_check(ev, &err) < 0 || ev->kind > FG_EVENT_PING ||
+	    ev->pr_number < 0 || ev->pr_number > FG_EVENT_PR_MAX ||
+	    (ev->time != 0 && (ev->time < FG_EVENT_TIME_MIN ||
+	    ev->time > FG_EVENT_TIME_MAX)))
+		__builtin_trap();
+	check_str(ev->event, FG_EVENT_NAME_MAX);
+	check_str(ev->action, FG_EVENT_NAME_MAX);
+	check_str(ev->repo, FG_EVENT_NAME_MAX);
+	check_str(ev->ref, FG_EVENT_REF_MAX);
+	check_str(ev->head_ref, FG_EVENT_REF_MAX);
+	check_str(ev->base_ref, FG_EVENT_REF_MAX);
+	check_str(ev->pr_title, FG_EVENT_TEXT_MAX);
+	check_str(ev->pr_author, FG_EVENT_NAME_MAX);
+	check_str(ev->reviewer, FG_EVENT_NAME_MAX);
+	check_str(ev->review_state, FG_EVENT_NAME_MAX);
+	check_str(ev->context, FG_EVENT_NAME_MAX);
+	check_str(ev->state, FG_EVENT_NAME_MAX);
+	check_str(ev->target_url, FG_EVENT_URL_MAX);
+	check_str(ev->description, FG_EVENT_TEXT_MAX);
+	check_str(ev->jira_key, FG_EVENT_NAME_MAX);
+	check_str(ev->jira_project, FG_EVENT_NAME_MAX);
+	check_str(ev->jira_from, FG_EVENT_NAME_MAX);
+	check_str(ev->jira_to, FG_EVENT_NAME_MAX);
+	check_str(ev->actor, FG_EVENT_NAME_MAX);
+	check_str(ev->delivery, FG_EVENT_DELIVERY_MAX);
+	check_id(ev->old_id);
+	check_id(ev->new_id);
+	check_id(ev->pr_head_sha);
+	check_id(ev->sha);
+
+	/* The inbox's round trip. */
+	text = json_text(ev);
+	if (text == NULL)
+		return;
+	if (fg_json_parse(&json, text, strlen(text), &err) < 0)
+		__builtin_trap();
+	rc = fg_event_from_json(&back, json, &err);
+	cJSON_Delete(json);
+	if (rc < 0)
+		__builtin_trap();
+	again = json_text(&back);
+	if (again != NULL && strcmp(text, again) != 0)
+		__builtin_trap();
+	fg_event_release(&back);
+	cJSON_free(again);
+	cJSON_free(text);
+}
+
+/* A failed parse leaves the event as fg_event_init made it. */
+static void
+check_empty(const struct fg_event *ev, const struct fg_err *err)
+{
+	struct fg_event empty;
+
+	fg_event_init(&empty);
+	if (err->msg[0] == '\0' || ev->kind != empty.kind ||
+	    ev->repo != NULL || ev->ref != NULL || ev->event != NULL ||
+	    ev->action != NULL || ev->actor != NULL || ev->pr_title != NULL ||
+	    ev->pr_number != 0 || ev->old_id[0] != '\0')
+		__builtin_trap();
+}
+
+static void
+one(const struct pair *p, const char *body, size_t len)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_event ev;
+
+	if (fg_forge_parse(&ev, p->forge, p->header, body, len, &err) == 0)
+		check_event(&ev);
+	else
+		check_empty(&ev, &err);
+	fg_event_release(&ev);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *body = (const char *)data;
+	size_t i;
+
+	if (size > 0 && data[0] < 0x20 && data[0] != '\t' && data[0] != '\n' &&
+	    data[0] != '\r') {
+		one(&pairs[data[0] % NPAIRS], body + 1, size - 1);
+		return 0;
+	}
+	for (i = 0; i < NPAIRS; i++)
+		one(&pairs[i], body, size);
+	return 0;
+}
