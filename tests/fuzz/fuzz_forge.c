@@ -4,7 +4,8 @@
  * Whatever comes in, fg_forge_parse must give back either an error with a
  * message and an event left empty, or an event that holds only what
  * fg_event_set lets in (event.h): no control characters, valid UTF-8
- * within each field's limit, commit ids of 40 lowercase hex digits, a
+ * within each field's limit, a repository name that stays under the
+ * daemon's root, commit ids of 40 lowercase hex digits, a
  * pull request number and time in range, a kind that fg_event_check
  * accepts.  Such an event must also survive the trip through event.json
  * that the inbox gives it: fg_event_to_json, printed, parsed and read
@@ -97,6 +98,33 @@ check_id(const char *id)
 			__builtin_trap();
 }
 
+/*
+ * A repository name names a directory under the daemon's root: components
+ * of [A-Za-z0-9._-], none empty, "." or "..".
+ */
+static void
+check_repo(const char *repo)
+{
+	const char *p, *c;
+
+	if (repo == NULL)
+		return;
+	for (c = p = repo;; p++) {
+		if (*p == '/' || *p == '\0') {
+			if (p == c || (p - c == 1 && c[0] == '.') ||
+			    (p - c == 2 && c[0] == '.' && c[1] == '.'))
+				__builtin_trap();
+			if (*p == '\0')
+				break;
+			c = p + 1;
+		} else if (!((*p >= 'a' && *p <= 'z') ||
+		    (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    *p == '.' || *p == '_' || *p == '-')) {
+			__builtin_trap();
+		}
+	}
+}
+
 /* event.json's text of ev, or NULL (out of memory). */
 static char *
 json_text(const struct fg_event *ev)
@@ -129,6 +157,7 @@ check_event(const struct fg_event *ev)
 	check_str(ev->event, FG_EVENT_NAME_MAX);
 	check_str(ev->action, FG_EVENT_NAME_MAX);
 	check_str(ev->repo, FG_EVENT_NAME_MAX);
+	check_repo(ev->repo);
 	check_str(ev->ref, FG_EVENT_REF_MAX);
 	check_str(ev->head_ref, FG_EVENT_REF_MAX);
 	check_str(ev->base_ref, FG_EVENT_REF_MAX);
