@@ -31,7 +31,9 @@ main(int argc, char **argv)
 			bad++;
 			continue;
 		}
-		LLVMFuzzerTestOneInput((const uint8_t *)b.ptr, b.len);
+		/* As libFuzzer does, never a null pointer, even for 0 bytes. */
+		LLVMFuzzerTestOneInput(b.ptr != NULL ? (const uint8_t *)b.ptr :
+		    (const uint8_t *)"", b.len);
 		fg_buf_release(&b);
 		n++;
 	}
