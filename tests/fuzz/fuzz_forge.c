@@ -10,6 +10,8 @@
  * accepts.  Such an event must also survive the trip through event.json
  * that the inbox gives it: fg_event_to_json, printed, parsed and read
  * back by fg_event_from_json, then written again, gives the same text.
+ * A pull request's event applied to a pull state, even as its first
+ * event, must give a pull.json that pull.schema.json accepts.
  *
  * A body is tried under every (forge, event header) pair the parsers know,
  * so the forges' real payloads (../shared/corpus/webhooks/, which 'make
@@ -32,6 +34,8 @@
 
 #include "event.h"
 #include "forge.h"
+#include "pull.h"
+#include "schema.h"
 #include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -125,6 +129,38 @@ check_repo(const char *repo)
 	}
 }
 
+/*
+ * A pull request's event applied to a pull state the engine has not seen
+ * (its first event may come after a restart, or be a review), and then
+ * once more: pull.json must pass pull.schema.json both times, or the
+ * engine would store a state it cannot read back.
+ */
+static void
+check_pull(const struct fg_event *ev)
+{
+	static cJSON *schema;
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_diags d = FG_DIAGS_INIT;
+	cJSON *pull;
+	int i;
+
+	if (ev->kind < FG_EVENT_PR_OPENED ||
+	    ev->kind > FG_EVENT_REVIEW_DISMISSED)
+		return;
+	if (schema == NULL &&
+	    fg_schema_load(&schema, "pull.schema.json", &err) < 0)
+		__builtin_trap();
+	pull = cJSON_CreateObject();
+	for (i = 0; pull != NULL && i < 2; i++) {
+		fg_pull_apply(pull, ev);
+		if (fg_schema_validate(schema, pull, NULL, "pull.json",
+		    &d) == FG_EINVALID)
+			__builtin_trap();
+		fg_diags_release(&d);
+	}
+	cJSON_Delete(pull);
+}
+
 /* event.json's text of ev, or NULL (out of memory). */
 static char *
 json_text(const struct fg_event *ev)
@@ -179,6 +215,8 @@ check_event(const struct fg_event *ev)
 	check_id(ev->new_id);
 	check_id(ev->pr_head_sha);
 	check_id(ev->sha);
+
+	check_pull(ev);
 
 	/* The inbox's round trip. */
 	text = json_text(ev);
