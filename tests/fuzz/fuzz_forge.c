@@ -5,9 +5,8 @@
  * message and an event left empty, or an event that holds only what
  * fg_event_set lets in (event.h): no control characters, valid UTF-8
  * within each field's limit, a repository name that stays under the
- * daemon's root, commit ids of 40 lowercase hex digits, a
- * pull request number and time in range, a kind that fg_event_check
- * accepts.  Such an event must also survive the trip through event.json
+ * daemon's root, commit ids of 40 lowercase hex digits, a pull request
+ * number and time in range, a kind that fg_event_check accepts.  Such an event must also survive the trip through event.json
  * that the inbox gives it: fg_event_to_json, printed, parsed and read
  * back by fg_event_from_json, then written again, gives the same text.
  * A pull request's event applied to a pull state, even as its first
