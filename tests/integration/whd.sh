@@ -1,5 +1,5 @@
 # whd.sh - sourced by the t_whd_*.sh and t_flows_*.sh scripts after lib.sh:
-# start and stop flowgate-webhookd on an ephemeral port, sign and post
+# start and stop flowgate-webhookd on a random free port, sign and post
 # deliveries, wait for flow runs.
 #
 #   whd_start [ARGS...]     start the daemon (stderr to $T/whd.log), wait
@@ -16,18 +16,27 @@
 
 WHD_KEY=${WHD_KEY:-it-secret}
 
+# The daemon's port is drawn below the kernel's ephemeral range (32768 and
+# up here), where the receivers and clients of the tests get theirs: a
+# receiver that happened to hold the drawn port answered /healthz, the
+# daemon could not listen, and the test went on talking to the receiver.
+# Another program may still hold the port, so only the daemon's own answer,
+# from a daemon still running, counts as started.
 whd_start() {
 	_tries=0
+	_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+	[ -n "$_low" ] && [ "$_low" -gt 12000 ] || _low=32768
 	while [ $_tries -lt 20 ]; do
 		_tries=$((_tries + 1))
-		PORT=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000 ))
+		PORT=$(( 10000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % (_low - 10000) ))
 		URL=http://127.0.0.1:$PORT
 		"$FG_WHD" --listen "127.0.0.1:$PORT" "$@" 2>>"$T/whd.log" &
 		WHD_PID=$!
 		echo "$WHD_PID" >> "$T/.pids"
 		_i=0
 		while [ $_i -lt 200 ]; do
-			if curl -s -o /dev/null "$URL/healthz" 2>/dev/null; then
+			if [ "$(curl -s "$URL/healthz" 2>/dev/null)" = '{"status":"ok"}' ] &&
+			    kill -0 "$WHD_PID" 2>/dev/null; then
 				return 0
 			fi
 			kill -0 "$WHD_PID" 2>/dev/null || break
