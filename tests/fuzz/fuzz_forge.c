@@ -186,8 +186,7 @@ check_event(const struct fg_event *ev)
 
 	if (fg_event_check(ev, &err) < 0 || ev->kind > FG_EVENT_PING ||
 	    ev->pr_number < 0 || ev->pr_number > FG_EVENT_PR_MAX ||
-	    (ev->time != 0 && (ev->time < FG_EVENT_TIME_MIN ||
-	    ev->time > FG_EVENT_TIME_MAX)))
+	    ev->time < FG_EVENT_TIME_MIN || ev->time > FG_EVENT_TIME_MAX)
 		__builtin_trap();
 	check_str(ev->event, FG_EVENT_NAME_MAX);
 	check_str(ev->action, FG_EVENT_NAME_MAX);

@@ -15,7 +15,6 @@
  * Built without libFuzzer (tests/fuzz/replay.c supplies main), the same
  * function is run by 'make check' over the seed files.
  */
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
