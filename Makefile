@@ -149,6 +149,10 @@ webhookd/flowgate-webhookd: $(WHD_OBJ) $(PROG_DEPS)
 tests/unit/%: tests/unit/%.o tests/unit/unit.o $(PROG_DEPS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< tests/unit/unit.o $(PROG_LIBS) $(CUNIT_LIBS)
 
+# test_store watches what the store syncs and deletes, in order.
+tests/unit/test_store: ALL_LDFLAGS += -Wl,--wrap=fdatasync \
+    -Wl,--wrap=fsync -Wl,--wrap=unlink
+
 # Fuzz targets: built with tests/fuzz/replay.c for 'make check'; with
 # clang's libFuzzer for 'make fuzz' (clang is not needed otherwise).
 tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.o tests/fuzz/replay.o $(PROG_DEPS)

@@ -2865,13 +2865,17 @@ out:
  * appends left (PACKED_LOOSE_NAME); roll packs up (with MAINT_AUTO only
  * once they pile up, and none bigger than merge_max objects).  Skipped,
  * returning 0, when another process holds the maintenance lock.
+ *
+ * The new pack is synced before anything is deleted, whatever this
+ * store's flags: the objects deleted may be another writer's that it
+ * synced (the daemon's engine rolls up the inbox's packs), and a power
+ * loss must not take them with an unsynced copy.
  */
 static int
 maintain(struct fg_store *st, unsigned what, size_t threshold,
     uint32_t merge_max, struct fg_err *err)
 {
 	struct fg_buf lk = FG_BUF_INIT, list = FG_BUF_INIT;
-	bool do_fsync = (st->flags & FG_STORE_FSYNC) != 0;
 	size_t packed = 0, merged = 0;
 	int fd = -1, rc = 0;
 
@@ -2900,7 +2904,7 @@ maintain(struct fg_store *st, unsigned what, size_t threshold,
 	}
 	if (what & MAINT_LOOSE) {
 		fg_pack_clean_tmp(st->objdir, TMP_MAX_AGE);
-		rc = fg_pack_loose(&packed, st->objdir, do_fsync, err);
+		rc = fg_pack_loose(&packed, st->objdir, true, err);
 		if (rc < 0)
 			goto out;
 		/* Every loose copy is gone, packed ones included. */
@@ -2912,7 +2916,7 @@ maintain(struct fg_store *st, unsigned what, size_t threshold,
 	}
 	if (((what & MAINT_ROLLUP) || packed > 0) && (!(what & MAINT_AUTO) ||
 	    fg_pack_count(st->objdir) > PACKS_SOFT_MAX)) {
-		rc = fg_pack_geometric(&merged, st->objdir, merge_max, do_fsync,
+		rc = fg_pack_geometric(&merged, st->objdir, merge_max, true,
 		    err);
 		if (rc < 0)
 			goto out;

@@ -82,6 +82,10 @@
  *   objects libgit2 writes: that turns libgit2's process-wide switch on
  *   (GIT_OPT_ENABLE_FSYNC_GITDIR), for good.  The daemon's inbox never
  *   does; a hook may.
+ *   Maintenance (fg_store_maintain, automatic roll-ups) syncs the pack it
+ *   writes and the pack directory before it deletes what that pack
+ *   replaces, whatever the flags: those may be another writer's synced
+ *   objects.
  *
  * OWNERSHIP AND THREADS
  *   struct fg_store is the caller's (fg_store_free).  One store is used by

@@ -1172,6 +1172,143 @@ test_store_maintain_packs_loose_objects_and_rolls_up_packs(void)
 	fg_store_free(st);
 }
 
+/*
+ * What the store syncs and deletes, in order, while syncs.on: this program
+ * is linked with --wrap for fdatasync, fsync and unlink (see Makefile).
+ */
+#define SYNC_EVENTS_MAX 256
+
+static struct {
+	bool on;
+	size_t n;
+	struct {
+		char op;		/* 's' synced, 'u' unlinked */
+		char path[4096];
+	} ev[SYNC_EVENTS_MAX];
+} syncs;
+
+int __real_fdatasync(int fd);
+int __real_fsync(int fd);
+int __real_unlink(const char *path);
+
+static void
+sync_note(char op, int fd, const char *path)
+{
+	char link[64];
+	ssize_t n;
+
+	if (!syncs.on || syncs.n == SYNC_EVENTS_MAX)
+		return;
+	syncs.ev[syncs.n].op = op;
+	if (path != NULL) {
+		snprintf(syncs.ev[syncs.n].path, sizeof(syncs.ev[0].path),
+		    "%s", path);
+	} else {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, syncs.ev[syncs.n].path,
+		    sizeof(syncs.ev[0].path) - 1);
+		syncs.ev[syncs.n].path[n > 0 ? n : 0] = '\0';
+	}
+	syncs.n++;
+}
+
+int
+__wrap_fdatasync(int fd)
+{
+	sync_note('s', fd, NULL);
+	return __real_fdatasync(fd);
+}
+
+int
+__wrap_fsync(int fd)
+{
+	sync_note('s', fd, NULL);
+	return __real_fsync(fd);
+}
+
+int
+__wrap_unlink(const char *path)
+{
+	sync_note('u', -1, path);
+	return __real_unlink(path);
+}
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/*
+ * A store opened without FG_STORE_FSYNC still syncs the pack its
+ * maintenance writes, and the pack directory, before it deletes what the
+ * pack replaces: those may be another writer's synced objects (the
+ * daemon's engine rolls up the inbox's packs), which a power loss must not
+ * take with an unsynced copy.
+ */
+static void
+test_store_maintain_syncs_before_it_deletes(void)
+{
+	const char *repo = new_repo();
+	struct fg_store *st = open_store(repo, FG_STORE_NO_MAINTAIN);
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_record rec;
+	bool pack_synced = false, dir_synced = false;
+	size_t i, unlinked = 0, loose_unlinked = 0;
+	char subject[32], packdir[4200], objdir[4096];
+	int k;
+
+	for (k = 0; k < 20; k++) {
+		snprintf(subject, sizeof(subject), "loose %d", k);
+		CU_ASSERT_EQUAL_FATAL(append(st, ACT, "push", subject, NULL),
+		    0);
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = "push";
+	for (k = 0; k < 10; k++) {
+		snprintf(subject, sizeof(subject), "batch %d", k);
+		rec.subject = subject;
+		CU_ASSERT_EQUAL_FATAL(fg_store_append_batch(NULL, st, ACT, &rec,
+		    1, &err), 0);
+	}
+	CU_ASSERT_FATAL(realpath(objdir_of(st), objdir) != NULL);
+	snprintf(packdir, sizeof(packdir), "%s/pack", objdir);
+
+	memset(&syncs, 0, sizeof(syncs));
+	syncs.on = true;
+	CU_ASSERT_EQUAL(fg_store_maintain(st, 0, &err), 0);
+	syncs.on = false;
+
+	for (i = 0; i < syncs.n; i++) {
+		const char *path = syncs.ev[i].path;
+
+		/* The new pack and its index, then objects/pack. */
+		if (syncs.ev[i].op == 's') {
+			if (strcmp(path, packdir) == 0)
+				dir_synced = true;
+			else if (strncmp(path, objdir, strlen(objdir)) == 0)
+				pack_synced = true;
+			continue;
+		}
+		if (ends_with(path, ".pack") || ends_with(path, ".idx")) {
+			unlinked++;
+			CU_ASSERT(pack_synced && dir_synced);
+		} else if (strstr(path, "/objects/") != NULL &&
+		    strstr(path, "/pack/") == NULL) {
+			loose_unlinked++;
+			CU_ASSERT(pack_synced && dir_synced);
+		}
+	}
+	CU_ASSERT(unlinked >= 18);		/* nine packs or more */
+	CU_ASSERT(loose_unlinked >= 40);
+	CU_ASSERT_EQUAL(commits(repo, ACT), 30);
+	CU_ASSERT_EQUAL(fg_unit_sh("git -C '%s' fsck --strict "
+	    "--no-dangling 2>/dev/null", repo), 0);
+	fg_store_free(st);
+}
+
 static void
 test_store_removes_stale_ref_locks(void)
 {
@@ -1737,6 +1874,8 @@ static CU_TestInfo tests[] = {
 	{ "ref cas moves cursors", test_store_ref_cas_moves_cursors },
 	{ "maintain packs loose objects and rolls up packs",
 	    test_store_maintain_packs_loose_objects_and_rolls_up_packs },
+	{ "maintain syncs its pack before it deletes",
+	    test_store_maintain_syncs_before_it_deletes },
 	{ "removes stale ref locks", test_store_removes_stale_ref_locks },
 	{ "single appends pack from memory and delete nothing",
 	    test_store_single_appends_pack_from_memory_and_delete_nothing },
