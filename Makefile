@@ -146,12 +146,12 @@ hooks/flowgate-hook: $(HOOK_OBJ) $(PROG_DEPS)
 webhookd/flowgate-webhookd: $(WHD_OBJ) $(PROG_DEPS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(WHD_OBJ) $(PROG_LIBS)
 
-tests/unit/%: tests/unit/%.o tests/unit/unit.o $(PROG_DEPS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< tests/unit/unit.o $(PROG_LIBS) $(CUNIT_LIBS)
-
 # test_store watches what the store syncs and deletes, in order.
-tests/unit/test_store: ALL_LDFLAGS += -Wl,--wrap=fdatasync \
-    -Wl,--wrap=fsync -Wl,--wrap=unlink
+WRAP_test_store := -Wl,--wrap=fdatasync -Wl,--wrap=fsync -Wl,--wrap=unlink
+
+tests/unit/%: tests/unit/%.o tests/unit/unit.o $(PROG_DEPS)
+	$(CC) $(ALL_LDFLAGS) $(WRAP_$(@F)) -o $@ $< tests/unit/unit.o \
+	    $(PROG_LIBS) $(CUNIT_LIBS)
 
 # Fuzz targets: built with tests/fuzz/replay.c for 'make check'; with
 # clang's libFuzzer for 'make fuzz' (clang is not needed otherwise).
