@@ -11,42 +11,25 @@
 
 #include "engine.h"
 #include "inbox.h"
+#include "keyset.h"
 #include "log.h"
 #include "util.h"
 #include "whd.h"
 #include "worker.h"
 #include "banned.h"
 
-/*
- * The keys one repository has seen, of one sort (delivery ids, or signed
- * body keys): a chained hash and a FIFO ring.  A node and its key are one
- * allocation: up to FG_INBOX_SEEN_MAX of them stay in memory per set, and
- * a repository has two sets, so a replayed body is caught by its key
- * whatever delivery id it comes with (see inbox.h, Duplicates).
- */
-struct seen_node {
-	struct seen_node *chain;
-	char id[];
-};
-
-#define SEEN_BUCKETS 16384
 /* Group commits through one store handle before it is reopened. */
 #define FG_INBOX_REOPEN 64
 
-struct keyset {
-	struct seen_node *buckets[SEEN_BUCKETS];
-	struct seen_node **ring;	/* FG_INBOX_SEEN_MAX, oldest at pos */
-	size_t pos, n;
-};
-
+/* A repository the writer knows, and the keys it has seen (inbox.h). */
 struct seen {
 	struct seen *next;
 	char *path;
 	void *store;			/* whd_store_* handle */
 	unsigned appends;		/* through this handle */
 	time_t maintained;		/* CLOCK_MONOTONIC seconds */
-	struct keyset ids;		/* delivery ids */
-	struct keyset bodies;		/* signed body keys */
+	struct fg_keyset ids;		/* delivery ids */
+	struct fg_keyset bodies;	/* signed body keys */
 };
 
 struct whd_inbox {
@@ -94,98 +77,13 @@ delivery_bytes(const struct whd_delivery *d)
 	    sizeof(*d);
 }
 
-static uint32_t
-hash_id(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	while (*s != '\0')
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h;
-}
-
-static bool
-seen_has(const struct keyset *s, const char *id)
-{
-	const struct seen_node *n;
-
-	for (n = s->buckets[hash_id(id) % SEEN_BUCKETS]; n != NULL;
-	    n = n->chain)
-		if (strcmp(n->id, id) == 0)
-			return true;
-	return false;
-}
-
-static void
-seen_unlink(struct keyset *s, struct seen_node *node)
-{
-	struct seen_node **pp = &s->buckets[hash_id(node->id) % SEEN_BUCKETS];
-
-	while (*pp != NULL && *pp != node)
-		pp = &(*pp)->chain;
-	if (*pp != NULL)
-		*pp = node->chain;
-	free(node);
-}
-
-/* Remember id, forgetting the oldest when full.  false: no memory. */
-static bool
-seen_add(struct keyset *s, const char *id)
-{
-	size_t len = strlen(id), slot;
-	struct seen_node *node = malloc(sizeof(*node) + len + 1);
-
-	if (node == NULL)
-		return false;
-	node->chain = NULL;
-	memcpy(node->id, id, len + 1);
-	if (s->n == FG_INBOX_SEEN_MAX) {
-		seen_unlink(s, s->ring[s->pos]);
-		s->ring[s->pos] = NULL;
-		s->pos = (s->pos + 1) % FG_INBOX_SEEN_MAX;
-		s->n--;
-	}
-	slot = (s->pos + s->n) % FG_INBOX_SEEN_MAX;
-	s->ring[slot] = node;
-	s->n++;
-	node->chain = s->buckets[hash_id(id) % SEEN_BUCKETS];
-	s->buckets[hash_id(id) % SEEN_BUCKETS] = node;
-	return true;
-}
-
-/* Forget the newest key (its append failed). */
-static void
-seen_drop_newest(struct keyset *s)
-{
-	size_t slot;
-
-	if (s->n == 0)
-		return;
-	slot = (s->pos + s->n - 1) % FG_INBOX_SEEN_MAX;
-	seen_unlink(s, s->ring[slot]);
-	s->ring[slot] = NULL;
-	s->n--;
-}
-
-static void
-keyset_release(struct keyset *s)
-{
-	size_t i;
-
-	for (i = 0; s->ring != NULL && i < s->n; i++)
-		seen_unlink(s, s->ring[(s->pos + i) % FG_INBOX_SEEN_MAX]);
-	free(s->ring);
-	s->ring = NULL;
-	s->n = 0;
-}
-
 static void
 seen_free(struct seen *s)
 {
 	if (s == NULL)
 		return;
-	keyset_release(&s->ids);
-	keyset_release(&s->bodies);
+	fg_keyset_release(&s->ids);
+	fg_keyset_release(&s->bodies);
 	whd_store_close(s->store);
 	free(s->path);
 	free(s);
@@ -200,13 +98,15 @@ static void
 seen_load_one(const char *id, const char *body_key, void *payload)
 {
 	struct seen *s = payload;
+	struct fg_key k;
 
-	if (id != NULL && s->ids.n < FG_INBOX_SEEN_MAX &&
-	    !seen_has(&s->ids, id))
-		seen_add(&s->ids, id);
-	if (body_key != NULL && s->bodies.n < FG_INBOX_SEEN_MAX &&
-	    !seen_has(&s->bodies, body_key))
-		seen_add(&s->bodies, body_key);
+	if (id != NULL && fg_keyset_count(&s->ids) < FG_INBOX_SEEN_MAX &&
+	    fg_key_of(&k, id) && !fg_keyset_has(&s->ids, &k))
+		fg_keyset_add(&s->ids, &k);
+	if (body_key != NULL &&
+	    fg_keyset_count(&s->bodies) < FG_INBOX_SEEN_MAX &&
+	    fg_key_of(&k, body_key) && !fg_keyset_has(&s->bodies, &k))
+		fg_keyset_add(&s->bodies, &k);
 }
 
 /*
@@ -222,14 +122,9 @@ seen_get(struct whd_inbox *in, const char *path, struct fg_err *err)
 		if (strcmp(s->path, path) == 0)
 			return s;
 	s = calloc(1, sizeof(*s));
-	if (s != NULL) {
-		s->path = fg_strdup(path);
-		s->ids.ring = calloc(FG_INBOX_SEEN_MAX, sizeof(*s->ids.ring));
-		s->bodies.ring = calloc(FG_INBOX_SEEN_MAX,
-		    sizeof(*s->bodies.ring));
-	}
-	if (s == NULL || s->path == NULL || s->ids.ring == NULL ||
-	    s->bodies.ring == NULL) {
+	if (s == NULL || (s->path = fg_strdup(path)) == NULL ||
+	    !fg_keyset_init(&s->ids, FG_INBOX_SEEN_MAX) ||
+	    !fg_keyset_init(&s->bodies, FG_INBOX_SEEN_MAX)) {
 		seen_free(s);
 		fg_err_set(err, FG_ENOMEM, "out of memory");
 		return NULL;
@@ -342,7 +237,8 @@ stage(struct whd_inbox *in, struct round *rd, struct whd_delivery *d)
 {
 	struct fg_err err = FG_ERR_INIT;
 	struct whd_delivery **fresh;
-	const char *key = d->body_key[0] != '\0' ? d->body_key : NULL;
+	bool signed_body = d->body_key[0] != '\0';
+	struct fg_key id, body;
 	struct group *g;
 	struct seen *s;
 	size_t alloc;
@@ -353,7 +249,13 @@ stage(struct whd_inbox *in, struct round *rd, struct whd_delivery *d)
 		d->err = err;
 		return;
 	}
-	if (seen_has(&s->ids, d->id)) {
+	if (!fg_key_of(&id, d->id) || (signed_body && !fg_key_of(&body,
+	    d->body_key))) {
+		d->result = WHD_FAILED;
+		fg_err_set(&d->err, FG_ENOMEM, "out of memory");
+		return;
+	}
+	if (fg_keyset_has(&s->ids, &id)) {
 		d->result = WHD_DUPLICATE;
 		return;
 	}
@@ -362,7 +264,7 @@ stage(struct whd_inbox *in, struct round *rd, struct whd_delivery *d)
 	 * header, which the signature does not cover either) is a replay, or
 	 * a forge sending the same thing twice: recorded once all the same.
 	 */
-	if (key != NULL && seen_has(&s->bodies, key)) {
+	if (signed_body && fg_keyset_has(&s->bodies, &body)) {
 		d->result = WHD_DUPLICATE;
 		fg_log_info("event=delivery_duplicate_body repo=%s "
 		    "delivery=%s", d->repo, d->id);
@@ -388,23 +290,15 @@ stage(struct whd_inbox *in, struct round *rd, struct whd_delivery *d)
 		g->fresh = fresh;
 		g->alloc = alloc;
 	}
-	if (!seen_add(&s->ids, d->id)) {
-		d->result = WHD_FAILED;
-		fg_err_set(&d->err, FG_ENOMEM, "out of memory");
-		return;
-	}
-	if (key != NULL && !seen_add(&s->bodies, key)) {
-		seen_drop_newest(&s->ids);
-		d->result = WHD_FAILED;
-		fg_err_set(&d->err, FG_ENOMEM, "out of memory");
-		return;
-	}
+	fg_keyset_add(&s->ids, &id);
+	if (signed_body)
+		fg_keyset_add(&s->bodies, &body);
 	if (whd_store_stage(g->batch, d, &d->err) < 0) {
 		fg_log_warnx("event=inbox_write_failed repo=%s deliveries=1 "
 		    "error=\"%s\"", d->repo, d->err.msg);
-		seen_drop_newest(&s->ids);
-		if (key != NULL)
-			seen_drop_newest(&s->bodies);
+		fg_keyset_drop_newest(&s->ids);
+		if (signed_body)
+			fg_keyset_drop_newest(&s->bodies);
 		d->result = WHD_FAILED;
 		return;
 	}
@@ -445,9 +339,9 @@ commit_group(struct whd_inbox *in, struct group *g)
 		fg_log_warnx("event=inbox_write_failed repo=%s deliveries=%zu "
 		    "error=\"%s\"", fresh[0]->repo, n, err.msg);
 		for (i = 0; i < n; i++) {
-			seen_drop_newest(&s->ids);
+			fg_keyset_drop_newest(&s->ids);
 			if (fresh[i]->body_key[0] != '\0')
-				seen_drop_newest(&s->bodies);
+				fg_keyset_drop_newest(&s->bodies);
 		}
 		goto out;
 	}

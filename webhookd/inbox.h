@@ -35,9 +35,8 @@
  * Memory.  Deliveries waiting for the disk are bounded in bytes
  * (queue_max): past it, submit refuses with FG_ELIMIT and the daemon
  * answers 503, so overload never queues without limit.  The two seen
- * sets of a repository cost 640 KB each of tables, plus a node per key
- * (about 80 bytes for a body key, 16 more than the id for an id), at most
- * FG_INBOX_SEEN_MAX nodes per set.
+ * sets of a repository (lib/keyset.h) hold 16 bytes per key and 8 of
+ * table: 1.5 MB each once full, and no allocation per key.
  *
  * The store.  inbox.c reaches the repository only through the
  * whd_store_* functions below (inbox_store.c), so the store library
