@@ -3,12 +3,12 @@
  * bounded set that forgets its oldest key as each new one comes once it
  * is full.
  *
- * A key is the first FG_KEY_LEN bytes of the SHA-256 of a string.  Two
- * strings taken for one another differ with odds of 2^-128 per pair,
- * far below what git's object names rest on.  A set of capacity max costs
- * 16 bytes per key and 8 more of table, allocated once (large tables come
- * from mmap, so the pages of keys never added are never touched), with no
- * allocation per key.
+ * A key is the first FG_KEY_LEN bytes of the SHA-256 of a string: two
+ * different strings share a key with odds of 2^-128, so a lookup among
+ * 65,536 keys mistakes a new string for a known one with odds of 2^-112.
+ * A set of capacity max costs 16 bytes per key and 8 more of table,
+ * allocated once (large tables come from mmap, so the pages of keys never
+ * added are never touched), with no allocation per key.
  *
  * Ownership: the set is the caller's (fg_keyset_init / _release).  Not
  * thread-safe: one thread uses a set at a time.
