@@ -260,7 +260,6 @@ hash_token(void)
 	return 0;
 }
 
-
 /*
  * The event loop.  With epoll, changes to the watched descriptors wait in
  * a list until the next poll, which applies only their net effect: a
