@@ -79,18 +79,29 @@ test_keyset_keeps_the_newest(void)
 }
 
 /*
- * Random adds, drops and lookups of keys crowded onto a few slots at the
- * end of a small table, so probe runs are long and wrap around, checked
- * against a plain list of what the set must hold after every step.
+ * Key number t, one of six crowded onto slots 61..63 and 0..2 of a 64-slot
+ * table, so that probe runs are long and wrap around its end.
+ */
+static struct fg_key
+crowded(uint32_t t)
+{
+	return key_at((61u + t % 6u) & 63u, t);
+}
+
+/*
+ * Random adds, drops and repeats of crowded keys, checked after every step
+ * against a plain list of what the set must hold: each key in the list is
+ * found, and each of the last 40 keys made that is not (forgotten as the
+ * oldest, or dropped as the newest) is not.
  */
 static void
 test_keyset_survives_crowded_deletions(void)
 {
-	enum { MAX = 24, STEPS = 20000, HOMES = 6 };
+	enum { MAX = 24, STEPS = 20000, RECENT = 40 };
 	struct fg_key model[MAX], k;
 	struct fg_keyset s;
 	size_t n = 0, i, j;
-	uint32_t tag = 0;
+	uint32_t tag = 0, t;
 	unsigned seed = 12345;
 	int wrong = 0, step;
 	bool in;
@@ -100,40 +111,37 @@ test_keyset_survives_crowded_deletions(void)
 	for (step = 0; step < STEPS; step++) {
 		unsigned r = (unsigned)rand_r(&seed);
 
-		/* Homes 61..63 and 0..2: every run crosses the end. */
-		k = key_at((61u + r % HOMES) & 63u, (r >> 8) % 64u == 0 &&
-		    n > 0 ? 0u : ++tag);
-		if (r % 64u == 0 && n > 0)
-			k = model[(r >> 16) % n];	/* a key it holds */
 		if (r % 7u == 0) {
 			fg_keyset_drop_newest(&s);
 			if (n > 0)
 				n--;
-		} else if (!fg_keyset_has(&s, &k)) {
-			fg_keyset_add(&s, &k);
-			if (n == MAX) {
-				memmove(model, model + 1,
-				    (MAX - 1) * sizeof(*model));
-				n--;
+		} else {
+			/* Now and then a key it holds: no change. */
+			k = r % 9u == 0 && n > 0 ? model[(r >> 8) % n] :
+			    crowded(++tag);
+			if (!fg_keyset_has(&s, &k)) {
+				fg_keyset_add(&s, &k);
+				if (n == MAX) {
+					memmove(model, model + 1,
+					    (MAX - 1) * sizeof(*model));
+					n--;
+				}
+				model[n++] = k;
 			}
-			model[n++] = k;
 		}
 		if (fg_keyset_count(&s) != n)
 			wrong++;
-		/* Everything it holds, and a few keys it does not. */
-		for (i = 0; i < n; i++)
-			if (!fg_keyset_has(&s, &model[i]))
-				wrong++;
-		for (i = 0; i < 8; i++) {
-			k = key_at((61u + (unsigned)i) & 63u, tag + 1 +
-			    (uint32_t)i);
+		for (t = tag > RECENT ? tag - RECENT : 1; t <= tag; t++) {
+			k = crowded(t);
 			in = false;
-			for (j = 0; j < n; j++)
-				in = in || memcmp(&model[j], &k,
-				    sizeof(k)) == 0;
+			for (j = 0; j < n && !in; j++)
+				in = memcmp(&model[j], &k, sizeof(k)) == 0;
 			if (fg_keyset_has(&s, &k) != in)
 				wrong++;
 		}
+		for (i = 0; i < n; i++)
+			if (!fg_keyset_has(&s, &model[i]))
+				wrong++;
 	}
 	CU_ASSERT_EQUAL(wrong, 0);
 	fg_keyset_release(&s);
