@@ -8,6 +8,7 @@
  * found past the gap (Knuth, TAOCP 6.4, Algorithm R), so no tombstones
  * pile up.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,15 +38,21 @@ home_of(const struct fg_keyset *s, const struct fg_key *k)
 	return h & (s->nslots - 1);
 }
 
-/* The slot holding k, or s->nslots. */
+/*
+ * The slot holding k, or s->nslots.  The table is never more than half
+ * full, so a free slot ends every search; the bound only turns a broken
+ * table into a miss instead of an endless loop.
+ */
 static size_t
 slot_of(const struct fg_keyset *s, const struct fg_key *k)
 {
-	size_t i;
+	size_t i = home_of(s, k), step;
 
-	for (i = home_of(s, k); s->slots[i] != 0; i = (i + 1) & (s->nslots - 1))
+	for (step = 0; step < s->nslots && s->slots[i] != 0; step++) {
 		if (memcmp(s->ring[s->slots[i] - 1].b, k->b, FG_KEY_LEN) == 0)
 			return i;
+		i = (i + 1) & (s->nslots - 1);
+	}
 	return s->nslots;
 }
 
@@ -53,11 +60,11 @@ slot_of(const struct fg_keyset *s, const struct fg_key *k)
 static void
 unlink_key(struct fg_keyset *s, size_t r)
 {
-	size_t i = slot_of(s, &s->ring[r]), j, h;
+	size_t i = slot_of(s, &s->ring[r]), j, h, step;
 
 	if (i == s->nslots)
 		return;
-	for (j = i;;) {
+	for (j = i, step = 1; step < s->nslots; step++) {
 		j = (j + 1) & (s->nslots - 1);
 		if (s->slots[j] == 0)
 			break;
@@ -106,7 +113,7 @@ fg_keyset_has(const struct fg_keyset *s, const struct fg_key *k)
 void
 fg_keyset_add(struct fg_keyset *s, const struct fg_key *k)
 {
-	size_t r, i;
+	size_t r, i, step;
 
 	if (s->n == s->max) {
 		unlink_key(s, s->pos);
@@ -115,8 +122,10 @@ fg_keyset_add(struct fg_keyset *s, const struct fg_key *k)
 	}
 	r = (s->pos + s->n) % s->max;
 	s->ring[r] = *k;
-	for (i = home_of(s, k); s->slots[i] != 0; i = (i + 1) & (s->nslots - 1))
-		continue;
+	for (i = home_of(s, k), step = 0; s->slots[i] != 0; step++) {
+		assert(step < s->nslots);	/* at most half full */
+		i = (i + 1) & (s->nslots - 1);
+	}
 	s->slots[i] = (uint32_t)r + 1;
 	s->n++;
 }
