@@ -183,34 +183,68 @@ fg_rules_result_release(struct fg_rules_result *r)
 }
 
 /*
- * Copy s with control characters (C0 and DEL) replaced by '?', so text
- * from a pushed commit (a file name with a newline, an escape sequence in
- * a subject) cannot forge a line on the pusher's terminal or in a record.
+ * Length of the well-formed UTF-8 character at s (len bytes left), 0 when
+ * the bytes there are not one.
+ */
+static size_t
+utf8_len(const unsigned char *s, size_t len)
+{
+	size_t need;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		need = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		need = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		need = 4;
+	else
+		return 0;
+	if (need > len)
+		return 0;
+	return fg_utf8_is_valid((const char *)s, need) ? need : 0;
+}
+
+/*
+ * Copy at most max bytes of s, never half a character, with each control
+ * character (C0, DEL, and the C1 range U+0080-U+009F, which some terminals
+ * obey as ESC sequences) and each byte that is not well-formed UTF-8
+ * replaced by '?': text from a pushed commit (a file name with a newline,
+ * an escape sequence in a subject) cannot forge a line or drive the
+ * pusher's terminal, nor reach a record as broken UTF-8.
  */
 static char *
 clean_dup(const char *s, size_t max)
 {
-	size_t len, i;
+	const unsigned char *p;
+	size_t len, i = 0, o = 0, n;
 	char *d;
 
 	if (s == NULL)
 		s = "";
+	p = (const unsigned char *)s;
 	len = strlen(s);
-	if (len > max) {
-		len = max;
-		/* Do not cut a UTF-8 sequence in two. */
-		while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
-			len--;
-	}
-	d = malloc(len + 1);
+	d = malloc((len < max ? len : max) + 1);
 	if (d == NULL)
 		return NULL;
-	for (i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		d[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+	while (i < len) {
+		n = utf8_len(p + i, len - i);
+		if (n == 0 || (n == 1 && (p[i] < 0x20 || p[i] == 0x7f)) ||
+		    (n == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0)) {
+			if (o + 1 > max)
+				break;
+			d[o++] = '?';
+			i += n > 0 ? n : 1;
+			continue;
+		}
+		if (o + n > max)
+			break;
+		memcpy(d + o, p + i, n);
+		o += n;
+		i += n;
 	}
-	d[len] = '\0';
+	d[o] = '\0';
 	return d;
 }
 

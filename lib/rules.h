@@ -82,9 +82,10 @@ struct fg_rules_update {
  * ...) or, for issues others add, their name for the check ("window",
  * "protected-ref").  commit is the short id of the offending commit, ""
  * when the issue is about the update itself (a deletion); subject is that
- * commit's first message line with control characters replaced, cut to
- * FG_RULES_SUBJECT_MAX bytes ("" without a commit).  finding says what was
- * found, fix how to fix it.  Never holds secret text.
+ * commit's first message line, cut to FG_RULES_SUBJECT_MAX bytes ("" without
+ * a commit).  finding says what was found, fix how to fix it.  In every
+ * text a control character (C0, DEL or C1) or a byte that is not UTF-8 is
+ * '?', so none can drive the pusher's terminal.  Never holds secret text.
  */
 struct fg_rules_issue {
 	char *rule;

@@ -609,6 +609,35 @@ test_rules_shared_commit_judged_once_with_union_of_sets(void)
 	fg_config_free(cfg);
 }
 
+/*
+ * C1 controls (CSI is U+009B, which some terminals obey) and bytes that are
+ * not UTF-8 become '?' as C0 controls do; other characters, NBSP included,
+ * stay, and a cut never splits one.
+ */
+static void
+test_rules_issues_drop_c1_and_broken_utf8(void)
+{
+	struct fg_rules_result res = FG_RULES_RESULT_INIT;
+	char rule[80];
+	git_oid id;
+
+	memset(&id, 0xcd, sizeof(id));
+	memset(rule, 'r', 63);
+	snprintf(rule + 63, sizeof(rule) - 63, "\xc3\xa9");
+	CU_ASSERT_EQUAL(fg_rules_add(&res, rule, "refs/heads/m", &id,
+	    "a\xc2\x9b" "31mb\xc2\xa0\xc3\xa9", "x\xff\xc3(y\xe2\x82",
+	    "f\xc2\x85"), 0);
+	/* 63 bytes of the 65: the cut at 64 does not split the e-acute. */
+	rule[63] = '\0';
+	CU_ASSERT_STRING_EQUAL(res.issues[0].rule, rule);
+	CU_ASSERT_STRING_EQUAL(res.issues[0].subject,
+	    "a?31mb\xc2\xa0\xc3\xa9");
+	/* A lone byte, a lead byte without its tail, a cut-off tail. */
+	CU_ASSERT_STRING_EQUAL(res.issues[0].finding, "x??" "(y??");
+	CU_ASSERT_STRING_EQUAL(res.issues[0].fix, "f?");
+	fg_rules_result_release(&res);
+}
+
 static void
 test_rules_issues_are_capped_and_cleaned(void)
 {
@@ -658,6 +687,8 @@ static CU_TestInfo tests[] = {
 	    test_rules_shared_commit_judged_once_with_union_of_sets },
 	{ "issues are capped and cleaned",
 	    test_rules_issues_are_capped_and_cleaned },
+	{ "issues drop C1 controls and broken UTF-8",
+	    test_rules_issues_drop_c1_and_broken_utf8 },
 	CU_TEST_INFO_NULL,
 };
 
