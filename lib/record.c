@@ -92,28 +92,6 @@ fg_record_query_value(const struct fg_store_query *q, enum fg_record_field f)
 	return NULL;
 }
 
-/* Length of the well-formed UTF-8 character at s, or 0. */
-static size_t
-utf8_char(const unsigned char *s)
-{
-	size_t need, k;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		need = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		need = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		need = 4;
-	else
-		return 0;
-	for (k = 1; k < need; k++)
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-	return fg_utf8_is_valid((const char *)s, need) ? need : 0;
-}
-
 /*
  * The core of both escapers: s[0..len) into out, at most max bytes, cut at
  * a piece boundary with "..." (max must be at least 3).  With escape, a
@@ -140,9 +118,8 @@ text_n(struct fg_buf *out, const char *s, size_t len, size_t max, bool escape,
 			return fg_buf_add(out, s, len);
 	}
 	while (p < end) {
-		n = p[0] == '\0' ? 1 : utf8_char(p);
-		if (n > (size_t)(end - p))
-			n = 0;
+		n = p[0] == '\0' ? 1 : fg_utf8_char_len((const char *)p,
+		    (size_t)(end - p));
 		piece = (const char *)p;
 		plen = n;
 		if (n == 0) {

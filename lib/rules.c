@@ -183,30 +183,6 @@ fg_rules_result_release(struct fg_rules_result *r)
 }
 
 /*
- * Length of the well-formed UTF-8 character at s (len bytes left), 0 when
- * the bytes there are not one.
- */
-static size_t
-utf8_len(const unsigned char *s, size_t len)
-{
-	size_t need;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		need = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		need = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		need = 4;
-	else
-		return 0;
-	if (need > len)
-		return 0;
-	return fg_utf8_is_valid((const char *)s, need) ? need : 0;
-}
-
-/*
  * Copy at most max bytes of s, never half a character, with each control
  * character (C0, DEL, and the C1 range U+0080-U+009F, which some terminals
  * obey as ESC sequences) and each byte that is not well-formed UTF-8
@@ -229,7 +205,7 @@ clean_dup(const char *s, size_t max)
 	if (d == NULL)
 		return NULL;
 	while (i < len) {
-		n = utf8_len(p + i, len - i);
+		n = fg_utf8_char_len(s + i, len - i);
 		if (n == 0 || (n == 1 && (p[i] < 0x20 || p[i] == 0x7f)) ||
 		    (n == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0)) {
 			if (o + 1 > max)

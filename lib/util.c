@@ -222,37 +222,48 @@ fg_refname_is_valid(const char *s)
 	return valid != 0;
 }
 
+size_t
+fg_utf8_char_len(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	unsigned c, need, cp, min, k;
+
+	if (len == 0)
+		return 0;
+	c = s[0];
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xE0) == 0xC0) {
+		need = 1; cp = c & 0x1F; min = 0x80;
+	} else if ((c & 0xF0) == 0xE0) {
+		need = 2; cp = c & 0x0F; min = 0x800;
+	} else if ((c & 0xF8) == 0xF0) {
+		need = 3; cp = c & 0x07; min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (len <= need)
+		return 0;
+	for (k = 1; k <= need; k++) {
+		if ((s[k] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[k] & 0x3F);
+	}
+	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return need + 1;
+}
+
 bool
 fg_utf8_is_valid(const char *str, size_t len)
 {
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
+	size_t i = 0, n;
 
 	while (i < len) {
-		unsigned c = s[i], need, cp, min;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xE0) == 0xC0) {
-			need = 1; cp = c & 0x1F; min = 0x80;
-		} else if ((c & 0xF0) == 0xE0) {
-			need = 2; cp = c & 0x0F; min = 0x800;
-		} else if ((c & 0xF8) == 0xF0) {
-			need = 3; cp = c & 0x07; min = 0x10000;
-		} else {
+		n = fg_utf8_char_len(str + i, len - i);
+		if (n == 0)
 			return false;
-		}
-		if (len - i <= need)
-			return false;
-		for (unsigned k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xC0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3F);
-		}
-		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += need + 1;
+		i += n;
 	}
 	return true;
 }

@@ -66,6 +66,12 @@ bool fg_refname_is_valid(const char *s);
 /* True when s[0..len) is valid UTF-8 (no overlongs, no surrogates). */
 bool fg_utf8_is_valid(const char *s, size_t len);
 
+/*
+ * Length in bytes (1 to 4) of the well-formed UTF-8 character that starts
+ * s, len bytes being left; 0 when the bytes there are not one.
+ */
+size_t fg_utf8_char_len(const char *s, size_t len);
+
 /* strdup; NULL in gives NULL out, NULL out otherwise means no memory. */
 char *fg_strdup(const char *s);
 

@@ -1,0 +1,48 @@
+/*
+ * test_util.c - small helpers many modules lean on: UTF-8 character
+ * boundaries.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "util.h"
+#include "unit.h"
+
+static void
+test_utf8_char_len(void)
+{
+	static const struct {
+		const char *s;
+		size_t len, want;
+	} cases[] = {
+		{ "a", 1, 1 },
+		{ "\xc3\xa9", 2, 2 },		/* e-acute */
+		{ "\xc2\x9b", 2, 2 },		/* CSI: well-formed, a C1 */
+		{ "\xe2\x82\xac", 3, 3 },	/* euro sign */
+		{ "\xf0\x9f\x8e\x89", 4, 4 },	/* U+1F389 */
+		{ "\xc3\xa9", 1, 0 },		/* cut before its tail */
+		{ "\xe2\x82\xac", 2, 0 },
+		{ "\x80", 1, 0 },		/* a tail alone */
+		{ "\xc3(", 2, 0 },		/* a lead without its tail */
+		{ "\xc0\x80", 2, 0 },		/* overlong NUL */
+		{ "\xe0\x80\xaf", 3, 0 },	/* overlong '/' */
+		{ "\xed\xa0\x80", 3, 0 },	/* a surrogate */
+		{ "\xf4\x90\x80\x80", 4, 0 },	/* past U+10FFFF */
+		{ "\xff", 1, 0 },
+		{ "", 0, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		CU_ASSERT_EQUAL(fg_utf8_char_len(cases[i].s, cases[i].len),
+		    cases[i].want);
+	CU_ASSERT_TRUE(fg_utf8_is_valid("a\xc3\xa9\xf0\x9f\x8e\x89", 7));
+	CU_ASSERT_FALSE(fg_utf8_is_valid("a\xc3\xa9\xf0\x9f\x8e", 6));
+}
+
+static CU_TestInfo tests[] = {
+	{ "UTF-8 character lengths", test_utf8_char_len },
+	CU_TEST_INFO_NULL,
+};
+
+FG_UNIT_MAIN("util", tests)
