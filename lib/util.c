@@ -113,7 +113,10 @@ fg_format_utc(char *out, size_t size, int64_t t)
 		snprintf(out, size, "%lld", (long long)t);
 		return;
 	}
-	strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* Not strftime's %Y, which writes the year 193 as "193". */
+	snprintf(out, size, "%04lld-%02d-%02dT%02d:%02d:%02dZ",
+	    (long long)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 int64_t

@@ -43,7 +43,10 @@ int64_t fg_now(void);
 /* Parse "YYYY-MM-DDTHH:MM:SSZ" (UTC) into seconds since the epoch. */
 int fg_parse_utc(int64_t *out, const char *s);
 
-/* Format t as "YYYY-MM-DDTHH:MM:SSZ" into out (at least 21 bytes). */
+/*
+ * Format t as "YYYY-MM-DDTHH:MM:SSZ" into out (at least 21 bytes), the
+ * year zero-padded to four digits: the year 193 is "0193".
+ */
 void fg_format_utc(char *out, size_t size, int64_t t);
 
 /*

@@ -1,12 +1,36 @@
 /*
- * test_util.c - small helpers many modules lean on: UTF-8 character
- * boundaries.
+ * test_util.c - small helpers many modules lean on: UTC time text and
+ * UTF-8 character boundaries.
  */
 #include <stdint.h>
 #include <string.h>
 
 #include "util.h"
 #include "unit.h"
+
+/*
+ * Years before 1000 keep four digits: strftime's %Y wrote the year 193 as
+ * "193", which no reader of these times accepts (pull.schema.json's
+ * pattern, fg_parse_utc's round trip).
+ */
+static void
+test_utc_years_have_four_digits(void)
+{
+	static const char *const texts[] = {
+		"0001-01-01T00:00:00Z", "0193-01-17T15:47:39Z",
+		"0999-12-31T23:59:59Z", "1970-01-01T00:00:00Z",
+		"2026-11-24T09:40:00Z", "9999-12-31T23:59:59Z",
+	};
+	char buf[32];
+	int64_t t;
+	size_t i;
+
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		CU_ASSERT_EQUAL_FATAL(fg_parse_utc(&t, texts[i]), 0);
+		fg_format_utc(buf, sizeof(buf), t);
+		CU_ASSERT_STRING_EQUAL(buf, texts[i]);
+	}
+}
 
 static void
 test_utf8_char_len(void)
@@ -41,6 +65,7 @@ test_utf8_char_len(void)
 }
 
 static CU_TestInfo tests[] = {
+	{ "UTC years have four digits", test_utc_years_have_four_digits },
 	{ "UTF-8 character lengths", test_utf8_char_len },
 	CU_TEST_INFO_NULL,
 };
