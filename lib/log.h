@@ -4,7 +4,10 @@
  * fg_log_warn adds strerror(errno); fg_log_warnx does not; fg_log_info and
  * fg_log_debug are for progress.  Messages are one event per line, written
  * as key=value pairs where that helps grep.  Never log a secret, token,
- * signature or whole payload.
+ * signature or whole payload.  Line breaks in a message become spaces, and
+ * other control characters (C0 but tab, DEL, C1) and bytes that are not
+ * UTF-8 become '?': what a message quotes from outside cannot forge a line
+ * or drive a terminal.
  *
  * The sink is the only global state lib/ keeps: mains install one with
  * fg_log_set_sink() (default: stderr, info and above).  A hook's stderr is
