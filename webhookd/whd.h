@@ -151,7 +151,12 @@ void whd_answer_err(struct whd_answer *a, const struct fg_err *err);
 int whd_answer_json(struct whd_answer *a, int code, const char *result,
     const cJSON *json);
 
-/* Append s to b as a JSON string, quotes included. */
+/*
+ * Append s to b as a JSON string, quotes included: control characters (C0,
+ * DEL, C1) as \u00XX and each byte that is not UTF-8 as \ufffd, so that
+ * what a client sent (a path, a header) cannot make a log line invalid
+ * JSON or drive the terminal of whoever reads it.
+ */
 int whd_json_str(struct fg_buf *b, const char *s);
 
 /* Monotonic milliseconds since r arrived. */

@@ -207,8 +207,21 @@ r=$(post /hooks/jira "$CORPUS/jira/jira_issue_created.json" \
     -H "X-Hub-Signature: sha256=$(sign "$WHD_KEY" "$CORPUS/jira/jira_issue_created.json")")
 like "a Jira delivery without ?repo= is 400" "$r" "add \?repo=owner/name"
 
-# The request log: one JSON line per request, no secrets.
-ok "every request line is JSON" sh -c "grep '^{' '$T/whd.log' | jq -e . >/dev/null"
+# The request log: one JSON line per request, no secrets.  A path with a
+# byte that is not UTF-8 (%FF) and one with a C1 control (CSI, %C2%9B),
+# a quote, a backslash and a C0 control: each line stays UTF-8 (iconv
+# refuses anything else; jq would quietly mend it) and shows them escaped.
+curl -s -o /dev/null "$URL/hooks/%FF"
+curl -s -o /dev/null "$URL/hooks/x%C2%9By%22%5C%01%C3%A9"
+ok "every request line is UTF-8" sh -c "grep -a '^{' '$T/whd.log' |
+    iconv -f UTF-8 -t UTF-8 >/dev/null"
+ok "every request line is JSON" sh -c "grep -a '^{' '$T/whd.log' | jq -e . >/dev/null"
+is "no C1 control reaches the log" \
+    "$(LC_ALL=C grep -a -c "$(printf '\302[\200-\237]')" "$T/whd.log")" 0
+like "a byte that is not UTF-8 is logged as U+FFFD" \
+    "$(grep -a -F '"path":"/hooks/\ufffd"' "$T/whd.log")" 'status":404'
+like "controls and quotes are logged escaped" \
+    "$(grep -a -F '"path":"/hooks/x\u009by\"\\\u0001' "$T/whd.log")" 'status":404'
 unlike "the log holds no secret" "$(cat "$T/whd.log")" "$WHD_KEY"
 
 # Metrics.
