@@ -48,6 +48,12 @@
 #define FREE_AT_EXIT	0
 #endif
 
+/*
+ * Every line for the pusher goes through the log (fg_log_warnx), which
+ * replaces control characters and bytes that are not UTF-8: refs, paths
+ * and subjects from the push, quoted in the lines, cannot drive the
+ * pusher's terminal.
+ */
 static void
 log_to_stderr(enum fg_log_level level, const char *line, void *payload)
 {
@@ -63,7 +69,7 @@ open_env_repo(git_repository **out)
 	    NULL) < 0) {
 		const git_error *e = git_error_last();
 
-		fprintf(stderr, "flowgate: cannot open the repository: %s\n",
+		fg_log_warnx("cannot open the repository: %s",
 		    e ? e->message : "unknown error");
 		return -1;
 	}
@@ -99,8 +105,8 @@ record(const char *git_dir, const struct fg_hook_push *p,
 		rc = fg_hook_record(st, p, r, cfg, pusher, &err);
 	fg_store_free(st);
 	if (rc < 0) {
-		fprintf(stderr, "flowgate: cannot record the verdict in "
-		    "refs/flowgate/activity: %s\n", err.msg);
+		fg_log_warnx("cannot record the verdict in "
+		    "refs/flowgate/activity: %s", err.msg);
 		return -1;
 	}
 	return 0;
@@ -126,19 +132,17 @@ judge(const struct fg_hook_push *p)
 		return 1;
 	git_dir = git_repository_path(qrepo);
 	if (fg_hook_decide(&r, &cfg, qrepo, git_dir, p, &err) < 0) {
-		fprintf(stderr, "flowgate: cannot check the push: %s\n",
-		    err.msg);
+		fg_log_warnx("cannot check the push: %s", err.msg);
 		fg_rules_add(&r, "flowgate", p->n > 0 ? p->v[0].ref : "",
 		    NULL, NULL, err.msg, "tell the server's admin");
 	}
 	for (i = 0; i < r.n; i++) {
 		fg_buf_reset(&line);
 		if (fg_rules_issue_format(&line, &r.issues[i]) == 0)
-			fprintf(stderr, "flowgate: %s\n", line.ptr);
+			fg_log_warnx("%s", line.ptr);
 	}
 	if (r.dropped > 0)
-		fprintf(stderr, "flowgate: ... and %zu more issues\n",
-		    r.dropped);
+		fg_log_warnx("... and %zu more issues", r.dropped);
 	rc = r.n + r.dropped > 0 ? 1 : 0;
 	if (record(git_dir, p, &r, cfg, fg_hook_pusher(cfg)) < 0 && rc == 0) {
 		fg_rules_add(&r, "flowgate", p->n > 0 ? p->v[0].ref : "",
@@ -147,7 +151,7 @@ judge(const struct fg_hook_push *p)
 	}
 	fg_buf_reset(&line);
 	if (fg_hook_verdict(&line, p, &r) == 0)
-		fprintf(stderr, "flowgate: %s\n", line.ptr);
+		fg_log_warnx("%s", line.ptr);
 	fg_buf_release(&line);
 	fg_rules_result_release(&r);
 	fg_config_free(cfg);
@@ -164,7 +168,7 @@ pre_receive(void)
 	int rc;
 
 	if (fg_hook_push_read(&p, stdin, &err) < 0) {
-		fprintf(stderr, "flowgate: push refused: %s\n", err.msg);
+		fg_log_warnx("push refused: %s", err.msg);
 		fg_hook_push_release(&p);
 		return 1;
 	}
@@ -213,7 +217,7 @@ update(int argc, char **argv)
 		return 1;
 	}
 	if (fg_hook_push_add(&p, argv[2], argv[3], argv[1], &err) < 0) {
-		fprintf(stderr, "flowgate: push refused: %s\n", err.msg);
+		fg_log_warnx("push refused: %s", err.msg);
 		fg_hook_push_release(&p);
 		return 1;
 	}
@@ -242,7 +246,7 @@ post_receive(void)
 	struct fg_err cerr = FG_ERR_INIT;
 
 	if (fg_hook_push_read(&p, stdin, &err) < 0) {
-		fprintf(stderr, "flowgate: nothing queued: %s\n", err.msg);
+		fg_log_warnx("nothing queued: %s", err.msg);
 		goto out;
 	}
 	/*
@@ -256,8 +260,8 @@ post_receive(void)
 	if (git_dir == NULL || *git_dir == '\0')
 		git_dir = ".";
 	if (fg_store_open(&st, git_dir, FG_STORE_FSYNC, &err) < 0) {
-		fprintf(stderr, "flowgate: the push is in, but could not be "
-		    "queued for the pipeline: %s\n", err.msg);
+		fg_log_warnx("the push is in, but could not be queued for "
+		    "the pipeline: %s", err.msg);
 		goto out;
 	}
 	git_dir = git_repository_path(fg_store_repo(st));
@@ -266,15 +270,15 @@ post_receive(void)
 	fg_hook_repo_name(name, sizeof(name), git_dir);
 	if (fg_hook_queue(&msg, st, &p, cfg, fg_hook_pusher(cfg), name,
 	    &err) < 0) {
-		fprintf(stderr, "flowgate: the push is in, but could not be "
-		    "queued for the pipeline: %s\n", err.msg);
+		fg_log_warnx("the push is in, but could not be queued for "
+		    "the pipeline: %s", err.msg);
 		goto out;
 	}
 	for (line = msg.ptr; *line != '\0'; line = nl + 1) {
 		nl = strchr(line, '\n');
 		if (nl == NULL)
 			break;
-		fprintf(stderr, "flowgate: %.*s\n", (int)(nl - line), line);
+		fg_log_warnx("%.*s", (int)(nl - line), line);
 	}
 	fg_hook_wake(git_dir);
 out:

@@ -194,6 +194,21 @@ for b in 'feat/$(touch${IFS}pwned)' 'feat/a;b' 'feat/`touch${IFS}pwned`' 'feat/x
 done
 ok "no command ran from a branch name" test ! -e "$T/pwned" -a ! -e "$W/pwned" -a ! -e "$R/pwned"
 
+# A branch name with a C1 control (CSI, U+009B, which git allows in a
+# ref) and a subject with ESC: every line flowgate prints for the pusher
+# shows '?' for them.  git's own lines may quote the name as it is.
+b="feat/csi$(printf '\302\233')31m"
+git reset -q --hard origin/develop
+commit "$(printf 'bad \033[2J subject')"
+refused "a branch with a C1 control" "message" origin "HEAD:refs/heads/$b"
+flow=$(printf '%s\n' "$OUT" | grep -a '^remote: flowgate:')
+is "no C1 control reaches the pusher" \
+    "$(printf '%s\n' "$flow" | LC_ALL=C grep -a -c "$(printf '\302[\200-\237]')")" 0
+is "no ESC reaches the pusher" \
+    "$(printf '%s\n' "$flow" | LC_ALL=C grep -a -c "$(printf '\033')")" 0
+like "the verdict shows the C1 control as ?" "$flow" "push to feat/csi\\?31m refused"
+like "the issue shows both as ?" "$flow" 'feat/csi\?31m: message: [0-9a-f]{7} "bad \?\[2J subject"'
+
 # Several refs in one push: a shared commit is checked once.
 git reset -q --hard origin/develop
 commit "shared bad"
