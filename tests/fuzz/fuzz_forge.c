@@ -10,7 +10,8 @@
  * that the inbox gives it: fg_event_to_json, printed, parsed and read
  * back by fg_event_from_json, then written again, gives the same text.
  * A pull request's event applied to a pull state, even as its first
- * event, must give a pull.json that pull.schema.json accepts.
+ * event, must give a pull.json that pull.schema.json accepts, and the
+ * event's activity record a record.json that record.schema.json accepts.
  *
  * A body is tried under every (forge, event header) pair the parsers know,
  * so the forges' real payloads (../shared/corpus/webhooks/, which 'make
@@ -34,6 +35,7 @@
 #include "event.h"
 #include "forge.h"
 #include "pull.h"
+#include "record.h"
 #include "schema.h"
 #include "util.h"
 
@@ -160,6 +162,52 @@ check_pull(const struct fg_event *ev)
 	cJSON_Delete(pull);
 }
 
+/*
+ * The activity record the engine writes for ev (webhookd/engine.c: kind
+ * "event", the event as its data, the event's time): record.schema.json
+ * must accept its record.json, or readers of the activity log would meet
+ * a record they cannot read.
+ */
+static void
+check_record(const struct fg_event *ev)
+{
+	static cJSON *schema;
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_diags d = FG_DIAGS_INIT;
+	struct fg_buf b = FG_BUF_INIT;
+	struct fg_record rec;
+	cJSON *data = NULL, *json = NULL;
+
+	if (schema == NULL &&
+	    fg_schema_load(&schema, "record.schema.json", &err) < 0)
+		__builtin_trap();
+	if (fg_event_to_json(&data, ev, &err) < 0)
+		return;
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = "event";
+	rec.subject = fg_event_kind_name(ev->kind);	/* the engine's says more */
+	rec.delivery = ev->delivery;
+	rec.event = fg_event_kind_name(ev->kind);
+	rec.status = "processed";
+	rec.commit = ev->sha[0] != '\0' ? ev->sha : ev->new_id[0] != '\0' ?
+	    ev->new_id : ev->pr_head_sha[0] != '\0' ? ev->pr_head_sha : NULL;
+	rec.actor_name = ev->actor;
+	rec.time = ev->time;
+	rec.data = data;
+	/* A record the store refuses would stop the engine for good. */
+	if (fg_record_check(&rec, &err) < 0)
+		__builtin_trap();
+	if (fg_record_json(&b, &rec, ev->time, &err) == 0 &&
+	    (fg_json_parse(&json, b.ptr, b.len, &err) < 0 ||
+	    fg_schema_validate(schema, json, NULL, "record.json",
+	    &d) == FG_EINVALID))
+		__builtin_trap();
+	fg_diags_release(&d);
+	cJSON_Delete(json);
+	cJSON_Delete(data);
+	fg_buf_release(&b);
+}
+
 /* event.json's text of ev, or NULL (out of memory). */
 static char *
 json_text(const struct fg_event *ev)
@@ -215,6 +263,7 @@ check_event(const struct fg_event *ev)
 	check_id(ev->sha);
 
 	check_pull(ev);
+	check_record(ev);
 
 	/* The inbox's round trip. */
 	text = json_text(ev);
