@@ -51,9 +51,8 @@ clean_line(char *line)
 		n = fg_utf8_char_len(line + i, len - i);
 		if (n == 1 && (c == '\n' || c == '\r'))
 			line[o++] = ' ';
-		else if (n == 0 || (n == 1 && ((c < 0x20 && c != '\t') ||
-		    c == 0x7f)) || (n == 2 && c == 0xc2 &&
-		    (unsigned char)line[i + 1] < 0xa0))
+		else if (n == 0 || (c != '\t' &&
+		    fg_utf8_is_control(line + i, n)))
 			line[o++] = '?';
 		else {
 			memmove(line + o, line + i, n);

@@ -206,8 +206,7 @@ clean_dup(const char *s, size_t max)
 		return NULL;
 	while (i < len) {
 		n = fg_utf8_char_len(s + i, len - i);
-		if (n == 0 || (n == 1 && (p[i] < 0x20 || p[i] == 0x7f)) ||
-		    (n == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0)) {
+		if (n == 0 || fg_utf8_is_control(s + i, n)) {
 			if (o + 1 > max)
 				break;
 			d[o++] = '?';

@@ -258,6 +258,16 @@ fg_utf8_char_len(const char *str, size_t len)
 }
 
 bool
+fg_utf8_is_control(const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	if (n == 1)
+		return s[0] < 0x20 || s[0] == 0x7f;
+	return n == 2 && s[0] == 0xc2 && s[1] < 0xa0;
+}
+
+bool
 fg_utf8_is_valid(const char *str, size_t len)
 {
 	size_t i = 0, n;

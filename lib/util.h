@@ -75,6 +75,12 @@ bool fg_utf8_is_valid(const char *s, size_t len);
  */
 size_t fg_utf8_char_len(const char *s, size_t len);
 
+/*
+ * True when the character at s, n bytes long (fg_utf8_char_len), is a
+ * control character: C0, DEL or C1 (U+0080-U+009F, which holds CSI).
+ */
+bool fg_utf8_is_control(const char *s, size_t n);
+
 /* strdup; NULL in gives NULL out, NULL out otherwise means no memory. */
 char *fg_strdup(const char *s);
 

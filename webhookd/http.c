@@ -263,20 +263,20 @@ whd_json_str(struct fg_buf *b, const char *s)
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
 	size_t left = strlen(s), n;
-	unsigned c;
 	int rc = fg_buf_putc(b, '"');
 
 	while (rc == 0 && left > 0) {
 		n = fg_utf8_char_len((const char *)p, left);
-		c = n == 2 && p[0] == 0xc2 && p[1] < 0xa0 ? p[1] : p[0];
 		if (n == 0) {
 			rc = fg_buf_puts(b, "\\ufffd");
 			n = 1;
-		} else if (n == 1 && (c == '"' || c == '\\')) {
+		} else if (*p == '"' || *p == '\\') {
 			rc = fg_buf_putc(b, '\\');
 			if (rc == 0)
-				rc = fg_buf_putc(b, (char)c);
-		} else if ((n == 1 && (c < 0x20 || c == 0x7f)) || c != p[0]) {
+				rc = fg_buf_putc(b, (char)*p);
+		} else if (fg_utf8_is_control((const char *)p, n)) {
+			/* C0 and DEL are the byte, C1 its second. */
+			unsigned c = p[n - 1];
 			char esc[7] = { '\\', 'u', '0', '0', hex[c >> 4],
 			    hex[c & 15], 0 };
 

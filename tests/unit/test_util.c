@@ -33,7 +33,7 @@ test_utc_years_have_four_digits(void)
 }
 
 static void
-test_utf8_char_len(void)
+test_utf8_chars(void)
 {
 	static const struct {
 		const char *s;
@@ -62,11 +62,21 @@ test_utf8_char_len(void)
 		    cases[i].want);
 	CU_ASSERT_TRUE(fg_utf8_is_valid("a\xc3\xa9\xf0\x9f\x8e\x89", 7));
 	CU_ASSERT_FALSE(fg_utf8_is_valid("a\xc3\xa9\xf0\x9f\x8e", 6));
+	/* Controls: C0, DEL, C1 (U+0080-U+009F); not NBSP, tab aside. */
+	CU_ASSERT_TRUE(fg_utf8_is_control("\x1b", 1));
+	CU_ASSERT_TRUE(fg_utf8_is_control("\t", 1));
+	CU_ASSERT_TRUE(fg_utf8_is_control("\x7f", 1));
+	CU_ASSERT_TRUE(fg_utf8_is_control("\xc2\x80", 2));
+	CU_ASSERT_TRUE(fg_utf8_is_control("\xc2\x9b", 2));
+	CU_ASSERT_FALSE(fg_utf8_is_control("\xc2\xa0", 2));
+	CU_ASSERT_FALSE(fg_utf8_is_control("a", 1));
+	CU_ASSERT_FALSE(fg_utf8_is_control("\xe2\x82\xac", 3));
+	CU_ASSERT_FALSE(fg_utf8_is_valid("a\xc3\xa9\xf0\x9f\x8e", 6));
 }
 
 static CU_TestInfo tests[] = {
 	{ "UTC years have four digits", test_utc_years_have_four_digits },
-	{ "UTF-8 character lengths", test_utf8_char_len },
+	{ "UTF-8 character lengths and controls", test_utf8_chars },
 	CU_TEST_INFO_NULL,
 };
 
