@@ -12,10 +12,12 @@
 #   webhook no command  the same hook without a command
 #   bare202 HMAC        libevent answering 202 after the HMAC check
 #
-# flowgate-webhookd and webhook /bin/true take turns, ROUNDS times (3):
-# on a shared machine whose speed drifts over minutes, one run of each
-# compared the moments more than the servers (1.3x to 2.1x in runs of the
-# same build).  The ratio printed is the median of the rounds'.
+# flowgate-webhookd, webhook /bin/true and webhook with no command take
+# turns, ROUNDS times (3): on a shared machine whose speed drifts over
+# minutes, one run of each compared the moments more than the servers
+# (1.3x to 2.1x in runs of the same build, and 0.82x to 1.26x against
+# webhook with no command when it ran once after the rounds).  Each ratio
+# printed is the median of the rounds' ratios.
 #
 # Prints requests/s and p50/p99 latency of each, flowgate's peak RSS
 # (sampled every 0.2 s, and the kernel's high-water mark VmHWM), and
@@ -290,10 +292,10 @@ stop_webhook() {
 	while pgrep -x true >/dev/null 2>&1; do sleep 0.1; done
 }
 
-# Rounds: flowgate-webhookd (a fresh repository each time) and webhook
-# running /bin/true take turns, ROUNDS times, so that the machine getting
-# faster or slower over the minutes of the run weighs on both alike; the
-# ratio is the median of the rounds' ratios.
+# Rounds: flowgate-webhookd (a fresh repository each time), webhook running
+# /bin/true and webhook with no command take turns, ROUNDS times, so that
+# the machine getting faster or slower over the minutes of the run weighs
+# on all three alike; each ratio is the median of the rounds' ratios.
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
 	rm -rf "$T/repos"
@@ -313,6 +315,9 @@ $(awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' /proc/"$fpid"/status)" \
 	start_webhook
 	bench "webhook-true#$r" "http://127.0.0.1:$WP/hooks/github"
 	stop_webhook
+	start_webhook
+	bench "webhook-nocmd#$r" "http://127.0.0.1:$WP/hooks/nocmd"
+	stop_webhook
 	r=$((r + 1))
 done
 
@@ -331,10 +336,6 @@ git init -q --bare "$T/repos2/Codertocat/Hello-World.git"
 start_whd --config "$T/burst.yaml"
 bench flowgate-burst "http://127.0.0.1:$P/hooks/github" "$fpid"
 kill "$fpid"; wait "$fpid" 2>/dev/null
-
-start_webhook
-bench webhook-nocmd "http://127.0.0.1:$WP/hooks/nocmd"
-stop_webhook
 
 # bare libevent, HMAC checked.
 P=$(port)
@@ -369,26 +370,42 @@ median() {
 while read -r r dels commits backlog hwm; do
 	echo "flowgate#$r: $dels deliveries in $commits group commits (fsync'd), $backlog still to process, resident at most $hwm MB (VmHWM)"
 done < "$T/rounds"
-r=1 each=""
-: > "$T/ratios"
+# rounds OTHER: flowgate's 2xx/s over OTHER's, round by round, and
+# their median.
+rounds() {
+	r=1 each=""
+	: > "$T/ratios"
+	while [ "$r" -le "$ROUNDS" ]; do
+		x=$(awk -v f="$(ok_rate "flowgate#$r")" \
+		    -v o="$(ok_rate "$1#$r")" \
+		    'BEGIN { if (o > 0) printf "%.2f", f / o }')
+		each="$each ${x}x"
+		echo "$x" >> "$T/ratios"
+		r=$((r + 1))
+	done
+	printf 'flowgate / %-14s round by round:%s; median %sx (2xx/s)\n' \
+	    "$1" "$each" "$(median < "$T/ratios")"
+}
+rounds webhook-true
+rounds webhook-nocmd
 : > "$T/frates"
+: > "$T/nrates"
+r=1
 while [ "$r" -le "$ROUNDS" ]; do
-	x=$(awk -v f="$(ok_rate "flowgate#$r")" -v o="$(ok_rate "webhook-true#$r")" \
-	    'BEGIN { if (o > 0) printf "%.2f", f / o }')
-	each="$each ${x}x"
-	echo "$x" >> "$T/ratios"
-	echo "$(ok_rate "flowgate#$r")" >> "$T/frates"
+	ok_rate "flowgate#$r" >> "$T/frates"
+	echo >> "$T/frates"
+	ok_rate "webhook-nocmd#$r" >> "$T/nrates"
+	echo >> "$T/nrates"
 	r=$((r + 1))
 done
-echo "flowgate / webhook-true   round by round:$each; median $(median < "$T/ratios")x (2xx/s)"
 f=$(median < "$T/frates")
 fb=$(ok_rate flowgate-burst)
-for other in webhook-nocmd bare202; do
-	o=$(ok_rate $other)
-	awk -v f="$f" -v fb="$fb" -v o="$o" -v n="$other" 'BEGIN {
-	    if (o > 0) printf "flowgate / %-14s %.2fx (median round), burst %.2fx (2xx/s)\n",
-	    n, f / o, fb / o }'
-done
+n=$(median < "$T/nrates")
+awk -v fb="$fb" -v n="$n" 'BEGIN { if (n > 0) printf "flowgate-burst / webhook-nocmd %.2fx (the rounds\047 median) (2xx/s)\n", fb / n }'
+o=$(ok_rate bare202)
+awk -v f="$f" -v fb="$fb" -v o="$o" 'BEGIN {
+    if (o > 0) printf "flowgate / bare202        %.2fx (median round), burst %.2fx (2xx/s)\n",
+    f / o, fb / o }'
 
 # Overload: many connections, a small queue; 503s, and RSS stays bounded.
 cat > "$T/small.yaml" <<EOF
