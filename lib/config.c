@@ -174,6 +174,21 @@ convert_window(struct conv *c, struct fg_gate *g, const cJSON *w,
 	}
 }
 
+/*
+ * A freeze period's bound, which the schema has shaped; false, and
+ * reported, for a day the calendar does not have.
+ */
+static bool
+freeze_time(struct conv *c, int64_t *out, const cJSON *node,
+    const char *path)
+{
+	if (fg_parse_utc(out, node->valuestring) == 0)
+		return true;
+	report(c, node, false, path, "'%s' is no date and time that exists",
+	    node->valuestring);
+	return false;
+}
+
 static void
 convert_gate(struct conv *c, struct fg_gate *g, const cJSON *node,
     const char *path)
@@ -215,8 +230,9 @@ convert_gate(struct conv *c, struct fg_gate *g, const cJSON *node,
 		cJSON_ArrayForEach(it, v) {
 			struct fg_freeze *f = &g->freezes[i++];
 
-			fg_parse_utc(&f->from, get(it, "from")->valuestring);
-			fg_parse_utc(&f->to, get(it, "to")->valuestring);
+			if (!freeze_time(c, &f->from, get(it, "from"), path) ||
+			    !freeze_time(c, &f->to, get(it, "to"), path))
+				continue;
 			f->reason = dup_str(c, get(it, "reason"));
 			if (f->from >= f->to)
 				report(c, it, false, path, "freeze period "

@@ -87,16 +87,56 @@ days_from_civil(int64_t y, unsigned m, unsigned d)
 	return era * 146097 + (int64_t)doe - 719468;
 }
 
+/* Days in month m (1-12) of the proleptic Gregorian year y. */
+static unsigned
+month_days(int y, int m)
+{
+	static const unsigned char days[12] = {
+		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31,
+	};
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return days[m - 1] + (m == 2 && leap);
+}
+
+/* The number the n digits at s spell (the caller checked they are). */
+static int
+digits_at(const char *s, int n)
+{
+	int v = 0;
+
+	while (n-- > 0)
+		v = v * 10 + (*s++ - '0');
+	return v;
+}
+
+/*
+ * Exactly the shape fg_format_utc() writes, and a day the calendar has:
+ * sscanf's "%4d-%2d-..." took "193-1-7", " 2026", "+2026", and the 31st of
+ * February, which days_from_civil() quietly moved into March.  A leap
+ * second (:60) is let through, as RFC 3339 allows it.
+ */
 int
 fg_parse_utc(int64_t *out, const char *s)
 {
-	int y, mo, d, h, mi, se, n = 0;
+	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+	int y, mo, d, h, mi, se;
+	size_t i;
 
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi,
-	    &se, &n) != 6 || n == 0 || s[n] != '\0')
+	for (i = 0; shape[i] != '\0'; i++)
+		if (shape[i] == 'd' ? s[i] < '0' || s[i] > '9' :
+		    s[i] != shape[i])
+			return FG_EINVALID;
+	if (s[i] != '\0')
 		return FG_EINVALID;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-	    se > 60 || h < 0 || mi < 0 || se < 0)
+	y = digits_at(s, 4);
+	mo = digits_at(s + 5, 2);
+	d = digits_at(s + 8, 2);
+	h = digits_at(s + 11, 2);
+	mi = digits_at(s + 14, 2);
+	se = digits_at(s + 17, 2);
+	if (mo < 1 || mo > 12 || d < 1 || (unsigned)d > month_days(y, mo) ||
+	    h > 23 || mi > 59 || se > 60)
 		return FG_EINVALID;
 	*out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
 	    h * 3600 + mi * 60 + se;

@@ -40,7 +40,10 @@ int fg_parse_size(uint64_t *out, const char *s, uint64_t max,
  */
 int64_t fg_now(void);
 
-/* Parse "YYYY-MM-DDTHH:MM:SSZ" (UTC) into seconds since the epoch. */
+/*
+ * Parse "YYYY-MM-DDTHH:MM:SSZ" (UTC) into seconds since the epoch: exactly
+ * that shape, and a day the calendar has; FG_EINVALID otherwise.
+ */
 int fg_parse_utc(int64_t *out, const char *s);
 
 /*

@@ -32,6 +32,40 @@ test_utc_years_have_four_digits(void)
 	}
 }
 
+/*
+ * Only the shape fg_format_utc writes, on a day the calendar has.  The
+ * old sscanf reading took a three-digit year, a sign, a space, a short
+ * month, and moved the 29th of February of a common year into March.
+ */
+static void
+test_utc_shape_and_calendar(void)
+{
+	static const char *const refused[] = {
+		"193-01-17T15:47:39Z", "+2026-01-01T00:00:00Z",
+		" 2026-01-01T00:00:00Z", "2026-1-01T00:00:00Z",
+		"2026-01-01T00:00:00Z ", "2026-01-01 00:00:00Z",
+		"2026-01-01T00:00:00", "2026-01-01T00:00:00z",
+		"2026-01-01T00:00:00+00:00", "",
+		"2027-02-29T00:00:00Z", "1900-02-29T00:00:00Z",
+		"2026-04-31T00:00:00Z", "2026-13-01T00:00:00Z",
+		"2026-00-10T00:00:00Z", "2026-01-00T00:00:00Z",
+		"2026-01-01T24:00:00Z", "2026-01-01T23:60:00Z",
+		"2026-01-01T23:59:61Z",
+	};
+	int64_t t, u;
+	size_t i;
+
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		CU_ASSERT_EQUAL(fg_parse_utc(&t, refused[i]), FG_EINVALID);
+	CU_ASSERT_EQUAL_FATAL(fg_parse_utc(&t, "2024-02-29T12:00:00Z"), 0);
+	CU_ASSERT_EQUAL(t, 1709208000);
+	CU_ASSERT_EQUAL(fg_parse_utc(&t, "2000-02-29T00:00:00Z"), 0);
+	/* A leap second is the next minute's first. */
+	CU_ASSERT_EQUAL_FATAL(fg_parse_utc(&t, "2016-12-31T23:59:60Z"), 0);
+	CU_ASSERT_EQUAL_FATAL(fg_parse_utc(&u, "2017-01-01T00:00:00Z"), 0);
+	CU_ASSERT_EQUAL(t, u);
+}
+
 static void
 test_utf8_chars(void)
 {
@@ -76,6 +110,8 @@ test_utf8_chars(void)
 
 static CU_TestInfo tests[] = {
 	{ "UTC years have four digits", test_utc_years_have_four_digits },
+	{ "UTC text has one shape and real days",
+	    test_utc_shape_and_calendar },
 	{ "UTF-8 character lengths and controls", test_utf8_chars },
 	CU_TEST_INFO_NULL,
 };
