@@ -99,7 +99,7 @@ month_days(int y, int m)
 	return days[m - 1] + (m == 2 && leap);
 }
 
-/* The number the n digits at s spell (the caller checked they are). */
+/* The number spelled by the n digits at s (the caller checked them). */
 static int
 digits_at(const char *s, int n)
 {
