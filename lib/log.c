@@ -34,35 +34,6 @@ fg_log_set_prefix(const char *p)
 	prefix = p;
 }
 
-/*
- * A line may carry text from outside (a ref name, a payload's field, a path
- * in a pushed commit) to a pusher's terminal or an operator's: line breaks
- * become spaces, other control characters (C0 but tab, DEL, C1) and bytes
- * that are not UTF-8 become '?'.  In place: the line only shrinks.
- */
-static void
-clean_line(char *line)
-{
-	size_t len = strlen(line), i = 0, o = 0, n;
-	unsigned char c;
-
-	while (i < len) {
-		c = (unsigned char)line[i];
-		n = fg_utf8_char_len(line + i, len - i);
-		if (n == 1 && (c == '\n' || c == '\r'))
-			line[o++] = ' ';
-		else if (n == 0 || (c != '\t' &&
-		    fg_utf8_is_control(line + i, n)))
-			line[o++] = '?';
-		else {
-			memmove(line + o, line + i, n);
-			o += n;
-		}
-		i += n > 0 ? n : 1;
-	}
-	line[o] = '\0';
-}
-
 static void
 vlog(enum fg_log_level level, int with_errno, const char *fmt, va_list ap)
 {
@@ -76,7 +47,12 @@ vlog(enum fg_log_level level, int with_errno, const char *fmt, va_list ap)
 	len = strlen(line);
 	if (with_errno && len < sizeof(line))
 		snprintf(line + len, sizeof(line) - len, ": %s", strerror(saved));
-	clean_line(line);
+	/*
+	 * A line may carry text from outside (a ref name, a payload's field,
+	 * a path in a pushed commit) to a pusher's terminal or an operator's.
+	 */
+	len = strlen(line);
+	fg_utf8_clean(line, len, line, len, FG_CLEAN_NL_SPACE | FG_CLEAN_TAB);
 	if (sink != NULL)
 		sink(level, line, sink_payload);
 	else

@@ -193,33 +193,15 @@ fg_rules_result_release(struct fg_rules_result *r)
 static char *
 clean_dup(const char *s, size_t max)
 {
-	const unsigned char *p;
-	size_t len, i = 0, o = 0, n;
+	size_t len;
 	char *d;
 
 	if (s == NULL)
 		s = "";
-	p = (const unsigned char *)s;
 	len = strlen(s);
 	d = malloc((len < max ? len : max) + 1);
-	if (d == NULL)
-		return NULL;
-	while (i < len) {
-		n = fg_utf8_char_len(s + i, len - i);
-		if (n == 0 || fg_utf8_is_control(s + i, n)) {
-			if (o + 1 > max)
-				break;
-			d[o++] = '?';
-			i += n > 0 ? n : 1;
-			continue;
-		}
-		if (o + n > max)
-			break;
-		memcpy(d + o, p + i, n);
-		o += n;
-		i += n;
-	}
-	d[o] = '\0';
+	if (d != NULL)
+		fg_utf8_clean(d, max, s, len, 0);
 	return d;
 }
 

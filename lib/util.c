@@ -307,6 +307,42 @@ fg_utf8_is_control(const char *str, size_t n)
 	return n == 2 && s[0] == 0xc2 && s[1] < 0xa0;
 }
 
+size_t
+fg_utf8_clean(char *out, size_t max, const char *s, size_t len,
+    unsigned flags)
+{
+	size_t i = 0, o = 0, n;
+	char c;
+
+	while (i < len) {
+		n = fg_utf8_char_len(s + i, len - i);
+		c = s[i];
+		if (n == 1 && (flags & FG_CLEAN_NL_SPACE) &&
+		    (c == '\n' || c == '\r'))
+			c = ' ';
+		else if (n == 1 && (flags & FG_CLEAN_TAB) && c == '\t')
+			;
+		else if (n == 0 || fg_utf8_is_control(s + i, n))
+			c = '?';
+		else
+			c = '\0';
+		if (c != '\0') {
+			if (o + 1 > max)
+				break;
+			out[o++] = c;
+			i += n > 0 ? n : 1;
+			continue;
+		}
+		if (o + n > max)
+			break;
+		memmove(out + o, s + i, n);
+		o += n;
+		i += n;
+	}
+	out[o] = '\0';
+	return o;
+}
+
 bool
 fg_utf8_is_valid(const char *str, size_t len)
 {

@@ -84,6 +84,19 @@ size_t fg_utf8_char_len(const char *s, size_t len);
  */
 bool fg_utf8_is_control(const char *s, size_t n);
 
+/*
+ * Copy s[0..len) into out, at most max bytes and a NUL, never half a
+ * character (out may be s: the text only shrinks).  Each control character
+ * (C0, DEL, C1) and each byte that is not UTF-8 becomes '?', so that text
+ * from outside cannot forge a line or drive a terminal; FG_CLEAN_NL_SPACE
+ * makes '\n' and '\r' spaces instead, FG_CLEAN_TAB keeps tabs.  Returns the
+ * length written.
+ */
+#define FG_CLEAN_NL_SPACE	0x1
+#define FG_CLEAN_TAB		0x2
+size_t fg_utf8_clean(char *out, size_t max, const char *s, size_t len,
+    unsigned flags);
+
 /* strdup; NULL in gives NULL out, NULL out otherwise means no memory. */
 char *fg_strdup(const char *s);
 

@@ -108,11 +108,30 @@ test_utf8_chars(void)
 	CU_ASSERT_FALSE(fg_utf8_is_valid("a\xc3\xa9\xf0\x9f\x8e", 6));
 }
 
+/* The one cleaner the log and the push issues share. */
+static void
+test_utf8_clean(void)
+{
+	char line[] = "a\tb\nc\x1b[31m\xc2\x9b\xff\xc3\xa9";
+	char out[16];
+
+	/* In place, as the log does it: the text only shrinks. */
+	CU_ASSERT_EQUAL(fg_utf8_clean(line, sizeof(line) - 1, line,
+	    strlen(line), FG_CLEAN_NL_SPACE | FG_CLEAN_TAB), 14);
+	CU_ASSERT_STRING_EQUAL(line, "a\tb c?[31m??\xc3\xa9");
+	/* Without flags every control is '?'; max never cuts e-acute. */
+	CU_ASSERT_EQUAL(fg_utf8_clean(out, 4, "a\tb\xc3\xa9", 5, 0), 3);
+	CU_ASSERT_STRING_EQUAL(out, "a?b");
+	CU_ASSERT_EQUAL(fg_utf8_clean(out, 5, "a\tb\xc3\xa9", 5, 0), 5);
+	CU_ASSERT_STRING_EQUAL(out, "a?b\xc3\xa9");
+}
+
 static CU_TestInfo tests[] = {
 	{ "UTC years have four digits", test_utc_years_have_four_digits },
 	{ "UTC text has one shape and real days",
 	    test_utc_shape_and_calendar },
 	{ "UTF-8 character lengths and controls", test_utf8_chars },
+	{ "UTF-8 text cleaned for terminals", test_utf8_clean },
 	CU_TEST_INFO_NULL,
 };
 
