@@ -100,7 +100,7 @@ struct fg_pack_writer {
 	size_t wlen;
 	struct entry *ents;
 	size_t n, alloc;
-	size_t *slots;		/* open addressing over ents: index + 1 */
+	uint32_t *slots;	/* open addressing over ents: index + 1 */
 	size_t nslots;
 	z_stream z;			/* deflates large objects */
 	z_stream zs;			/* stores small ones */
@@ -385,7 +385,7 @@ static int
 set_grow(struct fg_pack_writer *w)
 {
 	size_t nslots = w->nslots ? w->nslots * 2 : 1024, i;
-	size_t *old = w->slots;
+	uint32_t *old = w->slots;
 
 	if (nslots > SIZE_MAX / sizeof(*old))
 		return -1;
@@ -396,7 +396,7 @@ set_grow(struct fg_pack_writer *w)
 	}
 	w->nslots = nslots;
 	for (i = 0; i < w->n; i++)
-		w->slots[set_slot(w, &w->ents[i].id)] = i + 1;
+		w->slots[set_slot(w, &w->ents[i].id)] = (uint32_t)(i + 1);
 	free(old);
 	return 0;
 }
@@ -433,7 +433,7 @@ reserve_entry(struct fg_pack_writer *w, const git_oid *id, bool *fresh,
 	git_oid_cpy(&e->id, id);
 	e->off = w->off;
 	e->crc = 0;
-	w->slots[slot] = ++w->n;
+	w->slots[slot] = (uint32_t)++w->n;
 	*fresh = true;
 	return 0;
 }
@@ -555,50 +555,62 @@ id_prefix(const struct entry *e, unsigned bits)
  * insertion (a bucket fuller than BUCKET_SMALL, of ids made to share a
  * prefix, by qsort).  Under the webhook benchmark (tests/bench), whose
  * roll-ups sort tens of thousands of entries, qsort took 4.4% of the
- * daemon's engine thread, this 1.1%.  Uses as much memory as glibc's
- * qsort, a copy of the array; falls back to qsort without it.
+ * daemon's engine thread, this 1.1%.  In place (each entry is swapped
+ * into its bucket, American flag sort), with two tables of at most 256 KB
+ * instead of glibc's copy of the array; falls back to qsort without them.
  */
 static void
 sort_entries(struct entry *v, size_t n)
 {
-	struct entry *tmp, t;
-	size_t *end, nb, i, j, k, lo;
+	struct entry t;
+	uint32_t *next, *end;
+	size_t nb, b, c, i, j, lo;
 	unsigned bits = 8;
 
 	while (bits < 16 && ((size_t)1 << bits) < n)
 		bits++;
 	nb = (size_t)1 << bits;
-	end = calloc(nb + 1, sizeof(*end));
-	tmp = reallocarray(NULL, n, sizeof(*tmp));
-	if (end == NULL || tmp == NULL) {
+	next = calloc(nb, sizeof(*next));
+	end = calloc(nb, sizeof(*end));
+	if (next == NULL || end == NULL) {
+		free(next);
 		free(end);
-		free(tmp);
 		qsort(v, n, sizeof(*v), entry_cmp);
 		return;
 	}
-	/* end[k + 1]: entries in buckets up to k; then where k's go next. */
 	for (i = 0; i < n; i++)
-		end[id_prefix(&v[i], bits) + 1]++;
-	for (k = 1; k <= nb; k++)
-		end[k] += end[k - 1];
-	for (i = 0; i < n; i++)
-		tmp[end[id_prefix(&v[i], bits)]++] = v[i];
-	/* Now bucket k is tmp[end[k - 1] .. end[k]), from 0 for k = 0. */
-	for (k = 0, lo = 0; k < nb; lo = end[k], k++) {
-		if (end[k] - lo > BUCKET_SMALL) {
-			qsort(tmp + lo, end[k] - lo, sizeof(*tmp), entry_cmp);
-			continue;
-		}
-		for (i = lo + 1; i < end[k]; i++) {
-			t = tmp[i];
-			for (j = i; j > lo && entry_cmp(&tmp[j - 1], &t) > 0;
-			    j--)
-				tmp[j] = tmp[j - 1];
-			tmp[j] = t;
+		end[id_prefix(&v[i], bits)]++;
+	for (b = 0, i = 0; b < nb; b++) {
+		next[b] = (uint32_t)i;
+		i += end[b];
+		end[b] = (uint32_t)i;
+	}
+	/* next[b]: bucket b's first slot not yet holding one of its own. */
+	for (b = 0; b < nb; b++) {
+		while (next[b] < end[b]) {
+			t = v[next[b]];
+			while ((c = id_prefix(&t, bits)) != b) {
+				struct entry u = v[next[c]];
+
+				v[next[c]++] = t;
+				t = u;
+			}
+			v[next[b]++] = t;
 		}
 	}
-	memcpy(v, tmp, n * sizeof(*v));
-	free(tmp);
+	for (b = 0, lo = 0; b < nb; lo = end[b], b++) {
+		if (end[b] - lo > BUCKET_SMALL) {
+			qsort(v + lo, end[b] - lo, sizeof(*v), entry_cmp);
+			continue;
+		}
+		for (i = lo + 1; i < end[b]; i++) {
+			t = v[i];
+			for (j = i; j > lo && entry_cmp(&v[j - 1], &t) > 0; j--)
+				v[j] = v[j - 1];
+			v[j] = t;
+		}
+	}
+	free(next);
 	free(end);
 }
 
@@ -747,6 +759,18 @@ fg_pack_writer_finish(struct fg_pack_writer *w, struct fg_err *err)
 	if (w->done)
 		return fg_err_set(err, FG_EINVALID, "pack cannot be finished");
 	w->done = true;
+	/* What only adding needs goes before the index is made. */
+	free(w->slots);
+	w->slots = NULL;
+	w->nslots = 0;
+	free(w->zbuf);
+	w->zbuf = NULL;
+	w->zalloc = 0;
+	if (w->z_ready)
+		deflateEnd(&w->z);
+	if (w->zs_ready)
+		deflateEnd(&w->zs);
+	w->z_ready = w->zs_ready = false;
 	if (w->n == 0)
 		return 0;
 	rc = finish_pack(w, sha, err);
@@ -1313,27 +1337,31 @@ struct src {
 	bool opened;
 };
 
+/*
+ * Give back what src_open() took: the index read, the mapping, the order.
+ * A roll-up holds one pack open at a time; those tables take 44 bytes an
+ * object, megabytes for the packs a large roll-up merges.
+ */
 static void
-src_release(struct src *s)
+src_close(struct src *s)
 {
 	if (s->pack != NULL)
 		munmap(s->pack, s->pack_len);
+	s->pack = NULL;
+	s->pack_len = 0;
 	fg_buf_release(&s->idx);
 	free(s->order);
-	free(s->base);
-	memset(s, 0, sizeof(*s));
+	s->order = NULL;
+	s->forgot = 0;
+	s->opened = false;
 }
 
-/*
- * Drop the pages of s's mapping read so far from our resident set: a
- * roll-up reads packs of many megabytes once, and a daemon doing it
- * should not look that big for it.  They are read again if needed.
- */
 static void
-src_forget_pages(struct src *s)
+src_release(struct src *s)
 {
-	if (s->pack != NULL)
-		madvise(s->pack, s->pack_len, MADV_DONTNEED);
+	src_close(s);
+	free(s->base);
+	memset(s, 0, sizeof(*s));
 }
 
 /*
@@ -1474,9 +1502,14 @@ src_entry(const struct src *s, uint32_t k, const unsigned char **start,
 	*len = (size_t)(end - off);
 }
 
-/* True when any entry is a delta: such packs cannot be copied verbatim. */
+/*
+ * True when any entry is a delta: such packs cannot be copied verbatim.
+ * Reading each entry's first byte faults in every page of the pack: they
+ * are dropped as it goes, as the copy does, or checking a pack of 15 MB
+ * made the daemon 15 MB bigger for a moment.
+ */
 static bool
-src_has_delta(const struct src *s)
+src_has_delta(struct src *s)
 {
 	const unsigned char *e;
 	size_t len;
@@ -1488,6 +1521,7 @@ src_has_delta(const struct src *s)
 		type = (e[0] >> 4) & 7;
 		if (type < GIT_OBJECT_COMMIT || type > GIT_OBJECT_TAG)
 			return true;
+		src_forget_before(s, (size_t)(e - s->pack));
 	}
 	return false;
 }
@@ -1509,6 +1543,9 @@ merge_packs(struct src *srcs, size_t n, const char *objdir, bool do_fsync,
 	if (rc < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
+		rc = src_open(&srcs[i], err);
+		if (rc < 0)
+			goto out;
 		oids = (const unsigned char *)srcs[i].idx.ptr + IDX_HDR_LEN;
 		crcs = oids + (size_t)srcs[i].count * SHA1_LEN;
 		for (k = 0; k < srcs[i].count; k++) {
@@ -1529,7 +1566,7 @@ merge_packs(struct src *srcs, size_t n, const char *objdir, bool do_fsync,
 				goto out;
 			src_forget_before(&srcs[i], (size_t)(e - srcs[i].pack));
 		}
-		src_forget_pages(&srcs[i]);
+		src_close(&srcs[i]);
 	}
 	rc = fg_pack_writer_commit(w, name, err);
 	if (rc < 0)
@@ -1742,6 +1779,8 @@ fg_pack_geometric(size_t *out, const char *objdir, uint32_t max_objects,
 	/*
 	 * Open the packs the split would merge; one that holds deltas (made
 	 * by git) drops out of the geometry and the split is computed again.
+	 * The others are closed after the check: merge_packs() opens them
+	 * one at a time.
 	 */
 	do {
 		again = false;
@@ -1749,7 +1788,7 @@ fg_pack_geometric(size_t *out, const char *objdir, uint32_t max_objects,
 		for (i = 0; i < split && !again; i++) {
 			rc = src_open(&srcs[i], err);
 			if (rc == 0 && !src_has_delta(&srcs[i])) {
-				src_forget_pages(&srcs[i]);
+				src_close(&srcs[i]);	/* merge_packs reopens */
 				continue;
 			}
 			if (rc < 0)

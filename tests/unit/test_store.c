@@ -1458,6 +1458,58 @@ test_store_single_appends_pack_from_memory_and_delete_nothing(void)
 }
 
 /*
+ * A roll-up copies entries verbatim, so a pack git made with deltas stays
+ * as it is, named as it was; the store's own packs beside it are merged,
+ * and git and libgit2 read everything.
+ */
+static void
+test_store_rollup_leaves_packs_with_deltas_alone(void)
+{
+	const char *repo = new_repo();
+	struct fg_store *st = open_store(repo, FG_STORE_NO_MAINTAIN);
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf b = FG_BUF_INIT;
+	struct fg_record recs[1];
+	char subject[32], gitpack[4200];
+	int i;
+
+	/* Twenty near-alike blobs, packed by git: deltas of each other. */
+	CU_ASSERT_EQUAL_FATAL(capture(&b, "cd '%s' && for i in $(seq 1 20); "
+	    "do seq 1 3000 | sed \"s/^$i\\$/x/\" | git hash-object -w "
+	    "--stdin; done | git pack-objects -q objects/pack/pack && "
+	    "git prune-packed -q", repo), 0);
+	CU_ASSERT_EQUAL_FATAL(b.len, 41);
+	snprintf(gitpack, sizeof(gitpack), "%s/pack/pack-%.40s.pack",
+	    objdir_of(st), b.ptr);
+	fg_buf_reset(&b);
+	CU_ASSERT_EQUAL(capture(&b, "git verify-pack -v '%s' | grep -c "
+	    "'chain length'", gitpack), 0);
+	CU_ASSERT(strtol(b.ptr, NULL, 10) > 0);	/* it has deltas */
+
+	memset(recs, 0, sizeof(recs));
+	recs[0].kind = "push";
+	for (i = 0; i < 10; i++) {
+		snprintf(subject, sizeof(subject), "batch %d", i);
+		recs[0].subject = subject;
+		CU_ASSERT_EQUAL_FATAL(fg_store_append_batch(NULL, st, ACT, recs,
+		    1, &err), 0);
+	}
+	CU_ASSERT_EQUAL(fg_pack_count(objdir_of(st)), 11);
+	CU_ASSERT_EQUAL(fg_store_maintain(st, 0, &err), 0);
+	CU_ASSERT(fg_pack_count(objdir_of(st)) <= 3);
+	CU_ASSERT_EQUAL(access(gitpack, F_OK), 0);
+	CU_ASSERT_EQUAL(commits(repo, ACT), 10);
+	fg_buf_reset(&b);
+	CU_ASSERT_EQUAL(capture(&b, "cd '%s' && git count-objects -v | "
+	    "sed -n 's/^in-pack: //p'", repo), 0);
+	CU_ASSERT_EQUAL(strtol(b.ptr, NULL, 10), 20 + 10 * 3);
+	CU_ASSERT_EQUAL(fg_unit_sh("cd '%s' && git verify-pack "
+	    "objects/pack/*.idx", repo), 0);
+	fg_buf_release(&b);
+	fg_store_free(st);
+}
+
+/*
  * Write a pack of n blobs, "blob <tag> <i>", of which the first nshared
  * have ids starting with byte 0x00, added in the order they were made (not
  * the index's); then every one reads back through libgit2, whose lookup
@@ -2023,6 +2075,8 @@ static CU_TestInfo tests[] = {
 	{ "removes stale ref locks", test_store_removes_stale_ref_locks },
 	{ "single appends pack from memory and delete nothing",
 	    test_store_single_appends_pack_from_memory_and_delete_nothing },
+	{ "roll-up leaves packs with deltas alone",
+	    test_store_rollup_leaves_packs_with_deltas_alone },
 	{ "pack index is in id order",
 	    test_store_pack_index_is_in_id_order },
 	{ "killed writer's lock is removed at once",
