@@ -254,23 +254,6 @@ writer_tmp(char **path, struct fg_pack_writer *w, const char *prefix,
 	return fd;
 }
 
-static int
-sha1_of(unsigned char *out, const void *data, size_t len)
-{
-	unsigned int outlen = 0;
-	EVP_MD_CTX *ctx;
-	int ok;
-
-	ctx = EVP_MD_CTX_new();
-	if (ctx == NULL)
-		return -1;
-	ok = EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1 &&
-	    EVP_DigestUpdate(ctx, data, len) == 1 &&
-	    EVP_DigestFinal_ex(ctx, out, &outlen) == 1 && outlen == SHA1_LEN;
-	EVP_MD_CTX_free(ctx);
-	return ok ? 0 : -1;
-}
-
 int
 fg_pack_writer_new(struct fg_pack_writer **out, const char *objdir,
     bool do_fsync, struct fg_err *err)
@@ -614,62 +597,104 @@ sort_entries(struct entry *v, size_t n)
 	free(end);
 }
 
-/* Build the version 2 index of w's (sorted) entries into b. */
+/* The index being written: through w's buffer, hashed as it goes. */
+struct idx_out {
+	struct fg_pack_writer *w;
+	EVP_MD_CTX *ctx;
+	size_t len;			/* bytes waiting in w->wbuf */
+	bool bad_hash, bad_write;
+};
+
+static void
+idx_flush(struct idx_out *o)
+{
+	if (o->len == 0 || o->bad_hash || o->bad_write)
+		return;
+	if (EVP_DigestUpdate(o->ctx, o->w->wbuf, o->len) != 1)
+		o->bad_hash = true;
+	else if (write_all(o->w->idx_fd, o->w->wbuf, o->len) < 0)
+		o->bad_write = true;
+	o->len = 0;
+}
+
+/* Append n bytes (n < WBUF_SIZE) to the index. */
+static void
+idx_put(struct idx_out *o, const void *p, size_t n)
+{
+	if (WBUF_SIZE - o->len < n)
+		idx_flush(o);
+	memcpy(o->w->wbuf + o->len, p, n);
+	o->len += n;
+}
+
+static void
+idx_put_be32(struct idx_out *o, uint32_t v)
+{
+	unsigned char be[4];
+
+	put_be32(be, v);
+	idx_put(o, be, 4);
+}
+
+/*
+ * Write the version 2 index of w's (sorted) entries to a temporary file,
+ * left open in w->idx_fd.  It goes through the pack's buffer, free once
+ * the pack is written, and is hashed on the way: a roll-up of N objects
+ * holds no second copy of its 28 N bytes.
+ */
 static int
-build_idx(struct fg_buf *b, const struct fg_pack_writer *w,
-    const unsigned char *pack_sha, struct fg_err *err)
+write_idx(struct fg_pack_writer *w, const unsigned char *pack_sha,
+    struct fg_err *err)
 {
 	static const unsigned char magic[8] = { 0xff, 't', 'O', 'c', 0, 0, 0, 2 };
-	uint32_t fan[256] = { 0 }, nlarge = 0, v;
-	unsigned char be[8], sha[SHA1_LEN];
-	size_t i, total;
+	struct idx_out o = { w, NULL, 0, false, false };
+	uint32_t fan[256] = { 0 }, nlarge = 0;
+	unsigned char sha[SHA1_LEN];
+	unsigned int outlen = 0;
+	size_t i;
+	int fd, rc = 0;
 
+	fd = writer_tmp(&w->tmp_idx, w, "tmp_fgidx_", err);
+	if (fd < 0)
+		return fd;
+	w->idx_fd = fd;
+	o.ctx = EVP_MD_CTX_new();
+	if (o.ctx == NULL || EVP_DigestInit_ex(o.ctx, EVP_sha1(), NULL) != 1) {
+		rc = fg_err_set(err, FG_EIO, "cannot compute SHA-1");
+		goto out;
+	}
 	for (i = 0; i < w->n; i++)
 		fan[w->ents[i].id.id[0]]++;
 	for (i = 1; i < 256; i++)
 		fan[i] += fan[i - 1];
-	total = IDX_HDR_LEN + w->n * (SHA1_LEN + 8) + 2 * SHA1_LEN;
-	if (fg_buf_grow(b, total) < 0 || fg_buf_add(b, magic, 8) < 0)
-		goto nomem;
-	for (i = 0; i < 256; i++) {
-		put_be32(be, fan[i]);
-		if (fg_buf_add(b, be, 4) < 0)
-			goto nomem;
-	}
+	idx_put(&o, magic, sizeof(magic));
+	for (i = 0; i < 256; i++)
+		idx_put_be32(&o, fan[i]);
 	for (i = 0; i < w->n; i++)
-		if (fg_buf_add(b, w->ents[i].id.id, SHA1_LEN) < 0)
-			goto nomem;
-	for (i = 0; i < w->n; i++) {
-		put_be32(be, w->ents[i].crc);
-		if (fg_buf_add(b, be, 4) < 0)
-			goto nomem;
-	}
-	for (i = 0; i < w->n; i++) {
-		if (w->ents[i].off < 0x80000000ULL)
-			v = (uint32_t)w->ents[i].off;
-		else
-			v = 0x80000000U | nlarge++;
-		put_be32(be, v);
-		if (fg_buf_add(b, be, 4) < 0)
-			goto nomem;
-	}
+		idx_put(&o, w->ents[i].id.id, SHA1_LEN);
+	for (i = 0; i < w->n; i++)
+		idx_put_be32(&o, w->ents[i].crc);
+	for (i = 0; i < w->n; i++)
+		idx_put_be32(&o, w->ents[i].off < 0x80000000ULL ?
+		    (uint32_t)w->ents[i].off : 0x80000000U | nlarge++);
 	for (i = 0; i < w->n; i++) {
 		if (w->ents[i].off < 0x80000000ULL)
 			continue;
-		put_be32(be, (uint32_t)(w->ents[i].off >> 32));
-		put_be32(be + 4, (uint32_t)w->ents[i].off);
-		if (fg_buf_add(b, be, 8) < 0)
-			goto nomem;
+		idx_put_be32(&o, (uint32_t)(w->ents[i].off >> 32));
+		idx_put_be32(&o, (uint32_t)w->ents[i].off);
 	}
-	if (fg_buf_add(b, pack_sha, SHA1_LEN) < 0)
-		goto nomem;
-	if (sha1_of(sha, b->ptr, b->len) < 0)
-		return fg_err_set(err, FG_EIO, "cannot compute SHA-1");
-	if (fg_buf_add(b, sha, SHA1_LEN) < 0)
-		goto nomem;
-	return 0;
-nomem:
-	return fg_err_set(err, FG_ENOMEM, "out of memory writing a pack index");
+	idx_put(&o, pack_sha, SHA1_LEN);
+	idx_flush(&o);
+	if (o.bad_hash || EVP_DigestFinal_ex(o.ctx, sha, &outlen) != 1 ||
+	    outlen != SHA1_LEN)
+		rc = fg_err_set(err, FG_EIO, "cannot compute SHA-1");
+	else if (o.bad_write || write_all(fd, sha, SHA1_LEN) < 0 ||
+	    fchmod(fd, 0444) < 0)
+		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s",
+		    w->tmp_idx, strerror(errno));
+out:
+	EVP_MD_CTX_free(o.ctx);
+	return rc;
 }
 
 /* Patch the object count into the header, then checksum the whole file. */
@@ -731,27 +756,9 @@ out:
 	return rc;
 }
 
-/* Write the index to a temporary file, left open in w->idx_fd. */
-static int
-write_idx_file(struct fg_pack_writer *w, const struct fg_buf *idx,
-    struct fg_err *err)
-{
-	int fd;
-
-	fd = writer_tmp(&w->tmp_idx, w, "tmp_fgidx_", err);
-	if (fd < 0)
-		return fd;
-	w->idx_fd = fd;
-	if (write_all(fd, idx->ptr, idx->len) < 0 || fchmod(fd, 0444) < 0)
-		return fg_err_set(err, FG_EIO, "cannot write '%s': %s",
-		    w->tmp_idx, strerror(errno));
-	return 0;
-}
-
 int
 fg_pack_writer_finish(struct fg_pack_writer *w, struct fg_err *err)
 {
-	struct fg_buf idx = FG_BUF_INIT;
 	unsigned char sha[SHA1_LEN];
 	git_oid shaid;
 	int rc = 0;
@@ -775,20 +782,15 @@ fg_pack_writer_finish(struct fg_pack_writer *w, struct fg_err *err)
 		return 0;
 	rc = finish_pack(w, sha, err);
 	if (rc < 0)
-		goto out;
+		return rc;
 	sort_entries(w->ents, w->n);
-	rc = build_idx(&idx, w, sha, err);
+	rc = write_idx(w, sha, err);
 	if (rc < 0)
-		goto out;
-	rc = write_idx_file(w, &idx, err);
-	if (rc < 0)
-		goto out;
+		return rc;
 	memcpy(shaid.id, sha, SHA1_LEN);
 	git_oid_tostr(w->hex, sizeof(w->hex), &shaid);
 	w->finished = true;
-out:
-	fg_buf_release(&idx);
-	return rc;
+	return 0;
 }
 
 size_t
