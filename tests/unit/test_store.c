@@ -1189,6 +1189,25 @@ test_store_ref_cas_moves_cursors(void)
 	fg_store_free(st);
 }
 
+/* n batches of one record each ("batch <i>"): n packs. */
+static void
+one_record_batches(struct fg_store *st, int n)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_record rec;
+	char subject[32];
+	int i;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = "push";
+	rec.subject = subject;
+	for (i = 0; i < n; i++) {
+		snprintf(subject, sizeof(subject), "batch %d", i);
+		CU_ASSERT_EQUAL_FATAL(fg_store_append_batch(NULL, st, ACT, &rec,
+		    1, &err), 0);
+	}
+}
+
 static void
 test_store_maintain_packs_loose_objects_and_rolls_up_packs(void)
 {
@@ -1196,7 +1215,6 @@ test_store_maintain_packs_loose_objects_and_rolls_up_packs(void)
 	struct fg_store *st = open_store(repo, FG_STORE_NO_MAINTAIN);
 	struct fg_err err = FG_ERR_INIT;
 	struct fg_store_stats stats;
-	struct fg_record recs[10];
 	struct fg_store_iter *it = NULL;
 	const struct fg_store_entry *e;
 	const char *objdir;
@@ -1217,14 +1235,7 @@ test_store_maintain_packs_loose_objects_and_rolls_up_packs(void)
 	CU_ASSERT(stats.loose_packed >= 400);
 
 	/* Ten one-record batches: ten packs, rolled up geometrically. */
-	memset(recs, 0, sizeof(recs));
-	recs[0].kind = "push";
-	for (i = 0; i < 10; i++) {
-		snprintf(subject, sizeof(subject), "batch %d", i);
-		recs[0].subject = subject;
-		CU_ASSERT_EQUAL_FATAL(fg_store_append_batch(NULL, st, ACT, recs,
-		    1, &err), 0);
-	}
+	one_record_batches(st, 10);
 	CU_ASSERT(fg_pack_count(objdir) >= 10);
 	CU_ASSERT_EQUAL(fg_store_maintain(st, 0, &err), 0);
 	CU_ASSERT(fg_pack_count(objdir) <= 3);
@@ -1469,9 +1480,7 @@ test_store_rollup_leaves_packs_with_deltas_alone(void)
 	struct fg_store *st = open_store(repo, FG_STORE_NO_MAINTAIN);
 	struct fg_err err = FG_ERR_INIT;
 	struct fg_buf b = FG_BUF_INIT;
-	struct fg_record recs[1];
-	char subject[32], gitpack[4200];
-	int i;
+	char gitpack[4200];
 
 	/* Twenty near-alike blobs, packed by git: deltas of each other. */
 	CU_ASSERT_EQUAL_FATAL(capture(&b, "cd '%s' && for i in $(seq 1 20); "
@@ -1486,14 +1495,7 @@ test_store_rollup_leaves_packs_with_deltas_alone(void)
 	    "'chain length'", gitpack), 0);
 	CU_ASSERT(strtol(b.ptr, NULL, 10) > 0);	/* it has deltas */
 
-	memset(recs, 0, sizeof(recs));
-	recs[0].kind = "push";
-	for (i = 0; i < 10; i++) {
-		snprintf(subject, sizeof(subject), "batch %d", i);
-		recs[0].subject = subject;
-		CU_ASSERT_EQUAL_FATAL(fg_store_append_batch(NULL, st, ACT, recs,
-		    1, &err), 0);
-	}
+	one_record_batches(st, 10);
 	CU_ASSERT_EQUAL(fg_pack_count(objdir_of(st)), 11);
 	CU_ASSERT_EQUAL(fg_store_maintain(st, 0, &err), 0);
 	CU_ASSERT(fg_pack_count(objdir_of(st)) <= 3);
