@@ -685,8 +685,11 @@ write_idx(struct fg_pack_writer *w, const unsigned char *pack_sha,
 	}
 	idx_put(&o, pack_sha, SHA1_LEN);
 	idx_flush(&o);
-	if (o.bad_hash || EVP_DigestFinal_ex(o.ctx, sha, &outlen) != 1 ||
-	    outlen != SHA1_LEN)
+	if (!o.bad_hash && !o.bad_write &&
+	    (EVP_DigestFinal_ex(o.ctx, sha, &outlen) != 1 ||
+	    outlen != SHA1_LEN))
+		o.bad_hash = true;
+	if (o.bad_hash)
 		rc = fg_err_set(err, FG_EIO, "cannot compute SHA-1");
 	else if (o.bad_write || write_all(fd, sha, SHA1_LEN) < 0 ||
 	    fchmod(fd, 0444) < 0)
