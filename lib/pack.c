@@ -1369,6 +1369,15 @@ src_release(struct src *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* Release srcs[i] and close the gap: *n is one less. */
+static void
+src_drop(struct src *srcs, size_t *n, size_t i)
+{
+	src_release(&srcs[i]);
+	memmove(&srcs[i], &srcs[i + 1], (*n - i - 1) * sizeof(*srcs));
+	(*n)--;
+}
+
 /*
  * While a roll-up copies s, drop the pages before off every FORGET_STEP
  * bytes read: a pack of tens of megabytes copied in one go otherwise stays
@@ -1531,9 +1540,14 @@ src_has_delta(struct src *s)
 	return false;
 }
 
+/*
+ * Copy the n packs of srcs into one and delete them.  A pack that cannot
+ * be opened again or fails its CRC check stops the copy: *bad is its
+ * index in srcs (SIZE_MAX for any other failure), and nothing is deleted.
+ */
 static int
 merge_packs(struct src *srcs, size_t n, const char *objdir, bool do_fsync,
-    struct fg_err *err)
+    size_t *bad, struct fg_err *err)
 {
 	struct fg_pack_writer *w = NULL;
 	struct fg_buf path = FG_BUF_INIT;
@@ -1544,13 +1558,16 @@ merge_packs(struct src *srcs, size_t n, const char *objdir, bool do_fsync,
 	uint32_t k, at, crc;
 	int rc;
 
+	*bad = SIZE_MAX;
 	rc = fg_pack_writer_new(&w, objdir, do_fsync, err);
 	if (rc < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
 		rc = src_open(&srcs[i], err);
-		if (rc < 0)
+		if (rc < 0) {
+			*bad = i;
 			goto out;
+		}
 		oids = (const unsigned char *)srcs[i].idx.ptr + IDX_HDR_LEN;
 		crcs = oids + (size_t)srcs[i].count * SHA1_LEN;
 		for (k = 0; k < srcs[i].count; k++) {
@@ -1563,6 +1580,7 @@ merge_packs(struct src *srcs, size_t n, const char *objdir, bool do_fsync,
 				    "damaged: bad CRC at offset %llu",
 				    srcs[i].base,
 				    (unsigned long long)srcs[i].order[k].off);
+				*bad = i;
 				goto out;
 			}
 			memcpy(id.id, oids + (size_t)at * SHA1_LEN, SHA1_LEN);
@@ -1769,7 +1787,7 @@ fg_pack_geometric(size_t *out, const char *objdir, uint32_t max_objects,
 {
 	struct src *srcs = NULL;
 	char *dir;
-	size_t n = 0, split, i;
+	size_t n = 0, split, i, bad;
 	bool again;
 	int rc;
 
@@ -1785,31 +1803,40 @@ fg_pack_geometric(size_t *out, const char *objdir, uint32_t max_objects,
 	 * Open the packs the split would merge; one that holds deltas (made
 	 * by git) drops out of the geometry and the split is computed again.
 	 * The others are closed after the check: merge_packs() opens them
-	 * one at a time.
+	 * one at a time.  A pack found damaged while copying drops out too,
+	 * and the roll-up starts again without it: one bad pack must not
+	 * stop every roll-up after it (git fsck names it; its objects are
+	 * left where they are).
 	 */
-	do {
-		again = false;
-		split = geometric_split(srcs, n);
-		for (i = 0; i < split && !again; i++) {
-			rc = src_open(&srcs[i], err);
-			if (rc == 0 && !src_has_delta(&srcs[i])) {
-				src_close(&srcs[i]);	/* merge_packs reopens */
-				continue;
+	for (;;) {
+		do {
+			again = false;
+			split = geometric_split(srcs, n);
+			for (i = 0; i < split && !again; i++) {
+				rc = src_open(&srcs[i], err);
+				if (rc == 0 && !src_has_delta(&srcs[i])) {
+					src_close(&srcs[i]);
+					continue;
+				}
+				if (rc < 0)
+					fg_log_warnx("pack: leaving '%s' alone: "
+					    "%s", srcs[i].base,
+					    fg_err_msg(err));
+				rc = 0;
+				src_drop(srcs, &n, i);
+				again = true;
 			}
-			if (rc < 0)
-				fg_log_warnx("pack: leaving '%s' alone: %s",
-				    srcs[i].base, fg_err_msg(err));
-			rc = 0;
-			src_release(&srcs[i]);
-			memmove(&srcs[i], &srcs[i + 1],
-			    (n - i - 1) * sizeof(*srcs));
-			n--;
-			again = true;
-		}
-	} while (again);
-	if (split == 0)
-		goto out;
-	rc = merge_packs(srcs, split, objdir, do_fsync, err);
+		} while (again);
+		if (split == 0)
+			goto out;
+		rc = merge_packs(srcs, split, objdir, do_fsync, &bad, err);
+		if (rc == 0 || bad == SIZE_MAX)
+			break;
+		fg_log_warnx("pack: left out of the roll-up: %s",
+		    fg_err_msg(err));
+		rc = 0;
+		src_drop(srcs, &n, bad);
+	}
 	if (rc == 0 && out != NULL)
 		*out = split;
 out:
