@@ -569,9 +569,7 @@ json_clean(const cJSON *src, int depth)
 static bool
 clean_str(const char *s)
 {
-	while ((unsigned char)*s - 1u < 0x7f)	/* 1 to 0x7f */
-		s++;
-	return *s == '\0' || fg_utf8_is_valid(s, strlen(s));
+	return fg_utf8_is_valid(s, strlen(s));
 }
 
 /* True when json_clean(src, depth) would print as src does. */

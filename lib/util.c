@@ -348,6 +348,9 @@ fg_utf8_is_valid(const char *str, size_t len)
 {
 	size_t i = 0, n;
 
+	/* Most text is ASCII: no call a byte for it. */
+	while (i < len && (unsigned char)str[i] < 0x80)
+		i++;
 	while (i < len) {
 		n = fg_utf8_char_len(str + i, len - i);
 		if (n == 0)

@@ -96,6 +96,12 @@ test_utf8_chars(void)
 		    cases[i].want);
 	CU_ASSERT_TRUE(fg_utf8_is_valid("a\xc3\xa9\xf0\x9f\x8e\x89", 7));
 	CU_ASSERT_FALSE(fg_utf8_is_valid("a\xc3\xa9\xf0\x9f\x8e", 6));
+	/* ASCII runs, NULs included, then what follows them. */
+	CU_ASSERT_TRUE(fg_utf8_is_valid("ab\0c", 4));
+	CU_ASSERT_TRUE(fg_utf8_is_valid("", 0));
+	CU_ASSERT_FALSE(fg_utf8_is_valid("abc\xff", 4));
+	CU_ASSERT_FALSE(fg_utf8_is_valid("abc\xc3", 4));
+	CU_ASSERT_TRUE(fg_utf8_is_valid("abc\xc3\xa9" "d", 6));
 	/* Controls: C0, DEL, C1 (U+0080-U+009F); not NBSP, tab aside. */
 	CU_ASSERT_TRUE(fg_utf8_is_control("\x1b", 1));
 	CU_ASSERT_TRUE(fg_utf8_is_control("\t", 1));
