@@ -1781,6 +1781,14 @@ geometric_split(const struct src *s, size_t n)
 	return split >= 2 ? split : 0;
 }
 
+/* Say why s is left out of a roll-up (whatever err says, it is named). */
+static void
+left_out(const struct src *s, struct fg_err *err)
+{
+	fg_log_warnx("pack: leaving '%s' out of the roll-up: %s", s->base,
+	    fg_err_msg(err));
+}
+
 int
 fg_pack_geometric(size_t *out, const char *objdir, uint32_t max_objects,
     bool do_fsync, struct fg_err *err)
@@ -1819,9 +1827,7 @@ fg_pack_geometric(size_t *out, const char *objdir, uint32_t max_objects,
 					continue;
 				}
 				if (rc < 0)
-					fg_log_warnx("pack: leaving '%s' alone: "
-					    "%s", srcs[i].base,
-					    fg_err_msg(err));
+					left_out(&srcs[i], err);
 				rc = 0;
 				src_drop(srcs, &n, i);
 				again = true;
@@ -1832,8 +1838,7 @@ fg_pack_geometric(size_t *out, const char *objdir, uint32_t max_objects,
 		rc = merge_packs(srcs, split, objdir, do_fsync, &bad, err);
 		if (rc == 0 || bad == SIZE_MAX)
 			break;
-		fg_log_warnx("pack: left out of the roll-up: %s",
-		    fg_err_msg(err));
+		left_out(&srcs[bad], err);
 		rc = 0;
 		src_drop(srcs, &n, bad);
 	}
