@@ -72,6 +72,7 @@ NOCERTS_LD := -Wl,--wrap=mbedtls_x509_crt_parse_file -Wl,--wrap=libssh2_init \
               -Wl,--wrap=git_mbedtls_stream_new \
               -Wl,--wrap=git_mbedtls_stream_wrap \
               -Wl,--wrap=git_mbedtls__set_cert_location \
+              -Wl,--wrap=p_mmap -Wl,--wrap=p_munmap \
               -Wl,-z,text
 STATIC_DEF := -DFG_STATIC_GIT2
 else
@@ -89,12 +90,12 @@ ALL_CFLAGS  = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(OPT) \
 ALL_LDFLAGS = $(OPT) $(NOCERTS_LD) $(LDFLAGS)
 LIBS        = $(PKG_LIBS) -lpthread -lm
 
-LIB_SRC   := $(sort $(filter-out lib/schemas_embed.c lib/nocerts.c lib/curl_lazy.c,\
+LIB_SRC   := $(sort $(filter-out lib/schemas_embed.c lib/nocerts.c lib/gitmap.c lib/curl_lazy.c,\
                  $(wildcard lib/*.c))) lib/schemas_embed.c
 # Linked into every program, test and benchmark, not into lib/libflowgate.a:
 # lib/nocerts.c (what libgit2 need not load) and lib/curl_lazy.c (libcurl,
 # loaded when first used, in place of -lcurl).
-NOCERTS   := lib/nocerts.o
+NOCERTS   := lib/nocerts.o lib/gitmap.o
 CURL_LAZY := lib/curl_lazy.o
 LIB_OBJ   := $(LIB_SRC:.c=.o)
 CLI_OBJ   := $(patsubst %.c,%.o,$(wildcard cli/*.c))
@@ -163,7 +164,7 @@ FUZZ_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -g -O1 \
 fuzz: $(FUZZ_SRC) $(LIB_SRC)
 	for f in $(FUZZ_SRC); do \
 	    clang $(FUZZ_CFLAGS) -o $${f%.c}-libfuzzer $$f $(LIB_SRC) \
-	        lib/nocerts.c lib/curl_lazy.c $(NOCERTS_LD) $(LIBS) || exit 1; \
+	        lib/nocerts.c lib/gitmap.c lib/curl_lazy.c $(NOCERTS_LD) $(LIBS) || exit 1; \
 	done
 
 tests/bench/%: tests/bench/%.o $(PROG_DEPS)

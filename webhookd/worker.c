@@ -23,6 +23,7 @@
 #include "flows.h"
 #include "log.h"
 #include "util.h"
+#include "gitmap.h"
 #include "worker.h"
 #include "banned.h"
 
@@ -290,6 +291,7 @@ worker_main(void *arg)
 		rc = whd_engine_drain(&r->engine, r->repo, r->path,
 		    DRAIN_BATCH, &hand, &processed, &remaining, &err);
 
+		fg_gitmap_trim();
 		pthread_mutex_lock(&w->mu);
 		/* What the engine left goes back before what came since. */
 		w->hand_bytes -= taken - hand_bytes(hand);
