@@ -148,7 +148,8 @@ webhookd/flowgate-webhookd: $(WHD_OBJ) $(PROG_DEPS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(WHD_OBJ) $(PROG_LIBS)
 
 # test_store watches what the store syncs and deletes, in order.
-WRAP_test_store := -Wl,--wrap=fdatasync -Wl,--wrap=fsync -Wl,--wrap=unlink
+WRAP_test_store := -Wl,--wrap=fdatasync -Wl,--wrap=fsync -Wl,--wrap=unlink \
+                   -Wl,--wrap=syncfs
 
 tests/unit/%: tests/unit/%.o tests/unit/unit.o $(PROG_DEPS)
 	$(CC) $(ALL_LDFLAGS) $(WRAP_$(@F)) -o $@ $< tests/unit/unit.o \

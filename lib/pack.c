@@ -110,28 +110,6 @@ struct fg_pack_writer {
 	size_t zalloc;
 };
 
-static void
-put_be32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-static uint32_t
-get_be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static uint64_t
-get_be64(const unsigned char *p)
-{
-	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
 static char *
 path_join(const char *dir, const char *name)
 {
@@ -632,7 +610,7 @@ idx_put_be32(struct idx_out *o, uint32_t v)
 {
 	unsigned char be[4];
 
-	put_be32(be, v);
+	fg_put_be32(be, v);
 	idx_put(o, be, 4);
 }
 
@@ -713,7 +691,7 @@ finish_pack(struct fg_pack_writer *w, unsigned char *sha, struct fg_err *err)
 
 	if (flush_wbuf(w, err) < 0)
 		return FG_EIO;
-	put_be32(cnt, (uint32_t)w->n);
+	fg_put_be32(cnt, (uint32_t)w->n);
 	if (pwrite(w->fd, cnt, 4, 8) != 4)
 		return fg_err_set(err, FG_EIO, "cannot write '%s': %s",
 		    w->tmp_pack, strerror(errno));
@@ -1428,14 +1406,14 @@ src_open(struct src *s, struct fg_err *err)
 	if (s->idx.len < IDX_HDR_LEN + 2 * SHA1_LEN ||
 	    memcmp(p, "\377tOc\0\0\0\2", 8) != 0)
 		goto corrupt;
-	s->count = get_be32(p + 8 + 255 * 4);
+	s->count = fg_get_be32(p + 8 + 255 * 4);
 	want = IDX_HDR_LEN + (uint64_t)s->count * (SHA1_LEN + 8) +
 	    2 * SHA1_LEN;
 	if (want > s->idx.len)
 		goto corrupt;
 	offtab = p + IDX_HDR_LEN + (size_t)s->count * (SHA1_LEN + 4);
 	for (i = 0; i < s->count; i++)
-		if (get_be32(offtab + (size_t)i * 4) & 0x80000000U)
+		if (fg_get_be32(offtab + (size_t)i * 4) & 0x80000000U)
 			nlarge++;
 	if (want + nlarge * 8 != s->idx.len)
 		goto corrupt;
@@ -1463,8 +1441,8 @@ src_open(struct src *s, struct fg_err *err)
 		goto out;
 	}
 	if (memcmp(s->pack, "PACK", 4) != 0 ||
-	    (get_be32(s->pack + 4) != 2 && get_be32(s->pack + 4) != 3) ||
-	    get_be32(s->pack + 8) != s->count)
+	    (fg_get_be32(s->pack + 4) != 2 && fg_get_be32(s->pack + 4) != 3) ||
+	    fg_get_be32(s->pack + 8) != s->count)
 		goto corrupt;
 
 	s->order = calloc(s->count ? s->count : 1, sizeof(*s->order));
@@ -1473,11 +1451,11 @@ src_open(struct src *s, struct fg_err *err)
 		goto out;
 	}
 	for (i = 0; i < s->count; i++) {
-		v = get_be32(offtab + (size_t)i * 4);
+		v = fg_get_be32(offtab + (size_t)i * 4);
 		if (v & 0x80000000U) {
 			if ((v & 0x7fffffffU) >= nlarge)
 				goto corrupt;
-			s->order[i].off = get_be64(large +
+			s->order[i].off = fg_get_be64(large +
 			    (size_t)(v & 0x7fffffffU) * 8);
 		} else {
 			s->order[i].off = v;
@@ -1573,7 +1551,7 @@ merge_packs(struct src *srcs, size_t n, const char *objdir, bool do_fsync,
 		for (k = 0; k < srcs[i].count; k++) {
 			at = srcs[i].order[k].at;
 			src_entry(&srcs[i], k, &e, &len);
-			crc = get_be32(crcs + (size_t)at * 4);
+			crc = fg_get_be32(crcs + (size_t)at * 4);
 			if ((uint32_t)crc32(crc32(0, NULL, 0), e,
 			    (uInt)len) != crc) {
 				rc = fg_err_set(err, FG_EIO, "pack '%s' is "
@@ -1649,7 +1627,7 @@ idx_count(uint32_t *out, const char *path)
 	if (n != (ssize_t)sizeof(hdr) ||
 	    memcmp(hdr, "\377tOc\0\0\0\2", 8) != 0)
 		return false;
-	*out = get_be32(hdr + 8 + 255 * 4);
+	*out = fg_get_be32(hdr + 8 + 255 * 4);
 	return true;
 }
 

@@ -63,6 +63,7 @@
 
 #include <openssl/evp.h>
 
+#include "journal.h"
 #include "log.h"
 #include "pack.h"
 #include "record.h"
@@ -156,6 +157,7 @@ struct fg_store {
 	size_t npend, pend_alloc;
 	size_t pend_bytes;		/* their sizes, summed */
 	struct fg_store_stats stats;
+	struct fg_journal *journal;	/* FG_STORE_JOURNAL's, when held */
 };
 
 /* A held slot of REFLOCK_NAME. */
@@ -237,6 +239,8 @@ spread_fanout(const char *objdir)
 	close(fd);
 }
 
+static int journal_start(struct fg_store *st, struct fg_err *err);
+
 int
 fg_store_open(struct fg_store **out, const char *repo_path, unsigned flags,
     struct fg_err *err)
@@ -256,7 +260,8 @@ fg_store_open(struct fg_store **out, const char *repo_path, unsigned flags,
 		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
 		goto out;
 	}
-	st->flags = flags;
+	/* What the journal does not cover is synced as before. */
+	st->flags = flags & FG_STORE_JOURNAL ? flags | FG_STORE_FSYNC : flags;
 	st->lockfd = -1;
 	st->auto_threshold = (flags & FG_STORE_NO_MAINTAIN) ? 0 :
 	    FG_STORE_LOOSE_DEFAULT;
@@ -308,6 +313,11 @@ fg_store_open(struct fg_store **out, const char *repo_path, unsigned flags,
 		    "repository");
 		goto out;
 	}
+	if (flags & (FG_STORE_FSYNC | FG_STORE_JOURNAL)) {
+		rc = journal_start(st, err);
+		if (rc < 0)
+			goto out;
+	}
 	*out = st;
 	st = NULL;
 	goto out;
@@ -332,6 +342,9 @@ fg_store_free(struct fg_store *st)
 
 	if (st == NULL)
 		return;
+	if (fg_journal_close(st->journal, &e) < 0)
+		fg_log_warnx("store: %s (its records are replayed when the "
+		    "store is next opened)", e.msg);
 	/* A few objects stay loose, for maintenance: not worth a pack. */
 	if (st->npend >= PENDING_MIN_PACK && pending_pack(st, &e) < 0)
 		fg_log_warnx("store: cannot pack in '%s': %s", st->gitdir,
@@ -1336,6 +1349,27 @@ reopen_odb(struct fg_store *st)
 	st->odb = odb;
 }
 
+void
+fg_store_refresh(struct fg_store *st)
+{
+	git_repository *repo = NULL;
+	git_odb *odb = NULL;
+
+	if (git_repository_open_ext(&repo, st->gitdir,
+	    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0 ||
+	    git_repository_odb(&odb, repo) < 0) {
+		fg_log_warnx("store: cannot reopen '%s': %s", st->gitdir,
+		    git_error_last() ? git_error_last()->message : "");
+		git_repository_free(repo);
+		return;
+	}
+	git_odb_free(st->odb);
+	git_repository_free(st->repo);
+	st->repo = repo;
+	st->odb = odb;
+	st->since_reopen = 0;
+}
+
 /*
  * Note in PACKED_LOOSE_NAME the packed objects whose loose copies count
  * in fg_pack_loose_estimate() (those in objects/17).
@@ -1982,7 +2016,7 @@ fg_store_batch_new(struct fg_store_batch **out, struct fg_store *st,
 		fg_store_batch_free(b);
 		return fg_err_set(err, FG_ENOMEM, "out of memory");
 	}
-	rc = fg_pack_writer_new(&b->w, st->objdir,
+	rc = fg_pack_writer_new(&b->w, st->objdir, st->journal == NULL &&
 	    (st->flags & FG_STORE_FSYNC) != 0, err);
 	if (rc < 0) {
 		fg_store_batch_free(b);
@@ -2116,7 +2150,19 @@ fg_store_batch_commit(git_oid *out, struct fg_store_batch *b,
 		rc = ref_write_value(&u, &commits[n - 1], err);
 	if (rc < 0)
 		goto out;
-	if (st->flags & FG_STORE_FSYNC) {
+	/*
+	 * With a journal, the pack, its index and the ref's move are synced
+	 * there, as one record: one disk flush.  They are then put in place
+	 * unsynced; a power loss undoes at worst what the journal holds.
+	 */
+	if (st->journal != NULL) {
+		nfds = fg_pack_writer_fds(w, fds);
+		rc = nfds == 2 ? fg_journal_append(st->journal, ref, have ?
+		    &tip : NULL, &commits[n - 1], fds[0], fds[1], err) :
+		    fg_err_set(err, FG_EINVALID, "pack not finished");
+		if (rc < 0)
+			goto out;
+	} else if (st->flags & FG_STORE_FSYNC) {
 		nfds = fg_pack_writer_fds(w, fds);
 		fds[nfds++] = u.fd;
 		e = sync_together(fds, nfds);
@@ -2131,7 +2177,8 @@ fg_store_batch_commit(git_oid *out, struct fg_store_batch *b,
 		goto out;
 	st->stats.packs_written++;
 	locked = false;
-	rc = ref_commit(&u, st, &commits[n - 1], true, err);
+	rc = ref_commit(&u, st->journal != NULL ? NULL : st, &commits[n - 1],
+	    true, err);
 	if (rc < 0)
 		goto out;
 	git_oid_cpy(&st->last, &commits[n - 1]);
@@ -2325,6 +2372,205 @@ fg_store_ref_cas(struct fg_store *st, const char *ref, const git_oid *old_id,
 	}
 	reflock_drop(st, &lk);
 	return rc;
+}
+
+/*
+ * The journal (journal.h).  Opening a store that syncs replays what a
+ * crash left there: each record's pack is put back when the disk lost it
+ * (its file missing, short or different, and its objects nowhere else),
+ * then each ref journaled is moved to the last value journaled for it,
+ * unless it is there already or past it.
+ */
+struct replay {
+	struct fg_store *st;
+	struct move {
+		char *ref;
+		bool have_old;		/* of the first record */
+		git_oid old_id;
+		git_oid new_id;		/* of the last */
+	} *moves;
+	size_t n;
+};
+
+/* Whether the file at path holds exactly len bytes, those of p. */
+static bool
+file_holds(const char *path, const unsigned char *p, size_t len)
+{
+	unsigned char buf[16384];
+	struct stat sb;
+	bool same = false;
+	size_t at = 0;
+	ssize_t got;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &sb) == 0 && (uint64_t)sb.st_size == len) {
+		while (at < len) {
+			got = read(fd, buf, len - at < sizeof(buf) ? len - at :
+			    sizeof(buf));
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0 || memcmp(buf, p + at, (size_t)got) != 0)
+				break;
+			at += (size_t)got;
+		}
+		same = at == len;
+	}
+	close(fd);
+	return same;
+}
+
+/* Whether every object of r's index is in the object database. */
+static bool
+objects_present(struct fg_store *st, const struct fg_journal_rec *r)
+{
+	const unsigned char *ids = r->idx + 8 + 256 * 4;
+	uint32_t i, count;
+	git_oid id;
+
+	count = fg_get_be32(r->idx + 8 + 255 * 4);
+	if ((uint64_t)count * 20 > r->idx_len - (8 + 256 * 4))
+		return false;
+	for (i = 0; i < count; i++) {
+		memcpy(id.id, ids + (size_t)i * 20, 20);
+		if (!git_odb_exists(st->odb, &id))
+			return false;
+	}
+	return true;
+}
+
+static int
+replay_record(const struct fg_journal_rec *r, void *arg, struct fg_err *err)
+{
+	struct replay *rp = arg;
+	struct fg_store *st = rp->st;
+	struct fg_buf pack = FG_BUF_INIT, idx = FG_BUF_INIT;
+	struct move *m;
+	size_t i;
+	int rc = 0;
+
+	if (fg_buf_printf(&pack, "%s/pack/pack-%s.pack", st->objdir, r->name)
+	    < 0 || fg_buf_printf(&idx, "%s/pack/pack-%s.idx", st->objdir,
+	    r->name) < 0) {
+		rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (file_holds(pack.ptr, r->pack, r->pack_len) &&
+	    file_holds(idx.ptr, r->idx, r->idx_len))
+		goto refs;
+	/* Gone, not rolled up: or a name the disk kept without its data. */
+	if (access(pack.ptr, F_OK) < 0 && access(idx.ptr, F_OK) < 0) {
+		git_odb_refresh(st->odb);
+		if (objects_present(st, r))
+			goto refs;
+	}
+	fg_log_warnx("store: putting pack-%s back from the journal in '%s'",
+	    r->name, st->gitdir);
+	rc = fg_journal_restore_pack(st->objdir, r, err);
+	if (rc < 0)
+		goto out;
+	git_odb_refresh(st->odb);
+refs:
+	for (i = 0; i < rp->n && strcmp(rp->moves[i].ref, r->ref) != 0; i++)
+		;
+	if (i == rp->n) {
+		m = realloc(rp->moves, (rp->n + 1) * sizeof(*m));
+		if (m == NULL) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+		rp->moves = m;
+		m = &m[rp->n];
+		memset(m, 0, sizeof(*m));
+		m->ref = strdup(r->ref);
+		if (m->ref == NULL) {
+			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+			goto out;
+		}
+		rp->n++;
+		m->have_old = r->have_old;
+		git_oid_cpy(&m->old_id, &r->old_id);
+	}
+	git_oid_cpy(&rp->moves[i].new_id, &r->new_id);
+out:
+	fg_buf_release(&pack);
+	fg_buf_release(&idx);
+	return rc;
+}
+
+/* Move m->ref to m->new_id if a crash lost that. */
+static int
+replay_move(struct fg_store *st, const struct move *m, struct fg_err *err)
+{
+	char hex[GIT_OID_HEXSZ + 1], at[GIT_OID_HEXSZ + 1];
+	git_oid cur;
+	bool have;
+	int rc;
+
+	rc = read_tip(&cur, &have, st, m->ref, err);
+	if (rc < 0)
+		return rc;
+	if (have && (git_oid_equal(&cur, &m->new_id) ||
+	    git_graph_descendant_of(st->repo, &cur, &m->new_id) == 1))
+		return 0;
+	git_oid_tostr(hex, sizeof(hex), &m->new_id);
+	if (have && !(m->have_old && git_oid_equal(&cur, &m->old_id)) &&
+	    git_graph_descendant_of(st->repo, &m->new_id, &cur) != 1) {
+		/* Written over since: nothing here can tell what to keep. */
+		git_oid_tostr(at, sizeof(at), &cur);
+		fg_log_warnx("store: '%s' in '%s' is at %s, which does not "
+		    "hold %s of the journal: left as it is", m->ref,
+		    st->gitdir, at, hex);
+		return 0;
+	}
+	fg_log_warnx("store: moving '%s' in '%s' to %s from the journal",
+	    m->ref, st->gitdir, hex);
+	return fg_store_ref_cas(st, m->ref, have ? &cur : NULL, &m->new_id,
+	    err);
+}
+
+static int
+journal_start(struct fg_store *st, struct fg_err *err)
+{
+	bool create = (st->flags & FG_STORE_JOURNAL) != 0;
+	struct replay rp = { st, NULL, 0 };
+	struct fg_journal *j = NULL;
+	size_t i;
+	int rc, tries = 0;
+
+	for (;;) {
+		rc = fg_journal_open(&j, st->gitdir, create, replay_record, &rp,
+		    err);
+		/* Held: its holder is alive, and replayed it when it began. */
+		if (rc != FG_EBUSY || !create || ++tries > 50)
+			break;
+		sleep_ms(20);
+	}
+	for (i = 0; rc == 0 && i < rp.n; i++)
+		rc = replay_move(st, &rp.moves[i], err);
+	if (rc == 0 && fg_journal_pending(j) > 0)
+		rc = fg_journal_checkpoint(j, err);
+	for (i = 0; i < rp.n; i++)
+		free(rp.moves[i].ref);
+	free(rp.moves);
+	if (rc == FG_ENOTFOUND || (rc == FG_EBUSY && !create))
+		return 0;
+	if (rc == FG_EBUSY) {
+		/* Another process appends through it: sync the git way. */
+		fg_log_warnx("store: %s; syncing each write instead", err->msg);
+		return 0;
+	}
+	if (rc < 0) {
+		/* Kept for the next attempt. */
+		fg_journal_drop(j);
+		return rc;
+	}
+	if (!create)
+		return fg_journal_close(j, err);
+	st->journal = j;
+	return 0;
 }
 
 /*

@@ -82,6 +82,16 @@
  *   objects libgit2 writes: that turns libgit2's process-wide switch on
  *   (GIT_OPT_ENABLE_FSYNC_GITDIR), for good.  The daemon's inbox never
  *   does; a hook may.
+ *   FG_STORE_JOURNAL (the daemon's inbox) is FG_STORE_FSYNC with one disk
+ *   flush a batch instead of three: the batch's pack, index and ref move
+ *   are appended to the repository's journal and synced there (journal.h),
+ *   then put in place unsynced; checkpoints sync the rest.  One store
+ *   holds the journal at a time; another that asks for it while it is held
+ *   (after waiting a second) syncs the git way.  Any store opened with
+ *   FG_STORE_FSYNC or FG_STORE_JOURNAL first replays what a crash left in
+ *   the journal: packs the disk lost are put back, refs moved to their last
+ *   journaled value unless they are there or past it.  fg_store_free()
+ *   checkpoints.
  *   Maintenance (fg_store_maintain, automatic roll-ups) syncs the pack it
  *   writes and the pack directory before it deletes what that pack
  *   replaces, whatever the flags: those may be another writer's synced
@@ -219,6 +229,7 @@ struct fg_record {
 /* fg_store_open() flags. */
 #define FG_STORE_FSYNC		0x1	/* fsync everything (process-wide!) */
 #define FG_STORE_NO_MAINTAIN	0x2	/* appends never pack loose objects */
+#define FG_STORE_JOURNAL	0x4	/* FSYNC; batches through the journal */
 
 /*
  * Open the repository at repo_path (a bare repository, a .git directory or
@@ -232,6 +243,14 @@ void fg_store_free(struct fg_store *st);
 
 /* The repository, borrowed from st for its lifetime. */
 git_repository *fg_store_repo(struct fg_store *st);
+
+/*
+ * Open st's repository afresh, as closing and opening the store would,
+ * but keeping its journal: the packs the old handle had open or mapped,
+ * deleted since by roll-ups, are let go (see CAVEATS).  A long-lived store
+ * calls it now and then.  fg_store_repo()'s handle changes.
+ */
+void fg_store_refresh(struct fg_store *st);
 
 /*
  * Single appends write a pack of their objects every threshold objects,

@@ -103,4 +103,34 @@ char *fg_strdup(const char *s);
 /* True when the glob pattern (fnmatch, no special flags) matches s. */
 bool fg_glob_match(const char *pattern, const char *s);
 
+/* Big-endian integers, as git's pack and index files store them. */
+static inline void
+fg_put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static inline void
+fg_put_be64(unsigned char *p, uint64_t v)
+{
+	fg_put_be32(p, (uint32_t)(v >> 32));
+	fg_put_be32(p + 4, (uint32_t)v);
+}
+
+static inline uint32_t
+fg_get_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static inline uint64_t
+fg_get_be64(const unsigned char *p)
+{
+	return (uint64_t)fg_get_be32(p) << 32 | fg_get_be32(p + 4);
+}
+
 #endif

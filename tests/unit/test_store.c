@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1255,7 +1256,8 @@ test_store_maintain_packs_loose_objects_and_rolls_up_packs(void)
 
 /*
  * What the store syncs and deletes, in order, while syncs.on: this program
- * is linked with --wrap for fdatasync, fsync and unlink (see Makefile).
+ * is linked with --wrap for fdatasync, fsync, syncfs and unlink (see
+ * Makefile).
  */
 #define SYNC_EVENTS_MAX 256
 
@@ -1263,13 +1265,15 @@ static struct {
 	bool on;
 	size_t n;
 	struct {
-		char op;		/* 's' synced, 'u' unlinked */
+		char op;		/* 's' synced, 'u' unlinked,
+					   'F' its file system synced */
 		char path[4096];
 	} ev[SYNC_EVENTS_MAX];
 } syncs;
 
 int __real_fdatasync(int fd);
 int __real_fsync(int fd);
+int __real_syncfs(int fd);
 int __real_unlink(const char *path);
 
 static void
@@ -1305,6 +1309,13 @@ __wrap_fsync(int fd)
 {
 	sync_note('s', fd, NULL);
 	return __real_fsync(fd);
+}
+
+int
+__wrap_syncfs(int fd)
+{
+	sync_note('F', fd, NULL);
+	return __real_syncfs(fd);
 }
 
 int
@@ -2086,9 +2097,260 @@ test_store_fsync_mode_writes_the_same(void)
 	CU_ASSERT(fsck_clean(repo));
 }
 
+/*
+ * The journal (FG_STORE_JOURNAL).  journal_writer, in a child: with k 0,
+ * one batch, closed (checkpointed); with k 1, three one-record batches
+ * whose commit ids it writes to <repo>.ids, then a crash: _exit() without
+ * closing, so the journal still holds them.
+ */
+#define INBOX "refs/flowgate/inbox"
+
+static void
+journal_writer(const char *repo, int k)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_store *st = NULL;
+	struct fg_record rec;
+	char path[4200], hex[GIT_OID_HEXSZ + 1], subject[32];
+	git_oid id;
+	FILE *f;
+	int i;
+
+	if (fg_store_open(&st, repo, FG_STORE_JOURNAL | FG_STORE_NO_MAINTAIN,
+	    &err) < 0)
+		crash_fail(k, &err);
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = "delivery";
+	rec.subject = subject;
+	snprintf(path, sizeof(path), "%s.ids", repo);
+	f = fopen(path, "w");
+	if (f == NULL)
+		_exit(1);
+	for (i = 0; i < (k == 0 ? 1 : 3); i++) {
+		snprintf(subject, sizeof(subject), "delivery %d.%d", k, i);
+		if (fg_store_append_batch(&id, st, INBOX, &rec, 1, &err) < 0)
+			crash_fail(k, &err);
+		fprintf(f, "%s\n", git_oid_tostr(hex, sizeof(hex), &id));
+	}
+	fclose(f);
+	if (k == 0)
+		fg_store_free(st);
+	else
+		_exit(0);
+}
+
+static void
+crashing_writer(const char *repo, int k)
+{
+	(void)k;
+	journal_writer(repo, 1);
+}
+
+/* A hook's way in: a store that syncs, opened and closed. */
+static void
+fsync_opener(const char *repo, int k)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_store *st = NULL;
+
+	if (fg_store_open(&st, repo, FG_STORE_FSYNC, &err) < 0)
+		crash_fail(k, &err);
+	fg_store_free(st);
+}
+
+/* The generation in the header of journal file i (0: no records). */
+static long long
+journal_gen(const char *repo, int i)
+{
+	unsigned char h[16];
+	char path[4200];
+	long long g = -1;
+	int fd, j;
+
+	snprintf(path, sizeof(path), "%s/flowgate-journal.%d", repo, i);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	if (pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h))
+		for (g = 0, j = 8; j < 16; j++)
+			g = g << 8 | h[j];
+	close(fd);
+	return g;
+}
+
+/*
+ * Run the crashing writer on repo, then, unless keep, lose everything it
+ * wrote but the journal, as a power loss would have: the repository goes
+ * back to what it was before (its copy), the journal files stay.  ids
+ * gets the three commit ids it made, newest last.
+ */
+static void
+journal_crash(const char *repo, bool keep, char ids[3][GIT_OID_HEXSZ + 1])
+{
+	char path[4200];
+	FILE *f;
+	int i;
+
+	run_children(repo, 1, journal_writer);
+	CU_ASSERT_EQUAL_FATAL(fg_unit_sh("cp -a '%s' '%s.before'", repo, repo),
+	    0);
+	CU_ASSERT_EQUAL(journal_gen(repo, 0), 0);
+	CU_ASSERT_EQUAL(journal_gen(repo, 1), 0);
+	run_children(repo, 1, crashing_writer);
+	snprintf(path, sizeof(path), "%s.ids", repo);
+	f = fopen(path, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	for (i = 0; i < 3; i++)
+		CU_ASSERT_FATAL(fscanf(f, "%40s", ids[i]) == 1);
+	fclose(f);
+	CU_ASSERT_EQUAL(commits(repo, INBOX), 4);
+	CU_ASSERT(journal_gen(repo, 0) > 0 || journal_gen(repo, 1) > 0);
+	if (keep)
+		return;
+	CU_ASSERT_EQUAL_FATAL(fg_unit_sh("cd '%s' && mkdir ../lost && "
+	    "mv flowgate-journal.* ../lost/ && rm -rf * && "
+	    "cp -a '%s.before'/. . && mv ../lost/flowgate-journal.* . && "
+	    "rmdir ../lost", repo, repo), 0);
+	CU_ASSERT_EQUAL(commits(repo, INBOX), 1);
+}
+
+/*
+ * What the journal is for: a batch is on disk after one flush, of the
+ * journal alone; closing the store syncs the rest; a store that finds
+ * nothing to replay (a hook's) syncs nothing.
+ */
+static void
+test_store_journal_batch_is_one_flush(void)
+{
+	const char *repo = new_repo();
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_record rec;
+	struct fg_store *st;
+	size_t i, other = 0;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = "delivery";
+	rec.subject = "one flush";
+	st = open_store(repo, FG_STORE_JOURNAL | FG_STORE_NO_MAINTAIN);
+	syncs.n = 0;
+	syncs.on = true;
+	CU_ASSERT_EQUAL(fg_store_append_batch(NULL, st, INBOX, &rec, 1, &err),
+	    0);
+	CU_ASSERT_EQUAL(syncs.n, 1);
+	CU_ASSERT(syncs.n == 1 && syncs.ev[0].op == 's' &&
+	    strstr(syncs.ev[0].path, "/flowgate-journal.") != NULL);
+	syncs.n = 0;
+	fg_store_free(st);
+	/* The file system, then each journal file's header. */
+	CU_ASSERT(syncs.n >= 2 && syncs.ev[0].op == 'F');
+	for (i = 1; i < syncs.n; i++)
+		if (strstr(syncs.ev[i].path, "/flowgate-journal.") == NULL)
+			other++;
+	CU_ASSERT_EQUAL(other, 0);
+	syncs.n = 0;
+	st = open_store(repo, FG_STORE_FSYNC);
+	fg_store_free(st);
+	CU_ASSERT_EQUAL(syncs.n, 0);
+	syncs.on = false;
+	CU_ASSERT_EQUAL(commits(repo, INBOX), 1);
+	CU_ASSERT(fsck_clean(repo));
+}
+
+static void
+test_store_journal_puts_back_what_the_disk_lost(void)
+{
+	const char *repo = new_repo();
+	char ids[3][GIT_OID_HEXSZ + 1];
+	struct fg_buf b = FG_BUF_INIT;
+	long packs;
+
+	journal_crash(repo, false, ids);
+	/* The next writer to open the store puts the three back. */
+	run_children(repo, 1, fsync_opener);
+	CU_ASSERT_EQUAL(commits(repo, INBOX), 4);
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' rev-parse %s", repo, INBOX),
+	    0);
+	CU_ASSERT_NSTRING_EQUAL(b.ptr, ids[2], GIT_OID_HEXSZ);
+	fg_buf_reset(&b);
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' log --format=%%s %s", repo,
+	    INBOX), 0);
+	CU_ASSERT_STRING_EQUAL(b.ptr, "delivery 1.2\ndelivery 1.1\n"
+	    "delivery 1.0\ndelivery 0.0\n");
+	CU_ASSERT(fsck_clean(repo));
+	CU_ASSERT_EQUAL(fg_unit_sh("cd '%s/objects/pack' && for i in *.idx; "
+	    "do git verify-pack \"$i\" || exit 1; done", repo), 0);
+	/* And it was told, and the journal starts over. */
+	CU_ASSERT_EQUAL(journal_gen(repo, 0), 0);
+	CU_ASSERT_EQUAL(journal_gen(repo, 1), 0);
+	packs = count_of("ls '%s/objects/pack' | grep -c 'idx$'", repo);
+	run_children(repo, 1, fsync_opener);
+	CU_ASSERT_EQUAL(count_of("ls '%s/objects/pack' | grep -c 'idx$'",
+	    repo), packs);
+	CU_ASSERT_EQUAL(commits(repo, INBOX), 4);
+	fg_buf_release(&b);
+}
+
+static void
+test_store_journal_stops_at_a_torn_record(void)
+{
+	const char *repo = new_repo();
+	char ids[3][GIT_OID_HEXSZ + 1];
+	struct fg_buf b = FG_BUF_INIT;
+
+	journal_crash(repo, false, ids);
+	/*
+	 * A byte of the third record's pack goes bad, as if its append had
+	 * not reached the disk whole: only the first two come back.
+	 */
+	CU_ASSERT_EQUAL_FATAL(fg_unit_sh("cd '%s' && for f in "
+	    "flowgate-journal.*; do off=$(grep -obUa FGJR \"$f\" | "
+	    "grep -v '^0:' | sed -n 3p | cut -d: -f1); [ -n \"$off\" ] || continue; "
+	    "printf X | dd of=\"$f\" bs=1 seek=$((off + 150)) conv=notrunc "
+	    "2>/dev/null; exit 0; done; exit 1", repo), 0);
+	run_children(repo, 1, fsync_opener);
+	CU_ASSERT_EQUAL(commits(repo, INBOX), 3);
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' rev-parse %s", repo, INBOX),
+	    0);
+	CU_ASSERT_NSTRING_EQUAL(b.ptr, ids[1], GIT_OID_HEXSZ);
+	CU_ASSERT(fsck_clean(repo));
+	CU_ASSERT_EQUAL(journal_gen(repo, 0), 0);
+	CU_ASSERT_EQUAL(journal_gen(repo, 1), 0);
+	fg_buf_release(&b);
+}
+
+static void
+test_store_journal_after_kill_9_redoes_nothing(void)
+{
+	const char *repo = new_repo();
+	char ids[3][GIT_OID_HEXSZ + 1];
+	struct fg_buf before = FG_BUF_INIT, after = FG_BUF_INIT;
+
+	/* No power loss: everything is there, nothing is written again. */
+	journal_crash(repo, true, ids);
+	CU_ASSERT_EQUAL(capture(&before, "cd '%s/objects/pack' && ls -l "
+	    "--time-style=+%%s.%%N", repo), 0);
+	run_children(repo, 1, fsync_opener);
+	CU_ASSERT_EQUAL(capture(&after, "cd '%s/objects/pack' && ls -l "
+	    "--time-style=+%%s.%%N", repo), 0);
+	CU_ASSERT_STRING_EQUAL(before.ptr, after.ptr);
+	CU_ASSERT_EQUAL(commits(repo, INBOX), 4);
+	CU_ASSERT_EQUAL(journal_gen(repo, 0), 0);
+	CU_ASSERT_EQUAL(journal_gen(repo, 1), 0);
+	CU_ASSERT(fsck_clean(repo));
+	fg_buf_release(&before);
+	fg_buf_release(&after);
+}
+
 static CU_TestInfo tests[] = {
 	{ "open refuses a missing repository",
 	    test_store_open_refuses_a_missing_repository },
+	{ "journal batch is one flush", test_store_journal_batch_is_one_flush },
+	{ "journal puts back what the disk lost",
+	    test_store_journal_puts_back_what_the_disk_lost },
+	{ "journal stops at a torn record",
+	    test_store_journal_stops_at_a_torn_record },
+	{ "journal after kill -9 redoes nothing",
+	    test_store_journal_after_kill_9_redoes_nothing },
 	{ "append round trip", test_store_append_round_trip },
 	{ "append refuses refs outside refs/flowgate",
 	    test_store_append_refuses_refs_outside_flowgate },
