@@ -18,7 +18,7 @@
 #include "worker.h"
 #include "banned.h"
 
-/* Group commits through one store handle before it is reopened. */
+/* Group commits through one object database before it is reopened. */
 #define FG_INBOX_REOPEN 64
 
 /* A repository the writer knows, and the keys it has seen (inbox.h). */
@@ -348,13 +348,13 @@ commit_group(struct whd_inbox *in, struct group *g)
 	atomic_fetch_add(&in->commits, 1);
 	/*
 	 * Packs the store rolls up stay mapped by a handle that saw them,
-	 * deleted or not: a fresh handle now and then keeps the resident
-	 * size from creeping up.
+	 * deleted or not: a fresh object database now and then keeps the
+	 * resident size from creeping up.  The handle itself stays, and
+	 * with it the journal: closing that would sync the disk, on this
+	 * thread.
 	 */
-	if (++s->appends % FG_INBOX_REOPEN == 0) {
-		whd_store_close(s->store);
-		s->store = NULL;
-	}
+	if (++s->appends % FG_INBOX_REOPEN == 0)
+		whd_store_refresh(s->store);
 	atomic_fetch_add(&in->delivered, n);
 	whd_workers_handoff(in->d->workers, fresh[0]->repo, fresh[0]->path, n,
 	    h);

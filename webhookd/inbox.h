@@ -176,8 +176,9 @@ void whd_inbox_free(struct whd_inbox *in);
  * staged, whose tree holds event.json and payload and whose message
  * carries Flowgate-Delivery, Flowgate-Event (the kind) and, for a signed
  * body, Flowgate-Signed-Body (its body_key); objects written as one pack,
- * the ref moved once under its lock, everything fsync'd before it
- * returns.  Staging while more deliveries are still being read is the
+ * the ref moved once under its lock, on disk before it returns: the
+ * handle keeps the repository's journal (journal.h), where the pack, its
+ * index and the ref's move are synced as one record, one disk flush.  Staging while more deliveries are still being read is the
  * point: their hashing and compression no longer wait for the batch to
  * close.  commit frees the batch whatever happens, and gets the new inbox
  * tip; h, when not NULL, the commit ids (h->ids, one per staged delivery,
@@ -195,6 +196,12 @@ void whd_inbox_free(struct whd_inbox *in);
  * objects, deletes the loose copies of packed ones (which appends leave,
  * see store.h), rolls packs up.  The writer calls it for each repository
  * at most every FG_INBOX_MAINTAIN_SECS, when no delivery is waiting.
+ *
+ * whd_store_refresh: fg_store_refresh() on the handle.
+ *
+ * whd_store_replay: a whd_repos_each() callback for the daemon's start:
+ * puts back what a power loss took of the repository's last group
+ * commits, from its journal, before anything reads its inbox.
  */
 struct whd_handoff;
 int whd_store_begin(void **batch, void **cache, const char *path,
@@ -209,6 +216,8 @@ int whd_store_seen(void **cache, const char *path, size_t max,
     void *payload,
     struct fg_err *err);
 int whd_store_maintain(void **cache, const char *path, struct fg_err *err);
+void whd_store_refresh(void *cache);
 void whd_store_close(void *cache);
+void whd_store_replay(const char *repo, const char *path, void *arg);
 
 #endif

@@ -13,8 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "engine.h"
 #include "inbox.h"
+#include "journal.h"
+#include "log.h"
 #include "store.h"
 #include "util.h"
 #include "banned.h"
@@ -33,7 +37,7 @@ open_cached(struct fg_store **out, void **cache, const char *path,
 		*out = *cache;
 		return 0;
 	}
-	rc = fg_store_open(&st, path, FG_STORE_FSYNC | FG_STORE_NO_MAINTAIN,
+	rc = fg_store_open(&st, path, FG_STORE_JOURNAL | FG_STORE_NO_MAINTAIN,
 	    err);
 	if (rc < 0)
 		return rc;
@@ -181,7 +185,33 @@ whd_store_maintain(void **cache, const char *path, struct fg_err *err)
 }
 
 void
+whd_store_refresh(void *cache)
+{
+	if (cache != NULL)
+		fg_store_refresh(cache);
+}
+
+void
 whd_store_close(void *cache)
 {
 	fg_store_free(cache);
+}
+
+void
+whd_store_replay(const char *repo, const char *path, void *arg)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_store *st = NULL;
+	char journal[4096];
+
+	(void)arg;
+	if ((size_t)snprintf(journal, sizeof(journal), "%s/%s.0", path,
+	    FG_JOURNAL_NAME) >= sizeof(journal) || access(journal, F_OK) < 0)
+		return;
+	/* A store that syncs replays the journal as it opens. */
+	if (fg_store_open(&st, path, FG_STORE_FSYNC | FG_STORE_NO_MAINTAIN,
+	    &err) < 0)
+		fg_log_warnx("event=journal_replay_failed repo=%s error=\"%s\"",
+		    repo, err.msg);
+	fg_store_free(st);
 }

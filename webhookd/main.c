@@ -379,6 +379,8 @@ main(int argc, char **argv)
 		fg_log_warnx("cannot install signal handlers");
 		goto out;
 	}
+	/* What a power loss took from the inboxes, first (inbox.h). */
+	whd_repos_each(d.settings, whd_store_replay, NULL);
 	whd_deploy_recover_all(d.settings);
 	if (whd_flows_start(d.workers, &err) < 0) {
 		fg_log_warnx("%s", err.msg);

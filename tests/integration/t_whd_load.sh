@@ -18,12 +18,7 @@ APP=$ROOT/Codertocat/Hello-World.git
 git init -q --bare "$APP"
 export FLOWGATE_WEBHOOK_SECRET=$WHD_KEY
 
-# A compact pull_request delivery (about 9 KB).
-jq -c '{action, number, pull_request: (.pull_request |
-    del(.head.repo, .base.repo, ._links)), repository: {id: .repository.id,
-    full_name: .repository.full_name, name: .repository.name,
-    owner: .repository.owner}, sender}' \
-    "$CORPUS/github/pull_request.opened.json" > "$T/pr.json"
+compact_pr > "$T/pr.json"
 SIG=$(sign "$WHD_KEY" "$T/pr.json")
 
 # clients PREFIX N CLIENTS: curl config files, one per client, each

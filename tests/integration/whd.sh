@@ -11,6 +11,8 @@
 #   gh EVENT FILE DELIVERY [KEY]
 #                           a signed GitHub delivery to /hooks/github
 #   wait_processed GITDIR   until inbox-done reaches inbox (60 s at most)
+#   compact_pr              the corpus's GitHub pull_request.opened, its
+#                           repository copies dropped (about 9 KB), one line
 #   runs FLOW               the subjects of FLOW's run records in $R
 #   wait_runs FLOW N        until N runs of FLOW in $R have ended
 
@@ -87,6 +89,14 @@ wait_processed() {
 		_i=$((_i + 1))
 	done
 	return 1
+}
+
+compact_pr() {
+	jq -c '{action, number, pull_request: (.pull_request |
+	    del(.head.repo, .base.repo, ._links)), repository: {id: .repository.id,
+	    full_name: .repository.full_name, name: .repository.name,
+	    owner: .repository.owner}, sender}' \
+	    "$CORPUS/github/pull_request.opened.json"
 }
 
 # runs FLOW: the subjects of FLOW's records in $R, newest first.
