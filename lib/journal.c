@@ -271,11 +271,14 @@ jfile_open(struct jfile *f, const char *path, bool create, bool lock,
 	f->path = strdup(path);
 	if (f->path == NULL)
 		return fg_err_set(err, FG_ENOMEM, "out of memory");
-	f->fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+	/* As git's own files: the umask says who else may write. */
+	f->fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0666);
+	if (f->fd < 0 && errno == ENOENT)
+		return fg_err_set(err, FG_ENOTFOUND, "no journal '%s'", path);
 	if (f->fd < 0)
-		return errno == ENOENT ? fg_err_set(err, FG_ENOTFOUND,
-		    "no journal '%s'", path) : fg_err_set(err, FG_EIO,
-		    "cannot open '%s': %s", path, strerror(errno));
+		return fg_err_set(err, errno == EACCES || errno == EPERM ||
+		    errno == EROFS ? FG_EDENIED : FG_EIO, "cannot open '%s': %s",
+		    path, strerror(errno));
 	if (lock && flock(f->fd, LOCK_EX | LOCK_NB) < 0)
 		return errno == EWOULDBLOCK ? fg_err_set(err, FG_EBUSY,
 		    "'%s' is in use", path) : fg_err_set(err, FG_EIO,

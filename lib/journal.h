@@ -68,8 +68,9 @@ typedef int (*fg_journal_fn)(const struct fg_journal_rec *r, void *arg,
  * create, and replay it: fn for each record of its generation, in order,
  * without a checkpoint (fg_journal_pending() counts them: the caller
  * checkpoints once it has put back what they hold).  FG_ENOTFOUND when
- * there is none and !create; FG_EBUSY when another open file holds it.  A
- * failing fn stops the replay and the open.
+ * there is none and !create; FG_EBUSY when another open file holds it;
+ * FG_EDENIED when this user may not write it.  A failing fn stops the
+ * replay and the open.
  */
 int fg_journal_open(struct fg_journal **out, const char *gitdir, bool create,
     fg_journal_fn fn, void *arg, struct fg_err *err);

@@ -2557,6 +2557,11 @@ journal_start(struct fg_store *st, struct fg_err *err)
 	free(rp.moves);
 	if (rc == FG_ENOTFOUND || (rc == FG_EBUSY && !create))
 		return 0;
+	if (rc == FG_EDENIED && !create) {
+		/* Another user's daemon: its start replays it. */
+		fg_log_warnx("store: %s; not replayed", err->msg);
+		return 0;
+	}
 	if (rc == FG_EBUSY) {
 		/* Another process appends through it: sync the git way. */
 		fg_log_warnx("store: %s; syncing each write instead", err->msg);
