@@ -2460,7 +2460,11 @@ replay_record(const struct fg_journal_rec *r, void *arg, struct fg_err *err)
 	if (file_holds(pack.ptr, r->pack, r->pack_len) &&
 	    file_holds(idx.ptr, r->idx, r->idx_len))
 		goto refs;
-	/* Gone, not rolled up: or a name the disk kept without its data. */
+	/*
+	 * Both gone: rolled up into another pack (its objects are there) or
+	 * lost.  Anything else (one file, or different bytes under the
+	 * name: the disk kept a name without its data) is written again.
+	 */
 	if (access(pack.ptr, F_OK) < 0 && access(idx.ptr, F_OK) < 0) {
 		git_odb_refresh(st->odb);
 		if (objects_present(st, r))

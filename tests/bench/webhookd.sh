@@ -3,8 +3,9 @@
 # libevent server, with wrk on 127.0.0.1 and signed ~9 KB GitHub
 # pull_request deliveries (each with its own delivery id and body).
 #
-#   flowgate-webhookd   every delivery verified, normalized and fsync'd
-#                       into refs/flowgate/inbox (group commit) before 202
+#   flowgate-webhookd   every delivery verified, normalized and on disk in
+#                       refs/flowgate/inbox before 202 (group commit,
+#                       synced through the repository's journal)
 #   flowgate-burst      the same with limits.backlog 100000: the intake
 #                       alone, without the engine's backpressure
 #   webhook /bin/true   adnanh/webhook verifying the same signature and
@@ -368,7 +369,7 @@ median() {
 	sort -n | awk '{ v[NR] = $1 } END { if (NR > 0) print v[int((NR + 1) / 2)] }'
 }
 while read -r r dels commits backlog hwm; do
-	echo "flowgate#$r: $dels deliveries in $commits group commits (fsync'd), $backlog still to process, resident at most $hwm MB (VmHWM)"
+	echo "flowgate#$r: $dels deliveries in $commits group commits (synced), $backlog still to process, resident at most $hwm MB (VmHWM)"
 done < "$T/rounds"
 # rounds OTHER: flowgate's 2xx/s over OTHER's, round by round, and
 # their median.
