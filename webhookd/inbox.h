@@ -178,9 +178,9 @@ void whd_inbox_free(struct whd_inbox *in);
  * body, Flowgate-Signed-Body (its body_key); objects written as one pack,
  * the ref moved once under its lock, on disk before it returns: the
  * handle keeps the repository's journal (journal.h), where the pack, its
- * index and the ref's move are synced as one record, one disk flush.  Staging while more deliveries are still being read is the
- * point: their hashing and compression no longer wait for the batch to
- * close.  commit frees the batch whatever happens, and gets the new inbox
+ * index and the ref's move are synced as one record, one disk flush.
+ * Staging while more deliveries are still being read is the point: their
+ * hashing and compression no longer wait for the batch to close.  commit frees the batch whatever happens, and gets the new inbox
  * tip; h, when not NULL, the commit ids (h->ids, one per staged delivery,
  * allocated) and the commit they follow.  whd_store_abort drops a batch
  * that was not committed.  A batch must be committed or dropped before
