@@ -42,8 +42,13 @@ __wrap_p_mmap(struct git_map_ *out, size_t len, int prot, int flags, int fd,
 
 	pthread_mutex_lock(&maps.mu);
 	rc = __real_p_mmap(out, len, prot, flags, fd, offset);
+	/*
+	 * out->len equal to len checks the layout above as well as
+	 * anything can: advising wrong addresses could zero live memory.
+	 */
 	if (rc == 0 && offset == 0 && !(prot & GIT_PROT_WRITE) &&
-	    out->len >= 8 && memcmp(out->data, "\377tOc", 4) == 0) {
+	    out->len == len && len >= 8 &&
+	    memcmp(out->data, "\377tOc", 4) == 0) {
 		/* Out of memory, it is simply not trimmed. */
 		if (maps.n == maps.cap) {
 			v = realloc(maps.v, (maps.cap ? 2 * maps.cap : 64) *
