@@ -12,6 +12,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -38,12 +39,20 @@
 #define IDX_MIN		(8 + 256 * 4 + 2 * SHA1_LEN)
 
 #define FLAG_HAVE_OLD	0x1
+/*
+ * A header's generation with this bit holds no records, and says the
+ * highest generation the file held: generations are never given out
+ * twice, or an old record left further on in a file could pass for the
+ * continuation of a new one.  They start at the clock's seconds << 20,
+ * for a file whose header was lost.
+ */
+#define GEN_CLEARED	(1ULL << 63)
 
 /* One of the two files: records go to one while the other is synced. */
 struct jfile {
 	int fd;
 	char *path;
-	uint64_t gen;		/* its records', 0 while it holds none */
+	uint64_t gen;		/* its records', or 0 or GEN_CLEARED | last */
 	uint64_t end;		/* where the next record goes */
 	uint64_t size;		/* the file's, zero-filled past end */
 	size_t records;
@@ -237,7 +246,7 @@ replay(struct jfile *f, fg_journal_fn fn, void *arg, struct fg_err *err)
 	int rc = 0;
 
 	f->end = JOURNAL_DATA;
-	if (f->gen == 0 || f->size <= JOURNAL_DATA)
+	if (f->gen == 0 || (f->gen & GEN_CLEARED) || f->size <= JOURNAL_DATA)
 		return 0;
 	map = mmap(NULL, (size_t)f->size, PROT_READ, MAP_PRIVATE, f->fd, 0);
 	if (map == MAP_FAILED)
@@ -342,9 +351,8 @@ fg_journal_open(struct fg_journal **out, const char *gitdir, bool create,
 		fg_journal_drop(j);
 		return rc;
 	}
-	/* The older generation's records first. */
-	first = j->f[1].gen != 0 && (j->f[0].gen == 0 ||
-	    j->f[1].gen < j->f[0].gen) ? 1 : 0;
+	/* The older generation's records first (a cleared one has none). */
+	first = (j->f[1].gen & ~GEN_CLEARED) < (j->f[0].gen & ~GEN_CLEARED);
 	rc = replay(&j->f[first], fn, arg, err);
 	if (rc == 0)
 		rc = replay(&j->f[!first], fn, arg, err);
@@ -352,7 +360,10 @@ fg_journal_open(struct fg_journal **out, const char *gitdir, bool create,
 		fg_journal_drop(j);
 		return rc;
 	}
-	j->gen = j->f[0].gen > j->f[1].gen ? j->f[0].gen : j->f[1].gen;
+	j->gen = (uint64_t)time(NULL) << 20;
+	for (i = 0; i < 2; i++)
+		if ((j->f[i].gen & ~GEN_CLEARED) > j->gen)
+			j->gen = j->f[i].gen & ~GEN_CLEARED;
 	j->cur = !first;
 	*out = j;
 	return 0;
@@ -362,7 +373,8 @@ fg_journal_open(struct fg_journal **out, const char *gitdir, bool create,
 static int
 jfile_clear(struct jfile *f, struct fg_err *err)
 {
-	if (write_header(f, 0, true, err) < 0)
+	if (write_header(f, f->gen | (f->gen != 0 ? GEN_CLEARED : 0), true,
+	    err) < 0)
 		return FG_EIO;
 	f->end = JOURNAL_DATA;
 	f->records = 0;
@@ -419,7 +431,8 @@ fg_journal_checkpoint(struct fg_journal *j, struct fg_err *err)
 	if (rc == 0)
 		rc = sync_all(&j->f[0], err);
 	for (i = 0; rc == 0 && i < 2; i++)
-		if (j->f[i].gen != 0 || j->f[i].records > 0)
+		if ((j->f[i].gen != 0 && !(j->f[i].gen & GEN_CLEARED)) ||
+		    j->f[i].records > 0)
 			rc = jfile_clear(&j->f[i], err);
 	j->broken = rc < 0;
 	return rc;

@@ -16,9 +16,13 @@
  * system is then on disk) makes the records stale, and the journal starts
  * over; checkpoints come when it is full and when it is closed.
  *
- * The file, <gitdir>/flowgate-journal: a header (magic, generation, CRC-32)
- * at offset 0, then from JOURNAL_DATA the records of that generation, one
- * after the other.  A record is a header (magic, generation, lengths, the
+ * The files, <gitdir>/flowgate-journal.0 and .1: each a header (magic,
+ * generation, CRC-32) at offset 0, then from JOURNAL_DATA the records of
+ * that generation, one after the other.  A checkpoint leaves the records
+ * in place and marks the generation cleared; generations are never given
+ * out twice (they start from the clock and pass every one a header
+ * names), so that stale records further on in a file can never continue
+ * newer ones.  A record is a header (magic, generation, lengths, the
  * old and new ids, the ref's name, CRC-32), then the pack's bytes and the
  * index's.  It counts only when its CRC holds and the pack and index match
  * their own SHA-1 trailers (and each other): an append cut short by a

@@ -2158,24 +2158,31 @@ fsync_opener(const char *repo, int k)
 	fg_store_free(st);
 }
 
-/* The generation in the header of journal file i (0: no records). */
+/*
+ * The generation of the records journal file i holds, from its header: 0
+ * when it holds none (its top bit set: cleared by a checkpoint), -1 when
+ * it cannot be read.
+ */
 static long long
 journal_gen(const char *repo, int i)
 {
 	unsigned char h[16];
 	char path[4200];
-	long long g = -1;
+	unsigned long long g = 0;
 	int fd, j;
 
 	snprintf(path, sizeof(path), "%s/flowgate-journal.%d", repo, i);
 	fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return -1;
-	if (pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h))
-		for (g = 0, j = 8; j < 16; j++)
-			g = g << 8 | h[j];
+	if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
+		close(fd);
+		return -1;
+	}
 	close(fd);
-	return g;
+	for (j = 8; j < 16; j++)
+		g = g << 8 | h[j];
+	return g >> 63 ? 0 : (long long)g;
 }
 
 /*
@@ -2318,6 +2325,78 @@ test_store_journal_stops_at_a_torn_record(void)
 	fg_buf_release(&b);
 }
 
+/* journal_run: n one-record batches in a child, then a close or a crash. */
+static int jr_n;
+static bool jr_crash;
+
+static void
+journal_runner(const char *repo, int k)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_store *st = NULL;
+	struct fg_record rec;
+	char subject[32];
+	int i;
+
+	if (fg_store_open(&st, repo, FG_STORE_JOURNAL | FG_STORE_NO_MAINTAIN,
+	    &err) < 0)
+		crash_fail(k, &err);
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = "delivery";
+	rec.subject = subject;
+	for (i = 0; i < jr_n; i++) {
+		/* All of one length: so are the records. */
+		snprintf(subject, sizeof(subject), "delivery %d.%d",
+		    jr_crash ? 8 : 9, i);
+		if (fg_store_append_batch(NULL, st, INBOX, &rec, 1, &err) < 0)
+			crash_fail(k, &err);
+	}
+	if (jr_crash)
+		_exit(0);
+	fg_store_free(st);
+}
+
+static void
+journal_run(const char *repo, int n, bool crash)
+{
+	jr_n = n;
+	jr_crash = crash;
+	run_children(repo, 1, journal_runner);
+}
+
+/*
+ * A checkpoint leaves the records in the file, stale.  A later run's
+ * record of the same length, written over the first of them, must not
+ * take the second for its continuation: generations are never reused.
+ */
+static void
+test_store_journal_never_replays_stale_records(void)
+{
+	const char *repo = new_repo();
+	struct fg_buf b = FG_BUF_INIT, tip = FG_BUF_INIT;
+
+	journal_run(repo, 1, false);
+	journal_run(repo, 3, false);
+	CU_ASSERT_EQUAL_FATAL(fg_unit_sh("cp -a '%s' '%s.before'", repo, repo),
+	    0);
+	journal_run(repo, 1, true);
+	CU_ASSERT_EQUAL(capture(&tip, "git -C '%s' rev-parse %s", repo, INBOX),
+	    0);
+	CU_ASSERT_EQUAL_FATAL(fg_unit_sh("cd '%s' && mkdir ../lost && "
+	    "mv flowgate-journal.* ../lost/ && rm -rf * && "
+	    "cp -a '%s.before'/. . && mv ../lost/flowgate-journal.* . && "
+	    "rmdir ../lost", repo, repo), 0);
+	CU_ASSERT_EQUAL(commits(repo, INBOX), 4);
+	run_children(repo, 1, fsync_opener);
+	CU_ASSERT_EQUAL(commits(repo, INBOX), 5);
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' rev-parse %s", repo, INBOX),
+	    0);
+	CU_ASSERT_STRING_EQUAL(b.ptr, tip.ptr);
+	CU_ASSERT(fsck_clean(repo));
+	fg_buf_release(&b);
+	fg_buf_release(&tip);
+}
+
 static void
 test_store_journal_after_kill_9_redoes_nothing(void)
 {
@@ -2349,6 +2428,8 @@ static CU_TestInfo tests[] = {
 	    test_store_journal_puts_back_what_the_disk_lost },
 	{ "journal stops at a torn record",
 	    test_store_journal_stops_at_a_torn_record },
+	{ "journal never replays stale records",
+	    test_store_journal_never_replays_stale_records },
 	{ "journal after kill -9 redoes nothing",
 	    test_store_journal_after_kill_9_redoes_nothing },
 	{ "append round trip", test_store_append_round_trip },
