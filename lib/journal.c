@@ -526,6 +526,26 @@ fg_journal_append(struct fg_journal *j, const char *ref, const git_oid *old,
 	return 0;
 }
 
+int
+fg_journal_trim(struct fg_journal *j, struct fg_err *err)
+{
+	int i, rc;
+
+	rc = syncer_join(j, err);
+	if (rc == 0 && (fg_journal_pending(j) > 0 || j->broken))
+		rc = fg_journal_checkpoint(j, err);
+	/* Stale records past the first step go; a crash may keep them. */
+	for (i = 0; rc == 0 && i < 2; i++) {
+		if (j->f[i].size <= GROW_STEP)
+			continue;
+		if (ftruncate(j->f[i].fd, GROW_STEP) < 0)
+			return fg_err_set(err, FG_EIO, "cannot truncate '%s': %s",
+			    j->f[i].path, strerror(errno));
+		j->f[i].size = GROW_STEP;
+	}
+	return rc;
+}
+
 size_t
 fg_journal_pending(const struct fg_journal *j)
 {
@@ -540,9 +560,7 @@ fg_journal_close(struct fg_journal *j, struct fg_err *err)
 	if (j == NULL)
 		return 0;
 	/* A hook that found nothing to replay must not sync the disk. */
-	rc = syncer_join(j, err);
-	if (rc == 0 && (fg_journal_pending(j) > 0 || j->broken))
-		rc = fg_journal_checkpoint(j, err);
+	rc = fg_journal_trim(j, err);
 	fg_journal_drop(j);
 	return rc;
 }

@@ -93,10 +93,17 @@ int fg_journal_append(struct fg_journal *j, const char *ref,
 /* Make every record stale: sync the file system, then start over. */
 int fg_journal_checkpoint(struct fg_journal *j, struct fg_err *err);
 
+/*
+ * When idle: checkpoint if records are pending, then shrink each file back
+ * to its first 1 MB (a file grows to 9 MB under load; a server with many
+ * repositories would keep 18 MB of journal for each).
+ */
+int fg_journal_trim(struct fg_journal *j, struct fg_err *err);
+
 /* Records appended since the last checkpoint. */
 size_t fg_journal_pending(const struct fg_journal *j);
 
-/* Checkpoint when records are pending, then close; j may be NULL. */
+/* fg_journal_trim(), then close; j may be NULL. */
 int fg_journal_close(struct fg_journal *j, struct fg_err *err);
 
 /* Close without a checkpoint: the records stay to be replayed. */

@@ -3202,6 +3202,8 @@ fg_store_maintain(struct fg_store *st, size_t loose_threshold,
 	if (pending_pack(st, &e) < 0)
 		fg_log_warnx("store: cannot pack in '%s': %s", st->gitdir,
 		    e.msg);
+	if (st->journal != NULL && fg_journal_trim(st->journal, &e) < 0)
+		fg_log_warnx("store: %s", e.msg);
 	return maintain(st, MAINT_LOOSE | MAINT_ROLLUP, loose_threshold, 0,
 	    err);
 }

@@ -463,7 +463,8 @@ int fg_store_note_get(cJSON **out, struct fg_store *st, const git_oid *target,
  * pack and delete them all, the copies appends left of packed objects
  * included (many deletions: see CAVEATS); then roll
  * small packs up into bigger ones (a geometric progression, factor 4);
- * remove temporary files killed writers left.  Only delta-free packs are
+ * remove temporary files killed writers left; checkpoint the journal and
+ * shrink its files back to 1 MB.  Only delta-free packs are
  * rolled up (ours; git's own are git gc's business).  Returns 0 at once
  * when another process is maintaining the repository.  Appends do the
  * cheap parts themselves (see fg_store_set_auto_maintain); a daemon calls

@@ -2263,6 +2263,69 @@ test_store_journal_batch_is_one_flush(void)
 	CU_ASSERT(fsck_clean(repo));
 }
 
+/* The size of journal file i, -1 when there is none. */
+static long long
+journal_size(const char *repo, int i)
+{
+	char path[4200];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/flowgate-journal.%d", repo, i);
+	return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/*
+ * A journal grows with what it holds; maintenance, which a daemon runs
+ * when idle, shrinks it back to 1 MB, and closing does too.
+ */
+static void
+test_store_journal_shrinks_when_idle(void)
+{
+	const char *repo = new_repo();
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_record rec;
+	struct fg_file file;
+	struct fg_store *st;
+	unsigned int seed = 7;
+	char *big;
+	size_t i, n = 3u << 20;
+
+	/* Three MB that deflate cannot shrink much. */
+	big = malloc(n);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	for (i = 0; i < n; i++)
+		big[i] = (char)('a' + rand_r(&seed) % 26);
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = "delivery";
+	rec.subject = "big";
+	file.name = "payload";
+	file.data = big;
+	file.len = n;
+	rec.files = &file;
+	rec.nfiles = 1;
+	rec.no_record_json = true;
+	st = open_store(repo, FG_STORE_JOURNAL | FG_STORE_NO_MAINTAIN);
+	CU_ASSERT_EQUAL(fg_store_append_batch(NULL, st, INBOX, &rec, 1, &err),
+	    0);
+	CU_ASSERT(journal_size(repo, 0) > (1 << 20) ||
+	    journal_size(repo, 1) > (1 << 20));
+	CU_ASSERT_EQUAL(fg_store_maintain(st, 0, &err), 0);
+	CU_ASSERT_EQUAL(journal_size(repo, 0), 1 << 20);
+	CU_ASSERT_EQUAL(journal_size(repo, 1), 1 << 20);
+	CU_ASSERT_EQUAL(journal_gen(repo, 0), 0);
+	CU_ASSERT_EQUAL(journal_gen(repo, 1), 0);
+	/* It takes records again, and a close shrinks it as well. */
+	rec.subject = "big again";
+	CU_ASSERT_EQUAL(fg_store_append_batch(NULL, st, INBOX, &rec, 1, &err),
+	    0);
+	fg_store_free(st);
+	CU_ASSERT_EQUAL(journal_size(repo, 0), 1 << 20);
+	CU_ASSERT_EQUAL(journal_size(repo, 1), 1 << 20);
+	CU_ASSERT_EQUAL(commits(repo, INBOX), 2);
+	CU_ASSERT(fsck_clean(repo));
+	free(big);
+}
+
 static void
 test_store_journal_puts_back_what_the_disk_lost(void)
 {
@@ -2424,6 +2487,7 @@ static CU_TestInfo tests[] = {
 	{ "open refuses a missing repository",
 	    test_store_open_refuses_a_missing_repository },
 	{ "journal batch is one flush", test_store_journal_batch_is_one_flush },
+	{ "journal shrinks when idle", test_store_journal_shrinks_when_idle },
 	{ "journal puts back what the disk lost",
 	    test_store_journal_puts_back_what_the_disk_lost },
 	{ "journal stops at a torn record",
