@@ -14,7 +14,10 @@
  * next writer to open the store puts back from the journal whatever of it
  * the disk lost.  A checkpoint (syncfs(): everything written to that file
  * system is then on disk) makes the records stale, and the journal starts
- * over; checkpoints come when it is full and when it is closed.
+ * over.  There are two files: when the one taking records passes 8 MB,
+ * the other takes them and the full one is checkpointed on a thread of
+ * its own.  Closing checkpoints the rest, and closing or
+ * fg_journal_trim() shrinks both files back to 1 MB.
  *
  * The files, <gitdir>/flowgate-journal.0 and .1: each a header (magic,
  * generation, CRC-32) at offset 0, then from JOURNAL_DATA the records of
@@ -27,7 +30,7 @@
  * index's.  It counts only when its CRC holds and the pack and index match
  * their own SHA-1 trailers (and each other): an append cut short by a
  * crash ends the journal there, and it had not been acknowledged.  The
- * file grows in zero-filled steps ahead of the records, so that syncing a
+ * files grow in zero-filled steps ahead of the records, so that syncing a
  * record is a flush of its data alone, with no size or block map to write.
  *
  * Locking: the journal is held with flock() for as long as it is open, so
@@ -35,7 +38,7 @@
  * holder is alive, and replayed it when it opened it).
  *
  * Ownership: struct fg_journal is the caller's (fg_journal_close).  One
- * thread at a time.
+ * thread at a time (plus the checkpointing thread it starts and joins).
  */
 #ifndef FG_JOURNAL_H
 #define FG_JOURNAL_H
