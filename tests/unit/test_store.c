@@ -2186,6 +2186,20 @@ journal_gen(const char *repo, int i)
 }
 
 /*
+ * A power loss that took every write not synced since repo was copied to
+ * <repo>.before: the repository goes back to that copy, all but its
+ * journal files, which were synced before each batch returned.
+ */
+static void
+lose_all_but_journal(const char *repo)
+{
+	CU_ASSERT_EQUAL_FATAL(fg_unit_sh("cd '%s' && mkdir ../lost && "
+	    "mv flowgate-journal.* ../lost/ && rm -rf * && "
+	    "cp -a '%s.before'/. . && mv ../lost/flowgate-journal.* . && "
+	    "rmdir ../lost", repo, repo), 0);
+}
+
+/*
  * Run the crashing writer on repo, then, unless keep, lose everything it
  * wrote but the journal, as a power loss would have: the repository goes
  * back to what it was before (its copy), the journal files stay.  ids
@@ -2214,10 +2228,7 @@ journal_crash(const char *repo, bool keep, char ids[3][GIT_OID_HEXSZ + 1])
 	CU_ASSERT(journal_gen(repo, 0) > 0 || journal_gen(repo, 1) > 0);
 	if (keep)
 		return;
-	CU_ASSERT_EQUAL_FATAL(fg_unit_sh("cd '%s' && mkdir ../lost && "
-	    "mv flowgate-journal.* ../lost/ && rm -rf * && "
-	    "cp -a '%s.before'/. . && mv ../lost/flowgate-journal.* . && "
-	    "rmdir ../lost", repo, repo), 0);
+	lose_all_but_journal(repo);
 	CU_ASSERT_EQUAL(commits(repo, INBOX), 1);
 }
 
@@ -2445,10 +2456,7 @@ test_store_journal_never_replays_stale_records(void)
 	journal_run(repo, 1, true);
 	CU_ASSERT_EQUAL(capture(&tip, "git -C '%s' rev-parse %s", repo, INBOX),
 	    0);
-	CU_ASSERT_EQUAL_FATAL(fg_unit_sh("cd '%s' && mkdir ../lost && "
-	    "mv flowgate-journal.* ../lost/ && rm -rf * && "
-	    "cp -a '%s.before'/. . && mv ../lost/flowgate-journal.* . && "
-	    "rmdir ../lost", repo, repo), 0);
+	lose_all_but_journal(repo);
 	CU_ASSERT_EQUAL(commits(repo, INBOX), 4);
 	run_children(repo, 1, fsync_opener);
 	CU_ASSERT_EQUAL(commits(repo, INBOX), 5);
