@@ -93,8 +93,9 @@ LIBS        = $(PKG_LIBS) -lpthread -lm
 LIB_SRC   := $(sort $(filter-out lib/schemas_embed.c lib/nocerts.c lib/gitmap.c lib/curl_lazy.c,\
                  $(wildcard lib/*.c))) lib/schemas_embed.c
 # Linked into every program, test and benchmark, not into lib/libflowgate.a:
-# lib/nocerts.c (what libgit2 need not load) and lib/curl_lazy.c (libcurl,
-# loaded when first used, in place of -lcurl).
+# lib/nocerts.c (what libgit2 need not load), lib/gitmap.c (the pack index
+# pages libgit2 maps, let go of; its --wrap is in NOCERTS_LD) and
+# lib/curl_lazy.c (libcurl, loaded when first used, in place of -lcurl).
 NOCERTS   := lib/nocerts.o lib/gitmap.o
 CURL_LAZY := lib/curl_lazy.o
 LIB_OBJ   := $(LIB_SRC:.c=.o)
@@ -165,7 +166,8 @@ FUZZ_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -g -O1 \
 fuzz: $(FUZZ_SRC) $(LIB_SRC)
 	for f in $(FUZZ_SRC); do \
 	    clang $(FUZZ_CFLAGS) -o $${f%.c}-libfuzzer $$f $(LIB_SRC) \
-	        lib/nocerts.c lib/gitmap.c lib/curl_lazy.c $(NOCERTS_LD) $(LIBS) || exit 1; \
+	        lib/nocerts.c lib/gitmap.c lib/curl_lazy.c $(NOCERTS_LD) \
+	        $(LIBS) || exit 1; \
 	done
 
 tests/bench/%: tests/bench/%.o $(PROG_DEPS)
