@@ -112,11 +112,4 @@ int fg_journal_close(struct fg_journal *j, struct fg_err *err);
 /* Close without a checkpoint: the records stay to be replayed. */
 void fg_journal_drop(struct fg_journal *j);
 
-/*
- * Write r's pack and index into objdir/pack (objdir without the trailing
- * '/'), synced, as a pack writer publishes them: the pack first.
- */
-int fg_journal_restore_pack(const char *objdir,
-    const struct fg_journal_rec *r, struct fg_err *err);
-
 #endif

@@ -819,6 +819,58 @@ move_into_place(char **tmp, const char *dir, const char *hex,
 	return rc;
 }
 
+/* p's len bytes in a new temporary file of dir, synced, read-only. */
+static int
+tmp_with(char **tmp, const char *dir, const char *prefix,
+    const unsigned char *p, size_t len, struct fg_err *err)
+{
+	int fd, rc;
+
+	fd = make_tmp(tmp, dir, prefix, err);
+	if (fd < 0)
+		return fd;
+	if (write_all(fd, p, len) < 0 || fdatasync(fd) < 0 ||
+	    fchmod(fd, 0444) < 0) {
+		rc = fg_err_set(err, FG_EIO, "cannot write '%s': %s", *tmp,
+		    strerror(errno));
+		close(fd);
+		return rc;
+	}
+	return close_written(&fd, *tmp, err);
+}
+
+int
+fg_pack_put(const char *objdir, const char *hex, const unsigned char *pack,
+    size_t pack_len, const unsigned char *idx, size_t idx_len,
+    struct fg_err *err)
+{
+	char *dir, *tmp_pack = NULL, *tmp_idx = NULL;
+	int rc;
+
+	dir = path_join(objdir, "pack");
+	if (dir == NULL)
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	rc = tmp_with(&tmp_pack, dir, "tmp_fgpack_", pack, pack_len, err);
+	if (rc == 0)
+		rc = tmp_with(&tmp_idx, dir, "tmp_fgidx_", idx, idx_len, err);
+	/* The pack first, then the index that makes it visible. */
+	if (rc == 0)
+		rc = move_into_place(&tmp_pack, dir, hex, ".pack", err);
+	if (rc == 0)
+		rc = move_into_place(&tmp_idx, dir, hex, ".idx", err);
+	if (rc == 0 && fg_pack_sync_dir(dir) < 0)
+		rc = fg_err_set(err, FG_EIO, "cannot sync '%s': %s", dir,
+		    strerror(errno));
+	if (tmp_pack != NULL)
+		unlink(tmp_pack);
+	if (tmp_idx != NULL)
+		unlink(tmp_idx);
+	free(tmp_pack);
+	free(tmp_idx);
+	free(dir);
+	return rc;
+}
+
 int
 fg_pack_writer_publish(struct fg_pack_writer *w, char *name, bool synced,
     struct fg_err *err)

@@ -138,6 +138,15 @@ int fg_pack_loose(size_t *out, const char *objdir, bool do_fsync,
 int fg_pack_geometric(size_t *out, const char *objdir, uint32_t max_objects,
     bool do_fsync, struct fg_err *err);
 
+/*
+ * Write a complete pack and its index (bytes already made, as a journal
+ * keeps them) into objdir/pack as pack-<hex>, synced, read-only, the pack
+ * renamed into place before the index, the directory synced after.
+ */
+int fg_pack_put(const char *objdir, const char *hex, const unsigned char *pack,
+    size_t pack_len, const unsigned char *idx, size_t idx_len,
+    struct fg_err *err);
+
 /* fsync() directory dir (after renames into it); -1 and errno on failure. */
 int fg_pack_sync_dir(const char *dir);
 

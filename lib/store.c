@@ -2472,7 +2472,8 @@ replay_record(const struct fg_journal_rec *r, void *arg, struct fg_err *err)
 	}
 	fg_log_warnx("store: putting pack-%s back from the journal in '%s'",
 	    r->name, st->gitdir);
-	rc = fg_journal_restore_pack(st->objdir, r, err);
+	rc = fg_pack_put(st->objdir, r->name, r->pack, r->pack_len, r->idx,
+	    r->idx_len, err);
 	if (rc < 0)
 		goto out;
 	git_odb_refresh(st->odb);

@@ -2360,6 +2360,8 @@ test_store_journal_puts_back_what_the_disk_lost(void)
 	CU_ASSERT(fsck_clean(repo));
 	CU_ASSERT_EQUAL(fg_unit_sh("cd '%s/objects/pack' && for i in *.idx; "
 	    "do git verify-pack \"$i\" || exit 1; done", repo), 0);
+	CU_ASSERT_EQUAL(count_of("ls -A '%s/objects/pack' | grep '^tmp' | wc -l",
+	    repo), 0);
 	/* And it was told, and the journal starts over. */
 	CU_ASSERT_EQUAL(journal_gen(repo, 0), 0);
 	CU_ASSERT_EQUAL(journal_gen(repo, 1), 0);
