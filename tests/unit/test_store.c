@@ -2098,15 +2098,18 @@ test_store_fsync_mode_writes_the_same(void)
 }
 
 /*
- * The journal (FG_STORE_JOURNAL).  journal_writer, in a child: with k 0,
- * one batch, closed (checkpointed); with k 1, three one-record batches
- * whose commit ids it writes to <repo>.ids, then a crash: _exit() without
- * closing, so the journal still holds them.
+ * The journal (FG_STORE_JOURNAL).  journal_run(repo, label, n, crash): in
+ * a child, n one-record batches "delivery <label>.<i>", whose commit ids
+ * go to <repo>.ids; then a close (a checkpoint) or, with crash, _exit()
+ * without closing, so the journal still holds them.
  */
 #define INBOX "refs/flowgate/inbox"
 
+static int jr_label, jr_n;
+static bool jr_crash;
+
 static void
-journal_writer(const char *repo, int k)
+journal_runner(const char *repo, int k)
 {
 	struct fg_err err = FG_ERR_INIT;
 	struct fg_store *st = NULL;
@@ -2126,24 +2129,26 @@ journal_writer(const char *repo, int k)
 	f = fopen(path, "w");
 	if (f == NULL)
 		_exit(1);
-	for (i = 0; i < (k == 0 ? 1 : 3); i++) {
-		snprintf(subject, sizeof(subject), "delivery %d.%d", k, i);
+	for (i = 0; i < jr_n; i++) {
+		snprintf(subject, sizeof(subject), "delivery %d.%d", jr_label,
+		    i);
 		if (fg_store_append_batch(&id, st, INBOX, &rec, 1, &err) < 0)
 			crash_fail(k, &err);
 		fprintf(f, "%s\n", git_oid_tostr(hex, sizeof(hex), &id));
 	}
 	fclose(f);
-	if (k == 0)
-		fg_store_free(st);
-	else
+	if (jr_crash)
 		_exit(0);
+	fg_store_free(st);
 }
 
 static void
-crashing_writer(const char *repo, int k)
+journal_run(const char *repo, int label, int n, bool crash)
 {
-	(void)k;
-	journal_writer(repo, 1);
+	jr_label = label;
+	jr_n = n;
+	jr_crash = crash;
+	run_children(repo, 1, journal_runner);
 }
 
 /* A hook's way in: a store that syncs, opened and closed. */
@@ -2185,6 +2190,13 @@ journal_gen(const char *repo, int i)
 	return g >> 63 ? 0 : (long long)g;
 }
 
+/* Whether both journal files hold no records (checkpointed). */
+static bool
+journal_empty(const char *repo)
+{
+	return journal_gen(repo, 0) == 0 && journal_gen(repo, 1) == 0;
+}
+
 /*
  * A power loss that took every write not synced since repo was copied to
  * <repo>.before: the repository goes back to that copy, all but its
@@ -2212,12 +2224,11 @@ journal_crash(const char *repo, bool keep, char ids[3][GIT_OID_HEXSZ + 1])
 	FILE *f;
 	int i;
 
-	run_children(repo, 1, journal_writer);
+	journal_run(repo, 0, 1, false);
 	CU_ASSERT_EQUAL_FATAL(fg_unit_sh("cp -a '%s' '%s.before'", repo, repo),
 	    0);
-	CU_ASSERT_EQUAL(journal_gen(repo, 0), 0);
-	CU_ASSERT_EQUAL(journal_gen(repo, 1), 0);
-	run_children(repo, 1, crashing_writer);
+	CU_ASSERT(journal_empty(repo));
+	journal_run(repo, 1, 3, true);
 	snprintf(path, sizeof(path), "%s.ids", repo);
 	f = fopen(path, "r");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
@@ -2323,8 +2334,7 @@ test_store_journal_shrinks_when_idle(void)
 	CU_ASSERT_EQUAL(fg_store_maintain(st, 0, &err), 0);
 	CU_ASSERT_EQUAL(journal_size(repo, 0), 1 << 20);
 	CU_ASSERT_EQUAL(journal_size(repo, 1), 1 << 20);
-	CU_ASSERT_EQUAL(journal_gen(repo, 0), 0);
-	CU_ASSERT_EQUAL(journal_gen(repo, 1), 0);
+	CU_ASSERT(journal_empty(repo));
 	/* It takes records again, and a close shrinks it as well. */
 	rec.subject = "big again";
 	CU_ASSERT_EQUAL(fg_store_append_batch(NULL, st, INBOX, &rec, 1, &err),
@@ -2363,8 +2373,7 @@ test_store_journal_puts_back_what_the_disk_lost(void)
 	CU_ASSERT_EQUAL(count_of("ls -A '%s/objects/pack' | grep '^tmp' | wc -l",
 	    repo), 0);
 	/* And it was told, and the journal starts over. */
-	CU_ASSERT_EQUAL(journal_gen(repo, 0), 0);
-	CU_ASSERT_EQUAL(journal_gen(repo, 1), 0);
+	CU_ASSERT(journal_empty(repo));
 	packs = count_of("ls '%s/objects/pack' | grep -c 'idx$'", repo);
 	run_children(repo, 1, fsync_opener);
 	CU_ASSERT_EQUAL(count_of("ls '%s/objects/pack' | grep -c 'idx$'",
@@ -2396,48 +2405,8 @@ test_store_journal_stops_at_a_torn_record(void)
 	    0);
 	CU_ASSERT_NSTRING_EQUAL(b.ptr, ids[1], GIT_OID_HEXSZ);
 	CU_ASSERT(fsck_clean(repo));
-	CU_ASSERT_EQUAL(journal_gen(repo, 0), 0);
-	CU_ASSERT_EQUAL(journal_gen(repo, 1), 0);
+	CU_ASSERT(journal_empty(repo));
 	fg_buf_release(&b);
-}
-
-/* journal_run: n one-record batches in a child, then a close or a crash. */
-static int jr_n;
-static bool jr_crash;
-
-static void
-journal_runner(const char *repo, int k)
-{
-	struct fg_err err = FG_ERR_INIT;
-	struct fg_store *st = NULL;
-	struct fg_record rec;
-	char subject[32];
-	int i;
-
-	if (fg_store_open(&st, repo, FG_STORE_JOURNAL | FG_STORE_NO_MAINTAIN,
-	    &err) < 0)
-		crash_fail(k, &err);
-	memset(&rec, 0, sizeof(rec));
-	rec.kind = "delivery";
-	rec.subject = subject;
-	for (i = 0; i < jr_n; i++) {
-		/* All of one length: so are the records. */
-		snprintf(subject, sizeof(subject), "delivery %d.%d",
-		    jr_crash ? 8 : 9, i);
-		if (fg_store_append_batch(NULL, st, INBOX, &rec, 1, &err) < 0)
-			crash_fail(k, &err);
-	}
-	if (jr_crash)
-		_exit(0);
-	fg_store_free(st);
-}
-
-static void
-journal_run(const char *repo, int n, bool crash)
-{
-	jr_n = n;
-	jr_crash = crash;
-	run_children(repo, 1, journal_runner);
 }
 
 /*
@@ -2451,11 +2420,12 @@ test_store_journal_never_replays_stale_records(void)
 	const char *repo = new_repo();
 	struct fg_buf b = FG_BUF_INIT, tip = FG_BUF_INIT;
 
-	journal_run(repo, 1, false);
-	journal_run(repo, 3, false);
+	/* All of one length: so are the records. */
+	journal_run(repo, 9, 1, false);
+	journal_run(repo, 9, 3, false);
 	CU_ASSERT_EQUAL_FATAL(fg_unit_sh("cp -a '%s' '%s.before'", repo, repo),
 	    0);
-	journal_run(repo, 1, true);
+	journal_run(repo, 8, 1, true);
 	CU_ASSERT_EQUAL(capture(&tip, "git -C '%s' rev-parse %s", repo, INBOX),
 	    0);
 	lose_all_but_journal(repo);
@@ -2486,8 +2456,7 @@ test_store_journal_after_kill_9_redoes_nothing(void)
 	    "--time-style=+%%s.%%N", repo), 0);
 	CU_ASSERT_STRING_EQUAL(before.ptr, after.ptr);
 	CU_ASSERT_EQUAL(commits(repo, INBOX), 4);
-	CU_ASSERT_EQUAL(journal_gen(repo, 0), 0);
-	CU_ASSERT_EQUAL(journal_gen(repo, 1), 0);
+	CU_ASSERT(journal_empty(repo));
 	CU_ASSERT(fsck_clean(repo));
 	fg_buf_release(&before);
 	fg_buf_release(&after);
