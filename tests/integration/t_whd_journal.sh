@@ -102,8 +102,22 @@ ok "the repository is sound" \
 # The same ids again: duplicates, as before the loss.
 deliver b1 1 50 > "$T/again.out"
 is "repeats are 200 duplicate" "$(grep -c '^200 ' "$T/again.out")" 50
+
+# A 2 MB delivery that deflate cannot shrink much grows a journal file
+# past its first MB; a stop shrinks both back.
+printf '%s,"filler":"%s"}' "$PRE" \
+    "$(head -c 1500000 /dev/urandom | base64 -w0)" > "$T/big.json"
+is "a big delivery is taken" "$(gh pull_request "$T/big.json" big-1 |
+    cut -d' ' -f1)" 202
+sizes() {
+	stat -c %s "$APP"/flowgate-journal.0 "$APP"/flowgate-journal.1 |
+	    tr '\n' ' '
+}
+unlike "it grew a journal file past 1 MB" "$(sizes)" \
+    "^1048576 1048576 $"
 whd_stop
 is "SIGTERM exits 0" "$WHD_RC" 0
+is "the stop shrank both files to 1 MB" "$(sizes)" "1048576 1048576 "
 
 # Nothing is put back twice.
 : > "$T/whd.log"
