@@ -148,9 +148,10 @@ hooks/flowgate-hook: $(HOOK_OBJ) $(PROG_DEPS)
 webhookd/flowgate-webhookd: $(WHD_OBJ) $(PROG_DEPS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(WHD_OBJ) $(PROG_LIBS)
 
-# test_store watches what the store syncs and deletes, in order.
+# test_store watches what the store syncs and deletes, in order, and has a
+# writer die at its rename of a ref's lock.
 WRAP_test_store := -Wl,--wrap=fdatasync -Wl,--wrap=fsync -Wl,--wrap=unlink \
-                   -Wl,--wrap=syncfs
+                   -Wl,--wrap=syncfs -Wl,--wrap=rename
 
 tests/unit/%: tests/unit/%.o tests/unit/unit.o $(PROG_DEPS)
 	$(CC) $(ALL_LDFLAGS) $(WRAP_$(@F)) -o $@ $< tests/unit/unit.o \

@@ -1638,6 +1638,23 @@ test_store_pack_index_is_in_id_order(void)
 	fg_store_free(st);
 }
 
+/*
+ * Set in a child: it kills itself at its first rename of a "<ref>.lock",
+ * holding the lock (and its slot's marker), as a writer killed at the
+ * worst instant would.
+ */
+static bool die_holding_lock;
+
+int __real_rename(const char *from, const char *to);
+
+int
+__wrap_rename(const char *from, const char *to)
+{
+	if (die_holding_lock && ends_with(from, ".lock"))
+		raise(SIGKILL);
+	return __real_rename(from, to);
+}
+
 /* Appends forever, in a child, until killed. */
 static void
 endless_appender(const char *repo, int k)
@@ -1665,9 +1682,44 @@ endless_appender(const char *repo, int k)
 }
 
 /*
+ * Kill one writer and time the next append.  at_lock: the writer dies
+ * holding <ref>.lock, after a few appends; else at a random instant.
+ * Returns how long the append took, in seconds.
+ */
+static double
+kill_writer_and_append(struct fg_store *st, const char *repo, int round,
+    bool at_lock, unsigned int *seed)
+{
+	struct timespec t0, t1;
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		die_holding_lock = at_lock;
+		endless_appender(repo, round);
+	}
+	if (!at_lock) {
+		usleep((useconds_t)(30000 + rand_r(seed) % 20000));
+		kill(pid, SIGKILL);
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CU_ASSERT_EQUAL(append(st, ACT, "push", "after a kill", NULL), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+}
+
+/*
  * A writer killed at any instant, even holding <ref>.lock, does not stall
  * the next one for the stale-lock age (FG_STORE_STALE_LOCK_SECS, 20 s):
- * its lock is known to be an orphan and removed at once.
+ * its lock is known to be an orphan and removed at once.  40 kills at
+ * random instants, and 5 writers that die holding the lock for certain
+ * (a random kill catches one in it less and less often, as appends get
+ * faster).
  */
 static void
 test_store_killed_writer_lock_is_removed_at_once(void)
@@ -1675,41 +1727,29 @@ test_store_killed_writer_lock_is_removed_at_once(void)
 	const char *repo = new_repo();
 	struct fg_store *st = open_store(repo, 0);
 	struct fg_store_stats stats;
-	struct timespec t0, t1;
 	unsigned int seed = (unsigned int)time(NULL);
+	uint64_t random_breaks;
 	double slowest = 0, took;
-	pid_t pid;
-	int round, status;
+	int round;
 
-	/*
-	 * 40 kills at random instants, and more (up to 200) until one has
-	 * caught a writer holding the lock: appends hold it for a shorter
-	 * and shorter part of their time.
-	 */
-	memset(&stats, 0, sizeof(stats));
-	for (round = 0; round < 200 && (round < 40 || stats.stale_locks == 0);
-	    round++) {
-		pid = fork();
-		CU_ASSERT_FATAL(pid >= 0);
-		if (pid == 0)
-			endless_appender(repo, round);
-		usleep((useconds_t)(30000 + rand_r(&seed) % 20000));
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		CU_ASSERT_EQUAL(append(st, ACT, "push", "after a kill", NULL),
-		    0);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		took = (double)(t1.tv_sec - t0.tv_sec) +
-		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	for (round = 0; round < 40; round++) {
+		took = kill_writer_and_append(st, repo, round, false, &seed);
 		if (took > slowest)
 			slowest = took;
-		fg_store_get_stats(&stats, st);
 	}
-	fprintf(stderr, "killed writers: %llu orphaned locks removed, slowest "
-	    "append after a kill %.3f s, %d kills\n",
-	    (unsigned long long)stats.stale_locks, slowest, round);
-	CU_ASSERT(stats.stale_locks >= 1);
+	fg_store_get_stats(&stats, st);
+	random_breaks = stats.stale_locks;
+	for (; round < 45; round++) {
+		took = kill_writer_and_append(st, repo, round, true, &seed);
+		if (took > slowest)
+			slowest = took;
+	}
+	fg_store_get_stats(&stats, st);
+	fprintf(stderr, "killed writers: %llu orphaned locks removed after "
+	    "40 random kills, %llu after 5 in the lock; slowest append after "
+	    "a kill %.3f s\n", (unsigned long long)random_breaks,
+	    (unsigned long long)(stats.stale_locks - random_breaks), slowest);
+	CU_ASSERT_EQUAL(stats.stale_locks - random_breaks, 5);
 	CU_ASSERT(slowest < 5.0);
 	CU_ASSERT(fsck_clean(repo));
 	fg_store_free(st);
