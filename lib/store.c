@@ -2379,7 +2379,8 @@ fg_store_ref_cas(struct fg_store *st, const char *ref, const git_oid *old_id,
  * crash left there: each record's pack is put back when the disk lost it
  * (its file missing, short or different, and its objects nowhere else),
  * then each ref journaled is moved to the last value journaled for it,
- * unless it is there already or past it.
+ * unless it is there already or past it.  A ref another writer moved
+ * since gets the journaled commits made again on top (replay_rebase).
  */
 struct replay {
 	struct fg_store *st;
@@ -2505,12 +2506,105 @@ out:
 	return rc;
 }
 
+/* Longest chain of journaled commits replay_rebase() makes again. */
+#define REBASE_MAX	(1u << 20)
+
+/*
+ * The journaled commits of m that cur lacks (from its merge base with
+ * m->new_id, or from the root when they share none), made again in order
+ * on top of cur: after the crash a writer that could not replay the
+ * journal (a hook run by another user than the daemon) moved the ref, and
+ * without this they would be left off it.  Their trees, authors and
+ * messages stay; only their parents change.  *out gets the new tip,
+ * *count how many were made.  FG_ENOTFOUND when they are not one chain,
+ * or share no history with a ref that had one: then nothing can tell what
+ * belongs where.
+ */
+static int
+replay_rebase(git_oid *out, size_t *count, struct fg_store *st,
+    const struct move *m, const git_oid *cur, struct fg_err *err)
+{
+	git_oid *chain = NULL, *grown, id, base, parent;
+	const git_oid *parents[1];
+	git_commit *c = NULL;
+	size_t n = 0, cap = 0;
+	bool have_base;
+	unsigned np;
+	int rc = 0;
+
+	*count = 0;
+	rc = git_merge_base(&base, st->repo, cur, &m->new_id);
+	if (rc < 0 && rc != GIT_ENOTFOUND)
+		return fg_err_git(err, FG_EIO, "cannot compare '%s' with the "
+		    "journal", m->ref);
+	have_base = rc == 0;
+	rc = 0;
+	if (!have_base && m->have_old)
+		return FG_ENOTFOUND;
+	git_oid_cpy(&id, &m->new_id);
+	while (!have_base || !git_oid_equal(&id, &base)) {
+		if (n == REBASE_MAX) {
+			rc = FG_ENOTFOUND;
+			goto out;
+		}
+		if (n == cap) {
+			cap = cap > 0 ? 2 * cap : 64;
+			grown = realloc(chain, cap * sizeof(*chain));
+			if (grown == NULL) {
+				rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+				goto out;
+			}
+			chain = grown;
+		}
+		git_oid_cpy(&chain[n++], &id);
+		if (git_commit_lookup(&c, st->repo, &id) < 0) {
+			rc = fg_err_git(err, FG_EIO, "cannot read a commit of "
+			    "'%s' in the journal", m->ref);
+			goto out;
+		}
+		np = git_commit_parentcount(c);
+		if (np == 1)
+			git_oid_cpy(&id, git_commit_parent_id(c, 0));
+		git_commit_free(c);
+		c = NULL;
+		if (np == 0 && !have_base)
+			break;
+		if (np != 1) {
+			rc = FG_ENOTFOUND;
+			goto out;
+		}
+	}
+	git_oid_cpy(&parent, cur);
+	parents[0] = &parent;
+	while (n > 0) {
+		if (git_commit_lookup(&c, st->repo, &chain[--n]) < 0 ||
+		    git_commit_create_from_ids(&id, st->repo, NULL,
+		    git_commit_author(c), git_commit_committer(c),
+		    git_commit_message_encoding(c), git_commit_message_raw(c),
+		    git_commit_tree_id(c), 1, parents) < 0) {
+			rc = fg_err_git(err, FG_EIO, "cannot write '%s' again "
+			    "from the journal", m->ref);
+			goto out;
+		}
+		git_commit_free(c);
+		c = NULL;
+		git_oid_cpy(&parent, &id);
+		(*count)++;
+	}
+	git_oid_cpy(out, &parent);
+out:
+	git_commit_free(c);
+	free(chain);
+	return rc;
+}
+
 /* Move m->ref to m->new_id if a crash lost that. */
 static int
 replay_move(struct fg_store *st, const struct move *m, struct fg_err *err)
 {
 	char hex[GIT_OID_HEXSZ + 1], at[GIT_OID_HEXSZ + 1];
-	git_oid cur;
+	git_oid cur, tip;
+	size_t made;
 	bool have;
 	int rc;
 
@@ -2523,12 +2617,21 @@ replay_move(struct fg_store *st, const struct move *m, struct fg_err *err)
 	git_oid_tostr(hex, sizeof(hex), &m->new_id);
 	if (have && !(m->have_old && git_oid_equal(&cur, &m->old_id)) &&
 	    git_graph_descendant_of(st->repo, &m->new_id, &cur) != 1) {
-		/* Written over since: nothing here can tell what to keep. */
+		/* Written over since: the journal's commits go on top. */
 		git_oid_tostr(at, sizeof(at), &cur);
-		fg_log_warnx("store: '%s' in '%s' is at %s, which does not "
-		    "hold %s of the journal: left as it is", m->ref,
-		    st->gitdir, at, hex);
-		return 0;
+		rc = replay_rebase(&tip, &made, st, m, &cur, err);
+		if (rc == FG_ENOTFOUND) {
+			fg_log_warnx("store: '%s' in '%s' is at %s, which does "
+			    "not hold %s of the journal: left as it is",
+			    m->ref, st->gitdir, at, hex);
+			return 0;
+		}
+		if (rc < 0)
+			return rc;
+		fg_log_warnx("store: '%s' in '%s' was written over since the "
+		    "crash (at %s): the journal's %zu commits up to %s are "
+		    "made again on top", m->ref, st->gitdir, at, made, hex);
+		return fg_store_ref_cas(st, m->ref, &cur, &tip, err);
 	}
 	fg_log_warnx("store: moving '%s' in '%s' to %s from the journal",
 	    m->ref, st->gitdir, hex);

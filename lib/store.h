@@ -90,8 +90,9 @@
  *   (after waiting a second) syncs the git way.  Any store opened with
  *   FG_STORE_FSYNC or FG_STORE_JOURNAL first replays what a crash left in
  *   the journal: packs the disk lost are put back, refs moved to their last
- *   journaled value unless they are there or past it.  fg_store_free()
- *   checkpoints.
+ *   journaled value unless they are there or past it; a ref another writer
+ *   moved on since gets the journaled commits it lacks made again on top.
+ *   fg_store_free() checkpoints.
  *   Maintenance (fg_store_maintain, automatic roll-ups) syncs the pack it
  *   writes and the pack directory before it deletes what that pack
  *   replaces, whatever the flags: those may be another writer's synced

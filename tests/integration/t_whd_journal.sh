@@ -6,7 +6,8 @@
 # repository is put back as it was before them, all but the journal files,
 # which is what a disk that lost every unsynced write would hold.  The
 # restarted daemon must put the 200 back from the journal and process each
-# exactly once, in order.
+# exactly once, in order.  Last, a push queued by a hook after such a loss,
+# before the daemon is back: the daemon puts the lost deliveries on top.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/whd.sh"
 
@@ -124,5 +125,57 @@ is "the stop shrank both files to 1 MB" "$(sizes)" "1048576 1048576 "
 whd_start --root "$ROOT" || done_testing
 unlike "a clean stop leaves nothing to replay" "$(cat "$T/whd.log")" \
     "from the journal"
+whd_stop
+
+# A push lands first.  After another power loss, and before the daemon is
+# back, a hook that cannot replay the journal (one run by another user,
+# whom it refuses; here flock(1) holds it) queues a push on the inbox's
+# old tip.  The daemon's start must put the lost deliveries on top of it
+# rather than leave them off the inbox.
+"$FG" init --template release "$APP" >/dev/null 2>&1
+is "flowgate init installs the hooks" "$?" 0
+cp -a "$APP" "$T/before3.git"
+n0=$(count refs/flowgate/inbox)
+whd_start --root "$ROOT" || done_testing
+deliver c 1 20 > "$T/c.out"
+is "20 more answered 202" "$(grep -c '^202 ' "$T/c.out")" 20
+kill -9 "$WHD_PID"
+wait "$WHD_PID" 2>/dev/null
+mkdir -p "$T/kept3"
+mv "$APP"/flowgate-journal.* "$T/kept3/"
+rm -rf "$APP"
+cp -a "$T/before3.git" "$APP"
+mv "$T"/kept3/flowgate-journal.* "$APP/"
+is "the disk lost the 20" "$(count refs/flowgate/inbox)" "$n0"
+
+git init -q "$T/w"
+git -C "$T/w" commit -q --allow-empty -m "pushed after the crash"
+flock "$APP/flowgate-journal.0" \
+    git -C "$T/w" push -q "$APP" HEAD:refs/heads/feature/after 2>/dev/null
+is "the hook queued the push on the old tip" \
+    "$(count refs/flowgate/inbox)" $((n0 + 1))
+
+: > "$T/whd.log"
+whd_start --root "$ROOT" || done_testing
+like "the daemon put the 20 on top of the push" "$(cat "$T/whd.log")" \
+    "journal's 20 commits up to [0-9a-f]{40} are made again on top"
+is "the inbox holds the push and the 20" "$(count refs/flowgate/inbox)" \
+    $((n0 + 21))
+like "the push stays where the hook put it" "$(git --git-dir="$APP" \
+    log --format=%s refs/flowgate/inbox~20 -1)" "^branch_created"
+grep '^202 ' "$T/c.out" | cut -d' ' -f2 | sort > "$T/acked3"
+deliveries refs/flowgate/inbox | grep '^c' | sort > "$T/inbox3"
+ok "every acknowledged delivery is on the inbox" cmp -s "$T/acked3" \
+    "$T/inbox3"
+ok "all processed" wait_processed "$APP"
+deliveries refs/flowgate/inbox > "$T/order.inbox"
+deliveries refs/flowgate/activity > "$T/order.activity"
+ok "each once, in the inbox's order" cmp -s "$T/order.inbox" \
+    "$T/order.activity"
+is "the engine processed the push too, once" "$(git --git-dir="$APP" \
+    log --format=%s refs/flowgate/activity |
+    grep -c '^hook branch_created: refs/heads/feature/after ')" 1
+ok "the repository is sound" \
+    git --git-dir="$APP" fsck --no-dangling --no-progress
 whd_stop
 done_testing

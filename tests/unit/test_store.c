@@ -2422,6 +2422,96 @@ test_store_journal_puts_back_what_the_disk_lost(void)
 	fg_buf_release(&b);
 }
 
+/* A writer that cannot replay the journal (another user's hook). */
+static void
+plain_appender(const char *repo, int k)
+{
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_store *st = NULL;
+	struct fg_record rec;
+	git_oid id;
+
+	if (fg_store_open(&st, repo, FG_STORE_NO_MAINTAIN, &err) < 0)
+		crash_fail(k, &err);
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = "push";
+	rec.subject = "pushed after the crash";
+	if (fg_store_append(&id, st, INBOX, &rec, &err) < 0)
+		crash_fail(k, &err);
+	fg_store_free(st);
+}
+
+/*
+ * After the power loss, and before anyone replays the journal, a writer
+ * that cannot moves the ref on from where the disk left it.  The replay
+ * then makes the journal's three commits again on top of that one, in
+ * order, with their trees and messages: nothing is left off the ref.
+ */
+static void
+test_store_journal_goes_on_top_of_a_moved_ref(void)
+{
+	const char *repo = new_repo();
+	char ids[3][GIT_OID_HEXSZ + 1];
+	struct fg_buf b = FG_BUF_INIT, trees = FG_BUF_INIT;
+	int i;
+
+	journal_crash(repo, false, ids);
+	run_children(repo, 1, plain_appender);
+	CU_ASSERT_EQUAL(commits(repo, INBOX), 2);
+	run_children(repo, 1, fsync_opener);
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' log --format=%%s %s", repo,
+	    INBOX), 0);
+	CU_ASSERT_STRING_EQUAL(b.ptr, "delivery 1.2\ndelivery 1.1\n"
+	    "delivery 1.0\npushed after the crash\ndelivery 0.0\n");
+	/* The same records: each new commit has its journaled one's tree. */
+	for (i = 0; i < 3; i++) {
+		fg_buf_reset(&b);
+		fg_buf_reset(&trees);
+		CU_ASSERT_EQUAL(capture(&b, "git -C '%s' rev-parse %s^{tree}",
+		    repo, ids[i]), 0);
+		CU_ASSERT_EQUAL(capture(&trees, "git -C '%s' rev-parse "
+		    "%s~%d^{tree}", repo, INBOX, 2 - i), 0);
+		CU_ASSERT_STRING_EQUAL(b.ptr, trees.ptr);
+	}
+	CU_ASSERT(fsck_clean(repo));
+	CU_ASSERT(journal_empty(repo));
+	/* Done once: the next open finds nothing to do. */
+	run_children(repo, 1, fsync_opener);
+	CU_ASSERT_EQUAL(commits(repo, INBOX), 5);
+	fg_buf_release(&b);
+	fg_buf_release(&trees);
+}
+
+/*
+ * The disk kept the ref's move of the first of the three batches, not the
+ * others; a writer that cannot replay appends on top of it.  Only the two
+ * commits the ref lacks are made again: none twice.
+ */
+static void
+test_store_journal_goes_on_top_without_repeating(void)
+{
+	const char *repo = new_repo();
+	char ids[3][GIT_OID_HEXSZ + 1];
+	struct fg_buf b = FG_BUF_INIT;
+
+	journal_crash(repo, true, ids);
+	CU_ASSERT_EQUAL_FATAL(fg_unit_sh("git -C '%s' update-ref %s %s", repo,
+	    INBOX, ids[0]), 0);
+	run_children(repo, 1, plain_appender);
+	run_children(repo, 1, fsync_opener);
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' log --format=%%s %s", repo,
+	    INBOX), 0);
+	CU_ASSERT_STRING_EQUAL(b.ptr, "delivery 1.2\ndelivery 1.1\n"
+	    "pushed after the crash\ndelivery 1.0\ndelivery 0.0\n");
+	fg_buf_reset(&b);
+	CU_ASSERT_EQUAL(capture(&b, "git -C '%s' rev-parse %s~3", repo, INBOX),
+	    0);
+	CU_ASSERT_NSTRING_EQUAL(b.ptr, ids[0], GIT_OID_HEXSZ);
+	CU_ASSERT(fsck_clean(repo));
+	CU_ASSERT(journal_empty(repo));
+	fg_buf_release(&b);
+}
+
 static void
 test_store_journal_stops_at_a_torn_record(void)
 {
@@ -2509,6 +2599,10 @@ static CU_TestInfo tests[] = {
 	{ "journal shrinks when idle", test_store_journal_shrinks_when_idle },
 	{ "journal puts back what the disk lost",
 	    test_store_journal_puts_back_what_the_disk_lost },
+	{ "journal goes on top of a moved ref",
+	    test_store_journal_goes_on_top_of_a_moved_ref },
+	{ "journal goes on top without repeating",
+	    test_store_journal_goes_on_top_without_repeating },
 	{ "journal stops at a torn record",
 	    test_store_journal_stops_at_a_torn_record },
 	{ "journal never replays stale records",
