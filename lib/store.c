@@ -2380,7 +2380,8 @@ fg_store_ref_cas(struct fg_store *st, const char *ref, const git_oid *old_id,
  * (its file missing, short or different, and its objects nowhere else),
  * then each ref journaled is moved to the last value journaled for it,
  * unless it is there already or past it.  A ref another writer moved
- * since gets the journaled commits made again on top (replay_rebase).
+ * since gets the journaled commits it lacks made again on top
+ * (replay_rebase).
  */
 struct replay {
 	struct fg_store *st;

@@ -1683,7 +1683,7 @@ endless_appender(const char *repo, int k)
 
 /*
  * Kill one writer and time the next append.  at_lock: the writer dies
- * holding <ref>.lock, after a few appends; else at a random instant.
+ * holding <ref>.lock, at its first ref move; else at a random instant.
  * Returns how long the append took, in seconds.
  */
 static double
