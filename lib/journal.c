@@ -468,6 +468,18 @@ make_room(struct fg_journal *j, uint64_t need, struct fg_err *err)
 	return 0;
 }
 
+bool
+fg_journal_exists(const char *gitdir)
+{
+	struct fg_buf b = FG_BUF_INIT;
+	bool there;
+
+	there = fg_buf_printf(&b, "%s%s.0", gitdir, FG_JOURNAL_NAME) == 0 &&
+	    access(b.ptr, F_OK) == 0;
+	fg_buf_release(&b);
+	return there;
+}
+
 int
 fg_journal_append(struct fg_journal *j, const char *ref, const git_oid *old,
     const git_oid *new_id, int pack_fd, int idx_fd, struct fg_err *err)

@@ -82,6 +82,9 @@ typedef int (*fg_journal_fn)(const struct fg_journal_rec *r, void *arg,
 int fg_journal_open(struct fg_journal **out, const char *gitdir, bool create,
     fg_journal_fn fn, void *arg, struct fg_err *err);
 
+/* Whether gitdir (ending with '/') has a journal, without opening it. */
+bool fg_journal_exists(const char *gitdir);
+
 /*
  * Append the move of ref from old (NULL: it did not exist) to new_id, with
  * the finished, unpublished pack of pack_fd and index of idx_fd (both

@@ -2640,6 +2640,27 @@ replay_move(struct fg_store *st, const struct move *m, struct fg_err *err)
 	    err);
 }
 
+int
+fg_store_replay(const char *repo_path, struct fg_err *err)
+{
+	struct fg_buf gitdir = FG_BUF_INIT;
+	struct fg_store *st = NULL;
+	bool there;
+	int rc;
+
+	if (fg_buf_printf(&gitdir, "%s%s", repo_path, repo_path[0] != '\0' &&
+	    repo_path[strlen(repo_path) - 1] == '/' ? "" : "/") < 0)
+		return fg_err_set(err, FG_ENOMEM, "out of memory");
+	there = fg_journal_exists(gitdir.ptr);
+	fg_buf_release(&gitdir);
+	if (!there)
+		return 0;
+	rc = fg_store_open(&st, repo_path, FG_STORE_FSYNC |
+	    FG_STORE_NO_MAINTAIN, err);
+	fg_store_free(st);
+	return rc;
+}
+
 static int
 journal_start(struct fg_store *st, struct fg_err *err)
 {

@@ -254,6 +254,15 @@ git_repository *fg_store_repo(struct fg_store *st);
 void fg_store_refresh(struct fg_store *st);
 
 /*
+ * Replay what a crash left in the journal of the bare repository (or git
+ * directory) at repo_path, if it has one, as opening a store that syncs
+ * does (see DURABILITY): for a daemon's start, before anything reads the
+ * inbox.  A repository without a journal is not opened.  0 when there was
+ * nothing to do or it is done.
+ */
+int fg_store_replay(const char *repo_path, struct fg_err *err);
+
+/*
  * Single appends write a pack of their objects every threshold objects,
  * and appends pack others' loose objects once about four times threshold
  * of them exist (0: never; nothing is kept in memory then).  Default

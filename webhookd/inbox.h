@@ -180,9 +180,10 @@ void whd_inbox_free(struct whd_inbox *in);
  * handle keeps the repository's journal (journal.h), where the pack, its
  * index and the ref's move are synced as one record, one disk flush.
  * Staging while more deliveries are still being read is the point: their
- * hashing and compression no longer wait for the batch to close.  commit frees the batch whatever happens, and gets the new inbox
- * tip; h, when not NULL, the commit ids (h->ids, one per staged delivery,
- * allocated) and the commit they follow.  whd_store_abort drops a batch
+ * hashing and compression no longer wait for the batch to close.  commit
+ * frees the batch whatever happens, and gets the new inbox tip; h, when
+ * not NULL, the commit ids (h->ids, one per staged delivery, allocated)
+ * and the commit they follow.  whd_store_abort drops a batch
  * that was not committed.  A batch must be committed or dropped before
  * its handle (*cache) is closed.
  *
@@ -200,8 +201,8 @@ void whd_inbox_free(struct whd_inbox *in);
  * whd_store_refresh: fg_store_refresh() on the handle.
  *
  * whd_store_replay: a whd_repos_each() callback for the daemon's start:
- * puts back what a power loss took of the repository's last group
- * commits, from its journal, before anything reads its inbox.
+ * fg_store_replay() on the repository, which puts back what a power loss
+ * took of its last group commits, before anything reads its inbox.
  */
 struct whd_handoff;
 int whd_store_begin(void **batch, void **cache, const char *path,

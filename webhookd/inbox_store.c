@@ -12,11 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "engine.h"
 #include "inbox.h"
-#include "journal.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -200,17 +198,9 @@ void
 whd_store_replay(const char *repo, const char *path, void *arg)
 {
 	struct fg_err err = FG_ERR_INIT;
-	struct fg_store *st = NULL;
-	char journal[4096];
 
 	(void)arg;
-	if ((size_t)snprintf(journal, sizeof(journal), "%s/%s.0", path,
-	    FG_JOURNAL_NAME) >= sizeof(journal) || access(journal, F_OK) < 0)
-		return;
-	/* A store that syncs replays the journal as it opens. */
-	if (fg_store_open(&st, path, FG_STORE_FSYNC | FG_STORE_NO_MAINTAIN,
-	    &err) < 0)
+	if (fg_store_replay(path, &err) < 0)
 		fg_log_warnx("event=journal_replay_failed repo=%s error=\"%s\"",
 		    repo, err.msg);
-	fg_store_free(st);
 }
