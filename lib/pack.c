@@ -1882,6 +1882,19 @@ out:
 	return rc;
 }
 
+int
+fg_pack_idx_ids(const unsigned char **ids, uint32_t *count,
+    const unsigned char *idx, size_t len)
+{
+	if (len < IDX_HDR_LEN)
+		return -1;
+	*count = fg_get_be32(idx + IDX_HDR_LEN - 4);
+	if ((uint64_t)*count * SHA1_LEN > len - IDX_HDR_LEN)
+		return -1;
+	*ids = idx + IDX_HDR_LEN;
+	return 0;
+}
+
 size_t
 fg_pack_count(const char *objdir)
 {

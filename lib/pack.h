@@ -147,6 +147,14 @@ int fg_pack_put(const char *objdir, const char *hex, const unsigned char *pack,
     size_t pack_len, const unsigned char *idx, size_t idx_len,
     struct fg_err *err);
 
+/*
+ * The object ids a version 2 pack index of len bytes lists: *count of
+ * them, 20 bytes each, sorted, from *ids (inside idx).  -1 when idx is too
+ * short for the count it claims.
+ */
+int fg_pack_idx_ids(const unsigned char **ids, uint32_t *count,
+    const unsigned char *idx, size_t len);
+
 /* fsync() directory dir (after renames into it); -1 and errno on failure. */
 int fg_pack_sync_dir(const char *dir);
 

@@ -2428,15 +2428,14 @@ file_holds(const char *path, const unsigned char *p, size_t len)
 static bool
 objects_present(struct fg_store *st, const struct fg_journal_rec *r)
 {
-	const unsigned char *ids = r->idx + 8 + 256 * 4;
+	const unsigned char *ids;
 	uint32_t i, count;
 	git_oid id;
 
-	count = fg_get_be32(r->idx + 8 + 255 * 4);
-	if ((uint64_t)count * 20 > r->idx_len - (8 + 256 * 4))
+	if (fg_pack_idx_ids(&ids, &count, r->idx, r->idx_len) < 0)
 		return false;
 	for (i = 0; i < count; i++) {
-		memcpy(id.id, ids + (size_t)i * 20, 20);
+		memcpy(id.id, ids + (size_t)i * GIT_OID_RAWSZ, GIT_OID_RAWSZ);
 		if (!git_odb_exists(st->odb, &id))
 			return false;
 	}

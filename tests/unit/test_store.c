@@ -2422,6 +2422,30 @@ test_store_journal_puts_back_what_the_disk_lost(void)
 	fg_buf_release(&b);
 }
 
+/*
+ * The journaled packs were rolled up into another before the crash (git
+ * repack here; the engine's roll-ups in the daemon).  Their objects are
+ * all in that pack, so the replay writes none of them back.
+ */
+static void
+test_store_journal_finds_packs_rolled_up(void)
+{
+	const char *repo = new_repo();
+	char ids[3][GIT_OID_HEXSZ + 1];
+
+	journal_crash(repo, true, ids);
+	CU_ASSERT_EQUAL_FATAL(fg_unit_sh("git -C '%s' repack -q -a -d", repo),
+	    0);
+	CU_ASSERT_EQUAL(count_of("ls '%s/objects/pack' | grep -c 'idx$'",
+	    repo), 1);
+	run_children(repo, 1, fsync_opener);
+	CU_ASSERT_EQUAL(count_of("ls '%s/objects/pack' | grep -c 'idx$'",
+	    repo), 1);
+	CU_ASSERT_EQUAL(commits(repo, INBOX), 4);
+	CU_ASSERT(journal_empty(repo));
+	CU_ASSERT(fsck_clean(repo));
+}
+
 /* A writer that cannot replay the journal (another user's hook). */
 static void
 plain_appender(const char *repo, int k)
@@ -2605,6 +2629,8 @@ static CU_TestInfo tests[] = {
 	{ "journal shrinks when idle", test_store_journal_shrinks_when_idle },
 	{ "journal puts back what the disk lost",
 	    test_store_journal_puts_back_what_the_disk_lost },
+	{ "journal finds packs rolled up",
+	    test_store_journal_finds_packs_rolled_up },
 	{ "journal goes on top of a moved ref",
 	    test_store_journal_goes_on_top_of_a_moved_ref },
 	{ "journal goes on top without repeating",
