@@ -1,11 +1,12 @@
 /*
- * pack.c - delta-free pack writing and geometric roll-ups (see pack.h).
+ * pack.c - pack writing and geometric roll-ups (see pack.h).
  *
  * Formats, from git's Documentation/gitformat-pack.txt:
  *   pack: "PACK", version 2, object count (all big-endian 32 bit); per
  *         object a type-and-size header (7 bits a byte, type in bits 4-6
  *         of the first) and the zlib-deflated body; then the SHA-1 of all
- *         preceding bytes.
+ *         preceding bytes.  A REF_DELTA entry (type 7) has its base's
+ *         20-byte id after the header, and a delta (delta.h) for body.
  *   idx:  "\377tOc", version 2, a 256-entry fan-out table, the sorted
  *         object ids, their CRC-32s (of the raw pack entry), their 31-bit
  *         offsets (high bit set: index into a table of 64-bit offsets), the
@@ -30,6 +31,7 @@
 #include <zlib.h>
 
 #include "buf.h"
+#include "delta.h"
 #include "log.h"
 #include "pack.h"
 #include "util.h"
@@ -46,8 +48,8 @@
  * Deflating an object of a few hundred bytes costs about 15 us whatever
  * the level (building its Huffman trees dominates) and saves a third of
  * it; storing it (level 0, still a zlib stream every reader inflates)
- * costs under 1 us.  Records are that small, and alike: git gc, which
- * deltifies similar objects, shrinks them far more than deflate would.  So
+ * costs under 1 us.  Records are that small, and alike: as deltas on one
+ * another (DELTA_MIN below) they shrink far more than deflate would.  So
  * objects under SMALL_OBJECT are stored, bigger ones deflated at level 1:
  * a 9 KB webhook payload takes 31 us at level 1 and 63 us at the default
  * level, for 14% more bytes, and the inbox writes many per group commit.
@@ -56,6 +58,17 @@
  * of the engine's CPU, for about 1 KB of disk saved per delivery.
  */
 #define SMALL_OBJECT	2048
+/* The entry type of a delta on a base named by id. */
+#define OBJ_REF_DELTA	7
+/*
+ * Deltas (fg_pack_writer_add_like): for blobs of DELTA_MIN to
+ * DELTA_BASE_MAX bytes, kept when under 1/DELTA_RATIO of the blob.  A 9 KB
+ * pull request payload on the one before is a few hundred bytes; the bound
+ * is what deflate would make of it, about a third, with room to spare.
+ */
+#define DELTA_MIN	512
+#define DELTA_BASE_MAX	(1024UL * 1024)
+#define DELTA_RATIO	4
 /* Temporary loose objects, in objects/xx: a prefix git knows as its own. */
 #define LOOSE_TMP	"tmp_obj_fg"
 /*
@@ -108,6 +121,10 @@ struct fg_pack_writer {
 	bool zs_ready;
 	unsigned char *zbuf;
 	size_t zalloc;
+	/* Per family (fg_pack_writer_add_like): the last blob stored whole. */
+	struct fg_delta_index *base[FG_PACK_FAMILIES];
+	git_oid base_id[FG_PACK_FAMILIES];
+	struct fg_buf delta;
 };
 
 static char *
@@ -249,6 +266,7 @@ fg_pack_writer_new(struct fg_pack_writer **out, const char *objdir,
 	w->fd = -1;
 	w->idx_fd = -1;
 	w->do_fsync = do_fsync;
+	fg_buf_init(&w->delta);
 	w->dir = path_join(objdir, "pack");
 	w->wbuf = malloc(WBUF_SIZE);
 	if (w->dir == NULL || w->wbuf == NULL) {
@@ -399,31 +417,20 @@ reserve_entry(struct fg_pack_writer *w, const git_oid *id, bool *fresh,
 	return 0;
 }
 
-int
-fg_pack_writer_add(struct fg_pack_writer *w, const git_oid *id,
-    git_object_t type, const void *data, size_t len, struct fg_err *err)
+/*
+ * Write entry e: its header (type code, size), the 20 bytes of base when
+ * it is a delta, and data (len bytes) deflated.
+ */
+static int
+put_entry(struct fg_pack_writer *w, struct entry *e, unsigned code,
+    const git_oid *base, const void *data, size_t len, struct fg_err *err)
 {
-	unsigned char hdr[16];
+	unsigned char hdr[16 + GIT_OID_RAWSZ];
 	size_t hlen = 0, bound, zlen, size = len;
-	struct entry *e;
 	z_stream *z;
-	bool fresh;
 	uLong crc;
-	int rc;
 
-	if (type != GIT_OBJECT_COMMIT && type != GIT_OBJECT_TREE &&
-	    type != GIT_OBJECT_BLOB && type != GIT_OBJECT_TAG)
-		return fg_err_set(err, FG_EINVALID, "cannot pack an object of "
-		    "type %d", (int)type);
-	if (len > OBJECT_MAX)
-		return fg_err_set(err, FG_ELIMIT, "object of %zu bytes is too "
-		    "large to pack", len);
-	rc = reserve_entry(w, id, &fresh, err);
-	if (rc < 0 || !fresh)
-		return rc;
-	e = &w->ents[w->n - 1];
-
-	hdr[hlen] = (unsigned char)(((unsigned)type << 4) | (size & 15));
+	hdr[hlen] = (unsigned char)((code << 4) | (size & 15));
 	size >>= 4;
 	while (size > 0) {
 		hdr[hlen++] |= 0x80;
@@ -431,29 +438,29 @@ fg_pack_writer_add(struct fg_pack_writer *w, const git_oid *id,
 		size >>= 7;
 	}
 	hlen++;
+	if (base != NULL) {
+		memcpy(hdr + hlen, base->id, GIT_OID_RAWSZ);
+		hlen += GIT_OID_RAWSZ;
+	}
 
 	z = len < SMALL_OBJECT ? &w->zs : &w->z;
 	bound = deflateBound(z, (uLong)len);
 	if (bound > w->zalloc) {
 		unsigned char *nz = realloc(w->zbuf, bound);
 
-		if (nz == NULL) {
-			w->n--;
+		if (nz == NULL)
 			return fg_err_set(err, FG_ENOMEM, "out of memory");
-		}
 		w->zbuf = nz;
 		w->zalloc = bound;
 	}
 	deflateReset(z);
-	z->next_in = data;
+	z->next_in = (const Bytef *)data;
 	z->avail_in = (uInt)len;
 	z->next_out = w->zbuf;
 	z->avail_out = (uInt)w->zalloc;
-	if (deflate(z, Z_FINISH) != Z_STREAM_END) {
-		w->n--;
+	if (deflate(z, Z_FINISH) != Z_STREAM_END)
 		return fg_err_set(err, FG_EIO, "zlib could not compress an "
 		    "object");
-	}
 	zlen = w->zalloc - z->avail_out;
 	crc = crc32(0, hdr, (uInt)hlen);
 	crc = crc32(crc, w->zbuf, (uInt)zlen);
@@ -463,6 +470,62 @@ fg_pack_writer_add(struct fg_pack_writer *w, const git_oid *id,
 		/* The file is now inconsistent: refuse to finish it. */
 		w->done = true;
 		return FG_EIO;
+	}
+	return 0;
+}
+
+int
+fg_pack_writer_add(struct fg_pack_writer *w, const git_oid *id,
+    git_object_t type, const void *data, size_t len, struct fg_err *err)
+{
+	return fg_pack_writer_add_like(w, id, type, data, len, -1, err);
+}
+
+int
+fg_pack_writer_add_like(struct fg_pack_writer *w, const git_oid *id,
+    git_object_t type, const void *data, size_t len, int family,
+    struct fg_err *err)
+{
+	struct fg_delta_index *x;
+	struct entry *e;
+	bool fresh;
+	int rc;
+
+	if (type != GIT_OBJECT_COMMIT && type != GIT_OBJECT_TREE &&
+	    type != GIT_OBJECT_BLOB && type != GIT_OBJECT_TAG)
+		return fg_err_set(err, FG_EINVALID, "cannot pack an object of "
+		    "type %d", (int)type);
+	if (len > OBJECT_MAX)
+		return fg_err_set(err, FG_ELIMIT, "object of %zu bytes is too "
+		    "large to pack", len);
+	if (family >= FG_PACK_FAMILIES || len < DELTA_MIN ||
+	    len > DELTA_BASE_MAX)
+		family = -1;
+	rc = reserve_entry(w, id, &fresh, err);
+	if (rc < 0 || !fresh)
+		return rc;
+	e = &w->ents[w->n - 1];
+	/* As a delta on the family's base when that is a fraction of it. */
+	if (family >= 0 && w->base[family] != NULL &&
+	    fg_delta_make(&w->delta, w->base[family], data, len,
+	    len / DELTA_RATIO) == 0) {
+		rc = put_entry(w, e, OBJ_REF_DELTA, &w->base_id[family],
+		    w->delta.ptr, w->delta.len, err);
+		if (rc < 0 && !w->done)
+			w->n--;
+		return rc;
+	}
+	rc = put_entry(w, e, (unsigned)type, NULL, data, len, err);
+	if (rc < 0) {
+		if (!w->done)
+			w->n--;
+		return rc;
+	}
+	/* Stored whole: the base of the family's next ones. */
+	if (family >= 0 && (x = fg_delta_index_new(data, len)) != NULL) {
+		fg_delta_index_free(w->base[family]);
+		w->base[family] = x;
+		git_oid_cpy(&w->base_id[family], id);
 	}
 	return 0;
 }
@@ -923,6 +986,8 @@ fg_pack_writer_commit(struct fg_pack_writer *w, char *name,
 void
 fg_pack_writer_free(struct fg_pack_writer *w)
 {
+	size_t i;
+
 	if (w == NULL)
 		return;
 	if (w->fd >= 0)
@@ -945,6 +1010,9 @@ fg_pack_writer_free(struct fg_pack_writer *w)
 	free(w->ents);
 	free(w->slots);
 	free(w->zbuf);
+	for (i = 0; i < FG_PACK_FAMILIES; i++)
+		fg_delta_index_free(w->base[i]);
+	fg_buf_release(&w->delta);
 	free(w);
 }
 
@@ -1547,7 +1615,10 @@ src_entry(const struct src *s, uint32_t k, const unsigned char **start,
 }
 
 /*
- * True when any entry is a delta: such packs cannot be copied verbatim.
+ * True when any entry is an offset delta (or of no known type): such packs
+ * cannot be copied verbatim.  A REF_DELTA names its base by id, and the
+ * base is in the same pack (git's rule for a pack on disk), so it is
+ * copied with it.
  * Reading each entry's first byte faults in every page of the pack: they
  * are dropped as it goes, as the copy does, or checking a pack of 15 MB
  * made the daemon 15 MB bigger for a moment.
@@ -1563,7 +1634,8 @@ src_has_delta(struct src *s)
 	for (k = 0; k < s->count; k++) {
 		src_entry(s, k, &e, &len);
 		type = (e[0] >> 4) & 7;
-		if (type < GIT_OBJECT_COMMIT || type > GIT_OBJECT_TAG)
+		if ((type < GIT_OBJECT_COMMIT || type > GIT_OBJECT_TAG) &&
+		    type != OBJ_REF_DELTA)
 			return true;
 		src_forget_before(s, (size_t)(e - s->pack));
 	}

@@ -5,12 +5,13 @@
  * Why this exists.  libgit2 1.5 writes packs through git_packbuilder, which
  * searches for deltas between every object and its ten neighbours (about
  * 60 us per small object here) and cannot be told not to; and every object
- * written through git_odb_write() rescans objects/pack.  Flowgate records are
- * small, unrelated JSON files, trees of one entry and commits: deltas buy
- * nothing.  This module writes delta-free packs directly (zlib for the
- * entries, SHA-1 from libcrypto for the trailer and the .idx), which is what
- * lets a batch of records, or a pile of loose objects, become one pack at a
- * few microseconds an object.
+ * written through git_odb_write() rescans objects/pack.  This module writes
+ * packs directly (zlib for the entries, SHA-1 from libcrypto for the trailer
+ * and the .idx), which is what lets a batch of records, or a pile of loose
+ * objects, become one pack at a few microseconds an object.  Its only deltas
+ * are the ones a caller asks for (fg_pack_writer_add_like): a blob on the
+ * last one of its family stored whole in the same pack, such as a forge's
+ * payload on the one before, found without any search (delta.h).
  *
  * What it writes is an ordinary version 2 pack and version 2 index, named
  * pack-<checksum> like git's own, made read-only, in objects/pack.  The .pack
@@ -24,7 +25,9 @@
  * progression (git repack --geometric=4): the number of packs grows with the
  * logarithm of the history, and each object is copied a logarithmic number
  * of times.  Roll-ups copy entries verbatim (no inflate, no deflate), so they
- * only touch packs without deltas and without .keep, .bitmap, .rev,
+ * only touch packs without offset deltas (a delta naming its base by id,
+ * which is in the same pack, stays right when copied) and without .keep,
+ * .bitmap, .rev,
  * .promisor or .mtimes companions, and nothing at all while a
  * multi-pack-index exists: packs made by git itself are left to git gc.
  *
@@ -64,6 +67,24 @@ int fg_pack_writer_new(struct fg_pack_writer **out, const char *objdir,
  */
 int fg_pack_writer_add(struct fg_pack_writer *w, const git_oid *id,
     git_object_t type, const void *data, size_t len, struct fg_err *err);
+
+/*
+ * Blob families a writer keeps a delta base for; a blob's family is the
+ * caller's to choose: the same for blobs that are alike.
+ */
+#define FG_PACK_FAMILIES 8
+
+/*
+ * fg_pack_writer_add() for an object that is likely much like the last one
+ * of its family (0 to FG_PACK_FAMILIES - 1; -1: none) added to this pack.
+ * A blob of 512 bytes to 1 MB is written as a delta on that one (by id:
+ * git's REF_DELTA) when the delta is under a quarter of the blob; else it
+ * is written whole and becomes the family's base.  Readers see the same
+ * object either way.
+ */
+int fg_pack_writer_add_like(struct fg_pack_writer *w, const git_oid *id,
+    git_object_t type, const void *data, size_t len, int family,
+    struct fg_err *err);
 
 /* How many distinct objects were added. */
 size_t fg_pack_writer_count(const struct fg_pack_writer *w);
@@ -129,7 +150,7 @@ int fg_pack_loose(size_t *out, const char *objdir, bool do_fsync,
  * Roll up packs, smallest first, until their sizes (in objects) form a
  * geometric progression with factor 4.  Packs with more than max_objects
  * objects are left alone (0: no limit), which bounds how long one call can
- * take.  So are packs with deltas, and packs found damaged (an entry that
+ * take.  So are packs with offset deltas, and packs found damaged (an entry that
  * does not match its CRC in the index, an index that does not match its
  * pack): each of those is named in a warning and the others are merged
  * without it.  *out (may be NULL) is the number of packs that were merged

@@ -474,8 +474,9 @@ int fg_store_note_get(cJSON **out, struct fg_store *st, const git_oid *target,
  * included (many deletions: see CAVEATS); then roll
  * small packs up into bigger ones (a geometric progression, factor 4);
  * remove temporary files killed writers left; checkpoint the journal and
- * shrink its files back to 1 MB.  Only delta-free packs are
- * rolled up (ours; git's own are git gc's business).  Returns 0 at once
+ * shrink its files back to 1 MB.  Packs with offset deltas are not
+ * rolled up (git repack's; git gc's business); ours, whose deltas name
+ * their base by id, are.  Returns 0 at once
  * when another process is maintaining the repository.  Appends do the
  * cheap parts themselves (see fg_store_set_auto_maintain); a daemon calls
  * this from a timer.
