@@ -1652,23 +1652,37 @@ hash_object(git_oid *out, EVP_MD_CTX *ctx, const EVP_MD *sha1,
 	return 0;
 }
 
-/* Hash an object and add it to the pack w; *out is its id. */
+/*
+ * Hash an object and add it to the pack w, of family (-1: none; see
+ * fg_pack_writer_add_like); *out is its id.
+ */
 static int
-pack_object(git_oid *out, struct fg_pack_writer *w, EVP_MD_CTX *ctx,
+pack_object_like(git_oid *out, struct fg_pack_writer *w, EVP_MD_CTX *ctx,
     const EVP_MD *sha1, git_object_t type, const void *data, size_t len,
-    struct fg_err *err)
+    int family, struct fg_err *err)
 {
 	int rc;
 
 	rc = hash_object(out, ctx, sha1, type, data, len, err);
 	if (rc == 0)
-		rc = fg_pack_writer_add(w, out, type, data, len, err);
+		rc = fg_pack_writer_add_like(w, out, type, data, len, family,
+		    err);
 	return rc;
+}
+
+static int
+pack_object(git_oid *out, struct fg_pack_writer *w, EVP_MD_CTX *ctx,
+    const EVP_MD *sha1, git_object_t type, const void *data, size_t len,
+    struct fg_err *err)
+{
+	return pack_object_like(out, w, ctx, sha1, type, data, len, -1, err);
 }
 
 /*
  * rec's blobs and tree into the pack w; m gets the tree, the message and
- * the signatures.  rec was checked.
+ * the signatures.  rec was checked.  Records of a batch are alike (a
+ * forge's deliveries, the engine's records of them): each blob may go in
+ * as a delta on the blob at the same place in an earlier record.
  */
 static int
 pack_record(struct made *m, struct fg_pack_writer *w, EVP_MD_CTX *ctx,
@@ -1688,15 +1702,16 @@ pack_record(struct made *m, struct fg_pack_writer *w, EVP_MD_CTX *ctx,
 		if (rc < 0)
 			goto out;
 		ents[n].name = "record.json";
-		rc = pack_object(&ents[n++].id, w, ctx, sha1, GIT_OBJECT_BLOB,
-		    json.ptr, json.len, err);
+		rc = pack_object_like(&ents[n++].id, w, ctx, sha1,
+		    GIT_OBJECT_BLOB, json.ptr, json.len, 0, err);
 		if (rc < 0)
 			goto out;
 	}
 	for (i = 0; i < rec->nfiles; i++) {
 		ents[n].name = rec->files[i].name;
-		rc = pack_object(&ents[n++].id, w, ctx, sha1, GIT_OBJECT_BLOB,
-		    rec->files[i].data, rec->files[i].len, err);
+		rc = pack_object_like(&ents[n++].id, w, ctx, sha1,
+		    GIT_OBJECT_BLOB, rec->files[i].data, rec->files[i].len,
+		    i + 1 < FG_PACK_FAMILIES ? (int)i + 1 : -1, err);
 		if (rc < 0)
 			goto out;
 	}

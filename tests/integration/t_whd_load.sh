@@ -8,7 +8,8 @@
 # answered 202 is in the inbox, no refused one is, and memory stays put.
 # The activity follows the inbox's order, batches handed over from
 # memory or read back, with their events or (past limits.handoff)
-# without.
+# without.  Payloads of one group commit are stored as deltas, and read
+# back as sent.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/whd.sh"
 
@@ -159,6 +160,20 @@ is "refs/flowgate/pulls/2 took each delivery once" \
 like "no backlog is left" "$(curl -s "$URL/metrics")" \
     "flowgate_inbox_backlog 0"
 ok "the repository is sound" git --git-dir="$APP" fsck --no-dangling --no-progress
+# Deliveries that share a group commit go in as deltas on one another
+# (git's REF_DELTA, kept by the roll-ups).  Each payload is the body sent:
+# the inbox's payload ids are the sent bodies' hashes, and fsck above
+# hashed every object again, deltas applied.
+git --git-dir="$APP" rev-list refs/flowgate/inbox | sed 's/$/:payload/' |
+    git --git-dir="$APP" cat-file --batch-check='%(objectname)' |
+    sort > "$T/payload.ids"
+(cd "$T/bodies" && ls | grep '^[ab]-' | xargs git hash-object) |
+    sort > "$T/sent.ids"
+is "every payload in the inbox is a body sent, each once" \
+    "$(cmp "$T/payload.ids" "$T/sent.ids" && wc -l < "$T/sent.ids" | tr -d ' ')" 3000
+deltas=$(for i in "$APP"/objects/pack/*.idx; do git verify-pack -v "$i"; done |
+    grep -c ' blob .* [0-9a-f]\{40\}$')
+ok "blobs went in as deltas ($deltas)" test "$deltas" -gt 0
 
 whd_stop
 is "SIGTERM exits 0" "$WHD_RC" 0
