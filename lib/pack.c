@@ -530,7 +530,7 @@ fg_pack_writer_add_like(struct fg_pack_writer *w, const git_oid *id,
 	return 0;
 }
 
-/* Add an entry copied verbatim from another pack (no delta). */
+/* Add an entry copied verbatim from another pack (no offset delta). */
 static int
 writer_add_raw(struct fg_pack_writer *w, const git_oid *id, uint32_t crc,
     const unsigned char *entry, size_t len, struct fg_err *err)
