@@ -9,9 +9,9 @@
 #include "delta.h"
 #include "banned.h"
 
-#define INSERT_MAX	127		/* literal bytes one instruction holds */
-#define COPY_MAX	0xffffU		/* bytes one copy instruction takes */
-#define OP_MAX		8		/* a copy: the op, 4 offset, 2 size bytes */
+#define INSERT_MAX	127		/* literal bytes an insert holds */
+#define COPY_MAX	0xffffU		/* bytes one copy takes */
+#define OP_MAX		8		/* a copy's op, offset and size */
 #define BASE_MAX	0xffffffffU	/* copy offsets are 32 bits */
 
 struct fg_delta_index {

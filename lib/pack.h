@@ -150,11 +150,11 @@ int fg_pack_loose(size_t *out, const char *objdir, bool do_fsync,
  * Roll up packs, smallest first, until their sizes (in objects) form a
  * geometric progression with factor 4.  Packs with more than max_objects
  * objects are left alone (0: no limit), which bounds how long one call can
- * take.  So are packs with offset deltas, and packs found damaged (an entry that
- * does not match its CRC in the index, an index that does not match its
- * pack): each of those is named in a warning and the others are merged
- * without it.  *out (may be NULL) is the number of packs that were merged
- * away.
+ * take.  So are packs with offset deltas, and packs found damaged (an
+ * entry that does not match its CRC in the index, an index that does not
+ * match its pack): each of those is named in a warning and the others are
+ * merged without it.  *out (may be NULL) is the number of packs that were
+ * merged away.
  */
 int fg_pack_geometric(size_t *out, const char *objdir, uint32_t max_objects,
     bool do_fsync, struct fg_err *err);
