@@ -2521,6 +2521,61 @@ out:
 	return rc;
 }
 
+int
+fg_store_first_parents(git_oid **out, size_t *n, git_repository *repo,
+    const git_oid *tip, const git_oid *stop, size_t max, struct fg_err *err)
+{
+	git_oid *v = NULL, *grown, id;
+	git_commit *c = NULL;
+	size_t cap = 0;
+	unsigned np;
+	int rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	git_oid_cpy(&id, tip);
+	while (stop == NULL || !git_oid_equal(&id, stop)) {
+		if (*n == max) {
+			rc = FG_ENOTFOUND;
+			goto out;
+		}
+		if (*n == cap) {
+			cap = cap > 0 ? 2 * cap : 64;
+			grown = reallocarray(v, cap, sizeof(*v));
+			if (grown == NULL) {
+				rc = fg_err_set(err, FG_ENOMEM, "out of memory");
+				goto out;
+			}
+			v = grown;
+		}
+		git_oid_cpy(&v[(*n)++], &id);
+		if (git_commit_lookup(&c, repo, &id) < 0) {
+			rc = fg_err_git(err, FG_EIO, "cannot read commit %s",
+			    git_oid_tostr_s(&id));
+			goto out;
+		}
+		np = git_commit_parentcount(c);
+		if (np == 1)
+			git_oid_cpy(&id, git_commit_parent_id(c, 0));
+		git_commit_free(c);
+		c = NULL;
+		if (np == 0 && stop == NULL)
+			break;
+		if (np != 1) {
+			rc = FG_ENOTFOUND;
+			goto out;
+		}
+	}
+out:
+	if (rc < 0) {
+		free(v);
+		v = NULL;
+		*n = 0;
+	}
+	*out = v;
+	return rc;
+}
+
 /* Longest chain of journaled commits replay_rebase() makes again. */
 #define REBASE_MAX	(1u << 20)
 
@@ -2539,12 +2594,11 @@ static int
 replay_rebase(git_oid *out, size_t *count, struct fg_store *st,
     const struct move *m, const git_oid *cur, struct fg_err *err)
 {
-	git_oid *chain = NULL, *grown, id, base, parent;
+	git_oid *chain = NULL, id, base, parent;
 	const git_oid *parents[1];
 	git_commit *c = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0;
 	bool have_base;
-	unsigned np;
 	int rc = 0;
 
 	*count = 0;
@@ -2553,42 +2607,12 @@ replay_rebase(git_oid *out, size_t *count, struct fg_store *st,
 		return fg_err_git(err, FG_EIO, "cannot compare '%s' with the "
 		    "journal", m->ref);
 	have_base = rc == 0;
-	rc = 0;
 	if (!have_base && m->have_old)
 		return FG_ENOTFOUND;
-	git_oid_cpy(&id, &m->new_id);
-	while (!have_base || !git_oid_equal(&id, &base)) {
-		if (n == REBASE_MAX) {
-			rc = FG_ENOTFOUND;
-			goto out;
-		}
-		if (n == cap) {
-			cap = cap > 0 ? 2 * cap : 64;
-			grown = realloc(chain, cap * sizeof(*chain));
-			if (grown == NULL) {
-				rc = fg_err_set(err, FG_ENOMEM, "out of memory");
-				goto out;
-			}
-			chain = grown;
-		}
-		git_oid_cpy(&chain[n++], &id);
-		if (git_commit_lookup(&c, st->repo, &id) < 0) {
-			rc = fg_err_git(err, FG_EIO, "cannot read a commit of "
-			    "'%s' in the journal", m->ref);
-			goto out;
-		}
-		np = git_commit_parentcount(c);
-		if (np == 1)
-			git_oid_cpy(&id, git_commit_parent_id(c, 0));
-		git_commit_free(c);
-		c = NULL;
-		if (np == 0 && !have_base)
-			break;
-		if (np != 1) {
-			rc = FG_ENOTFOUND;
-			goto out;
-		}
-	}
+	rc = fg_store_first_parents(&chain, &n, st->repo, &m->new_id,
+	    have_base ? &base : NULL, REBASE_MAX, err);
+	if (rc < 0)
+		goto out;
 	git_oid_cpy(&parent, cur);
 	parents[0] = &parent;
 	while (n > 0) {

@@ -370,6 +370,17 @@ void fg_store_batch_free(struct fg_store_batch *b);
  */
 bool fg_store_batch_parent(git_oid *out, const struct fg_store *st);
 
+/*
+ * The commits from tip back by first parents to stop (not included; NULL:
+ * to the root, included), newest first: *n of them in *out (malloc'd, the
+ * caller's).  FG_ENOTFOUND, with nothing in *out, when they are not one
+ * chain there (a merge, a root before stop) or number more than max.
+ * Records refs are such chains: the inbox's reader and the journal's
+ * replay walk them without a revwalk.
+ */
+int fg_store_first_parents(git_oid **out, size_t *n, git_repository *repo,
+    const git_oid *tip, const git_oid *stop, size_t max, struct fg_err *err);
+
 /* The tip of ref; FG_ENOTFOUND when it does not exist. */
 int fg_store_tip(git_oid *out, struct fg_store *st, const char *ref,
     struct fg_err *err);

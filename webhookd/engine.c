@@ -18,6 +18,7 @@
  * A crash anywhere repeats at most the current batch, and the checks in
  * 1 and 2 make the repetition write nothing twice.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -884,10 +885,8 @@ queue_fill(struct engine *e, git_repository *gr, const git_oid *tip,
     const git_oid *done, bool have_done, const char *repo,
     struct fg_err *err)
 {
-	git_commit *c = NULL;
-	git_oid id, stop;
-	size_t start, i, j;
-	unsigned np;
+	git_oid *chain = NULL;
+	size_t n = 0;
 	bool have_stop;
 	int rc = 0;
 
@@ -901,55 +900,29 @@ queue_fill(struct engine *e, git_repository *gr, const git_oid *tip,
 	if (!e->valid || e->off == e->len)
 		e->off = e->len = 0;
 	have_stop = e->valid || have_done;
-	if (have_stop)
-		git_oid_cpy(&stop, e->valid ? &e->qtip : done);
-	start = e->len;
-	git_oid_cpy(&id, tip);
-	while (!have_stop || !git_oid_equal(&id, &stop)) {
-		if (queue_add(e, &id) < 0) {
-			rc = fg_err_set(err, FG_ENOMEM, "out of memory");
-			goto out;
-		}
-		if (git_commit_lookup(&c, gr, &id) < 0) {
-			rc = fg_err_git(err, FG_EIO, "cannot read '%s' of '%s'",
-			    INBOX_REF, repo);
-			goto out;
-		}
-		np = git_commit_parentcount(c);
-		if (np == 1)
-			git_oid_cpy(&id, git_commit_parent_id(c, 0));
-		git_commit_free(c);
-		c = NULL;
-		if (np == 0 && !have_stop)
-			break;
-		if (np != 1) {
-			/* Not one chain down to stop. */
-			rc = queue_walk(e, gr, tip, done, have_done, repo,
-			    err);
-			goto set;
-		}
+	rc = fg_store_first_parents(&chain, &n, gr, tip, !have_stop ? NULL :
+	    e->valid ? &e->qtip : done, SIZE_MAX, err);
+	if (rc == FG_ENOTFOUND) {
+		/* Not one chain down to stop. */
+		rc = queue_walk(e, gr, tip, done, have_done, repo, err);
+	} else if (rc == 0) {
+		/* Newest first: queued oldest first. */
+		while (rc == 0 && n > 0)
+			if (queue_add(e, &chain[--n]) < 0)
+				rc = fg_err_set(err, FG_ENOMEM,
+				    "out of memory");
 	}
-	/* Walked newest first: reverse the new part. */
-	for (i = start, j = e->len; i + 1 < j; i++) {
-		git_oid t;
-
-		j--;
-		git_oid_cpy(&t, &e->q[i]);
-		git_oid_cpy(&e->q[i], &e->q[j]);
-		git_oid_cpy(&e->q[j], &t);
+	free(chain);
+	if (rc < 0) {
+		e->valid = false;
+		return rc;
 	}
-set:
-	if (rc < 0)
-		goto out;
 	git_oid_cpy(&e->qtip, tip);
 	if (have_done)
 		git_oid_cpy(&e->done, done);
 	e->have_done = have_done;
 	e->valid = true;
-out:
-	if (rc < 0)
-		e->valid = false;
-	return rc;
+	return 0;
 }
 
 /* The queue's first n commits are processed: inbox-done is the last. */

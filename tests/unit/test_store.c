@@ -2713,6 +2713,67 @@ test_store_journal_finds_packs_rolled_up(void)
 	CU_ASSERT(fsck_clean(repo));
 }
 
+/*
+ * fg_store_first_parents, on commits made by git: a chain c1 <- c2 <- c3
+ * and a merge m of c3 and a root r.  Newest first, to the root or to a
+ * stop; not one chain (FG_ENOTFOUND, nothing given) through the merge, to
+ * a stop the chain never meets, or past max.
+ */
+static void
+test_store_first_parents(void)
+{
+	const char *repo = new_repo();
+	struct fg_err err = FG_ERR_INIT;
+	struct fg_buf b = FG_BUF_INIT;
+	git_repository *gr = NULL;
+	git_oid c[3], m, r, *v = NULL;
+	char hex[5][GIT_OID_HEXSZ + 1];
+	size_t n = 0;
+	int i;
+
+	CU_ASSERT_EQUAL_FATAL(capture(&b, "cd '%s' && t=$(git mktree </dev/null) "
+	    "&& c1=$(echo 1 | git commit-tree $t) && "
+	    "c2=$(echo 2 | git commit-tree $t -p $c1) && "
+	    "c3=$(echo 3 | git commit-tree $t -p $c2) && "
+	    "r=$(echo r | git commit-tree $t) && "
+	    "m=$(echo m | git commit-tree $t -p $c3 -p $r) && "
+	    "echo $c1 $c2 $c3 $r $m", repo), 0);
+	CU_ASSERT_EQUAL_FATAL(sscanf(b.ptr, "%40s %40s %40s %40s %40s",
+	    hex[0], hex[1], hex[2], hex[3], hex[4]), 5);
+	for (i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL_FATAL(git_oid_fromstr(&c[i], hex[i]), 0);
+	CU_ASSERT_EQUAL_FATAL(git_oid_fromstr(&r, hex[3]), 0);
+	CU_ASSERT_EQUAL_FATAL(git_oid_fromstr(&m, hex[4]), 0);
+	CU_ASSERT_EQUAL_FATAL(git_repository_open(&gr, repo), 0);
+
+	CU_ASSERT_EQUAL(fg_store_first_parents(&v, &n, gr, &c[2], NULL, 10,
+	    &err), 0);
+	CU_ASSERT_EQUAL(n, 3);
+	CU_ASSERT(n == 3 && git_oid_equal(&v[0], &c[2]) &&
+	    git_oid_equal(&v[1], &c[1]) && git_oid_equal(&v[2], &c[0]));
+	free(v);
+	CU_ASSERT_EQUAL(fg_store_first_parents(&v, &n, gr, &c[2], &c[0], 10,
+	    &err), 0);
+	CU_ASSERT(n == 2 && git_oid_equal(&v[0], &c[2]) &&
+	    git_oid_equal(&v[1], &c[1]));
+	free(v);
+	CU_ASSERT_EQUAL(fg_store_first_parents(&v, &n, gr, &c[2], &c[2], 10,
+	    &err), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	free(v);
+	CU_ASSERT_EQUAL(fg_store_first_parents(&v, &n, gr, &m, &c[0], 10,
+	    &err), FG_ENOTFOUND);
+	CU_ASSERT(n == 0 && v == NULL);
+	CU_ASSERT_EQUAL(fg_store_first_parents(&v, &n, gr, &c[2], &r, 10,
+	    &err), FG_ENOTFOUND);
+	CU_ASSERT(n == 0 && v == NULL);
+	CU_ASSERT_EQUAL(fg_store_first_parents(&v, &n, gr, &c[2], NULL, 2,
+	    &err), FG_ENOTFOUND);
+	CU_ASSERT(n == 0 && v == NULL);
+	git_repository_free(gr);
+	fg_buf_release(&b);
+}
+
 /* A writer that cannot replay the journal (another user's hook). */
 static void
 plain_appender(const char *repo, int k)
@@ -2896,6 +2957,7 @@ static CU_TestInfo tests[] = {
 	{ "journal shrinks when idle", test_store_journal_shrinks_when_idle },
 	{ "journal puts back what the disk lost",
 	    test_store_journal_puts_back_what_the_disk_lost },
+	{ "first parents", test_store_first_parents },
 	{ "journal finds packs rolled up",
 	    test_store_journal_finds_packs_rolled_up },
 	{ "journal goes on top of a moved ref",
