@@ -1525,8 +1525,23 @@ test_store_rollup_leaves_a_damaged_pack_alone(void)
 }
 
 /*
- * A roll-up copies entries verbatim, so a pack git made with deltas stays
- * as it is, named as it was; the store's own packs beside it are merged,
+ * Twenty near-alike blobs, packed by git: deltas of each other, on bases
+ * named by offset (as git repack makes them) when ofs, else by id (git
+ * pack-objects' default).  out gets the pack's name and a newline; git's
+ * exit status.
+ */
+static int
+git_delta_pack(struct fg_buf *out, const char *repo, bool ofs)
+{
+	return capture(out, "cd '%s' && for i in $(seq 1 20); "
+	    "do seq 1 3000 | sed \"s/^$i\\$/x/\" | git hash-object -w "
+	    "--stdin; done | git pack-objects -q %s objects/pack/pack && "
+	    "git prune-packed -q", repo, ofs ? "--delta-base-offset" : "");
+}
+
+/*
+ * A roll-up copies entries verbatim, so a pack git made with offset
+ * deltas (git repack's) stays as it is, named as it was; the store's own packs beside it are merged,
  * and git and libgit2 read everything.
  */
 static void
@@ -1538,15 +1553,7 @@ test_store_rollup_leaves_packs_with_deltas_alone(void)
 	struct fg_buf b = FG_BUF_INIT;
 	char gitpack[4200];
 
-	/*
-	 * Twenty near-alike blobs, packed by git as git repack does: offset
-	 * deltas of each other.
-	 */
-	CU_ASSERT_EQUAL_FATAL(capture(&b, "cd '%s' && for i in $(seq 1 20); "
-	    "do seq 1 3000 | sed \"s/^$i\\$/x/\" | git hash-object -w "
-	    "--stdin; done | git pack-objects -q --delta-base-offset "
-	    "objects/pack/pack && "
-	    "git prune-packed -q", repo), 0);
+	CU_ASSERT_EQUAL_FATAL(git_delta_pack(&b, repo, true), 0);
 	CU_ASSERT_EQUAL_FATAL(b.len, 41);
 	snprintf(gitpack, sizeof(gitpack), "%s/pack/pack-%.40s.pack",
 	    objdir_of(st), b.ptr);
@@ -1810,10 +1817,7 @@ test_store_rollup_copies_id_deltas(void)
 	per = (n + 5) / 6;
 	for (i = 0; i < n; i += per)
 		pack_family(st, v + i, i + per < n ? per : n - i, 1, ids + i);
-	CU_ASSERT_EQUAL(capture(&b, "cd '%s' && for i in $(seq 1 20); "
-	    "do seq 1 3000 | sed \"s/^$i\\$/x/\" | git hash-object -w "
-	    "--stdin; done | git pack-objects -q objects/pack/pack && "
-	    "git prune-packed -q", repo), 0);
+	CU_ASSERT_EQUAL(git_delta_pack(&b, repo, false), 0);
 	CU_ASSERT_EQUAL(fg_pack_count(objdir_of(st)), 7);
 	CU_ASSERT_EQUAL(fg_pack_geometric(&rolled, objdir_of(st), 0, false,
 	    &err), 0);
