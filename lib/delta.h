@@ -2,12 +2,14 @@
  * delta.h - git's binary delta format, written: a blob as copies from a
  * similar one plus the bytes that differ.
  *
- * Why this exists.  A forge's deliveries for one repository are alike:
- * two pull request payloads of 9 KB share the repository, the sender and
- * most of the pull request, and differ in a few hundred bytes.  Deflated
- * whole, each costs about 2.5 KB of pack and 30 us of the inbox writer's
- * time, and every byte of it is copied again by each roll-up.  As a delta
- * on the one before, it is a few hundred bytes, made in a few us.
+ * Why this exists.  A forge's deliveries for one repository are often
+ * alike: two pull request payloads share the repository, the sender and
+ * most of the pull request.  The corpus's GitHub "opened" and
+ * "synchronize" payloads (28 KB) make a 64-byte delta, where deflate
+ * makes 3.7 KB of each, at about 30 us of the inbox writer's time for
+ * 9 KB; and every byte of a pack is copied again by each roll-up.  Others
+ * are not alike ("synchronize" then "closed": a 10 KB delta), and are
+ * stored whole.
  *
  * The format is git's (pack-format.txt, "Deltified representation"): the
  * base's and the result's sizes as little-endian base-128 numbers, then

@@ -62,13 +62,16 @@
 #define OBJ_REF_DELTA	7
 /*
  * Deltas (fg_pack_writer_add_like): for blobs of DELTA_MIN to
- * DELTA_BASE_MAX bytes, kept when under 1/DELTA_RATIO of the blob.  A 9 KB
- * pull request payload on the one before is a few hundred bytes; the bound
- * is what deflate would make of it, about a third, with room to spare.
+ * DELTA_BASE_MAX bytes, kept when smaller than the blob would be whole:
+ * under half of one that would be stored (under SMALL_OBJECT), under an
+ * eighth of one that would be deflated (deflate makes 13-16% of a forge's
+ * JSON payload).  The benchmark's 8.7 KB pull request payload deflates to
+ * 1.4 KB; as a delta on the one before it is about 60 bytes.
  */
 #define DELTA_MIN	512
 #define DELTA_BASE_MAX	(1024UL * 1024)
-#define DELTA_RATIO	4
+#define DELTA_RATIO_STORED	2
+#define DELTA_RATIO_DEFLATED	8
 /* Temporary loose objects, in objects/xx: a prefix git knows as its own. */
 #define LOOSE_TMP	"tmp_obj_fg"
 /*
@@ -508,7 +511,8 @@ fg_pack_writer_add_like(struct fg_pack_writer *w, const git_oid *id,
 	/* As a delta on the family's base when that is a fraction of it. */
 	if (family >= 0 && w->base[family] != NULL &&
 	    fg_delta_make(&w->delta, w->base[family], data, len,
-	    len / DELTA_RATIO) == 0) {
+	    len / (len < SMALL_OBJECT ? DELTA_RATIO_STORED :
+	    DELTA_RATIO_DEFLATED)) == 0) {
 		rc = put_entry(w, e, OBJ_REF_DELTA, &w->base_id[family],
 		    w->delta.ptr, w->delta.len, err);
 		if (rc < 0 && !w->done)

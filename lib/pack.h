@@ -78,8 +78,9 @@ int fg_pack_writer_add(struct fg_pack_writer *w, const git_oid *id,
  * fg_pack_writer_add() for an object that is likely much like the last one
  * of its family (0 to FG_PACK_FAMILIES - 1; -1: none) added to this pack.
  * A blob of 512 bytes to 1 MB is written as a delta on that one (by id:
- * git's REF_DELTA) when the delta is under a quarter of the blob; else it
- * is written whole and becomes the family's base.  Readers see the same
+ * git's REF_DELTA) when the delta is smaller than the blob would be whole
+ * (under half of a blob stored as it is, an eighth of one deflated); else
+ * it is written whole and becomes the family's base.  Readers see the same
  * object either way.
  */
 int fg_pack_writer_add_like(struct fg_pack_writer *w, const git_oid *id,

@@ -183,8 +183,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = make_and_check(&b, x, target, tlen, 20 + tlen + tlen / 127 + 1);
 	if (rc != 0)
 		abort();
-	/* As the pack writer asks: a quarter, or nothing. */
-	rc = make_and_check(&b, x, target, tlen, tlen / 4);
+	/* As the pack writer asks: an eighth, or nothing. */
+	rc = make_and_check(&b, x, target, tlen, tlen / 8);
 	if (rc != 0 && rc != FG_ELIMIT)
 		abort();
 	fg_delta_index_free(x);
